@@ -1,0 +1,1 @@
+"""consultation-intake: take in, store, read and acknowledge a consultation's emailed responses."""

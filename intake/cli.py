@@ -1,0 +1,296 @@
+"""The ``intake`` command line: a thin shell over the worker, pipeline and store."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import func, select
+
+from store import db, repo
+from store.errors import StoreError
+from store.models import Attachment, Submission
+
+from .app import App
+from .config import find_config_path, load_settings
+from .deadline import format_uk
+from .errors import ConfigError, IntakeError
+from .export import submission_record, write_csv, write_jsonl
+from .message import Timeliness
+from .worker import import_path, poll_once
+
+__all__ = ["main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _Context:
+    def __init__(self, config: str | None) -> None:
+        self.config = config
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = App(load_settings(find_config_path(self.config, os.environ)))
+        return self._app
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the program's errors into one line that says what to do next."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration: {exc}") from exc
+    except (IntakeError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _progress(length: int, label: str) -> Any:
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config", metavar="PATH", envvar="INTAKE_CONFIG",
+    help="Configuration file [default: $INTAKE_CONFIG, else ./config.toml].",
+)
+@click.option("-v", "--verbose", count=True, help="Log progress to stderr (-vv for debug).")
+@click.version_option(package_name="consultation-intake")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
+    """Take in, store, read and acknowledge the emailed responses to a consultation.
+
+    Times are shown in UK time. Start with `intake poll`, then `intake list`.
+    """
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    state = _Context(config)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+@cli.command()
+@click.option("--no-ack", is_flag=True, help="Store and read mail but send no acknowledgements (backfills).")
+@pass_ctx
+def poll(state: _Context, no_ack: bool) -> None:
+    """Run one cycle: fetch new mail, store it, read its text."""
+    with _errors():
+        app = state.app
+        with app.pipeline() as pipeline:
+            report = poll_once(pipeline, app.inbox_factory())
+    click.echo(
+        f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
+        f"read {report.read.read}, failed {report.read.failed}"
+    )
+    for reference in report.references:
+        click.echo(f"  stored {reference}")
+
+
+@cli.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@pass_ctx
+def import_(state: _Context, paths: tuple[Path, ...]) -> None:
+    """Backfill from .eml files, mbox files or Maildir folders (duplicates are skipped)."""
+    with _errors():
+        app = state.app
+        with app.pipeline() as pipeline:
+            for path in paths:
+                report = import_path(pipeline, path)
+                click.echo(f"{path}: {report.stored} new, {report.duplicates} already stored")
+            counts = pipeline.read_pending()
+    click.echo(f"read {counts.read}, failed {counts.failed}")
+
+
+def _selection(late: bool, on_time: bool, failed: bool) -> dict[str, Any]:
+    if late and on_time:
+        raise click.UsageError("choose at most one of --late and --on-time")
+    timeliness = Timeliness.LATE if late else Timeliness.ON_TIME if on_time else None
+    return {"timeliness": timeliness, "failed": failed}
+
+
+def _filters(func_: F) -> F:
+    for option in reversed(
+        [
+            click.option("--late", is_flag=True, help="Only submissions received after the deadline."),
+            click.option("--on-time", "on_time", is_flag=True, help="Only submissions received in time."),
+            click.option("--failed", is_flag=True, help="Only submissions with something unread."),
+        ]
+    ):
+        func_ = option(func_)
+    return func_
+
+
+@cli.command("list")
+@_filters
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without texts.")
+@pass_ctx
+def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool) -> None:
+    """List stored submissions, oldest first."""
+    query = repo.select_submissions(**_selection(late, on_time, failed))
+    with _errors(), state.app.sessions() as session:
+        for sub in session.scalars(query).yield_per(500):
+            if as_json:
+                record = submission_record(sub)
+                record.pop("body_text")
+                for att in record["attachments"]:
+                    att.pop("text")
+                click.echo(json.dumps(record, ensure_ascii=False))
+                continue
+            unread = sum(1 for att in sub.attachments if att.parse_status != "ok")
+            files = f"{len(sub.attachments)} file(s)" + (f", {unread} unread" if unread else "")
+            click.echo(
+                f"{sub.reference}  {format_uk(sub.received_at)}  {sub.timeliness or sub.status:<8} "
+                f"{(sub.sender_email or '-'):<32.32} {files:<20} {(sub.subject or '')[:60]}"
+            )
+
+
+@cli.command()
+@click.argument("reference")
+@click.option("--json", "as_json", is_flag=True, help="The full record as JSON, with texts.")
+@pass_ctx
+def show(state: _Context, reference: str, as_json: bool) -> None:
+    """Show one submission and the text read from it."""
+    with _errors(), state.app.sessions() as session:
+        record = submission_record(repo.get_by_reference(session, reference))
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    timeliness = record["timeliness"] or "-"
+    if record["sent_in_time"]:
+        timeliness += " (sent before the deadline, received after: for staff to judge)"
+    if record["timeliness_override_reason"]:
+        timeliness += f" (set by staff: {record['timeliness_override_reason']})"
+    lines = [
+        f"Reference:  {record['reference']}",
+        f"From:       {record['sender_name'] or ''} <{record['sender_email'] or '-'}>",
+        f"Subject:    {record['subject'] or ''}",
+        f"Received:   {record['received_at_uk'] or '-'} (from {record['received_at_source']})",
+        f"Timeliness: {timeliness}",
+        f"Status:     {record['status']}" + (f": {record['error']}" if record["error"] else ""),
+        f"Ack:        {record['ack_status']}",
+        "",
+        record["body_text"] or "(no body text)",
+    ]
+    for att in record["attachments"]:
+        lines += ["", f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
+                  f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
+                  att["text"] or ""]
+    click.echo("\n".join(lines))
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: stdout].")
+@_filters
+@pass_ctx
+def export(state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool) -> None:
+    """Export submissions with their text: JSONL (one object per line) or CSV."""
+    query = repo.select_submissions(**_selection(late, on_time, failed))
+    with _errors(), state.app.sessions() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query).yield_per(200)
+        write = write_jsonl if fmt == "jsonl" else write_csv
+        if output is None:
+            write(rows, sys.stdout)
+            return
+        with output.open("w", encoding="utf-8", newline="") as out, _progress(total, "Exporting") as bar:
+            count = write((bar.update(1) or row for row in rows), out)
+    click.echo(f"wrote {count} submission(s) to {output}", err=True)
+
+
+@cli.command("set-timeliness")
+@click.argument("reference")
+@click.argument("timeliness", type=click.Choice([t.value for t in Timeliness]))
+@click.option("--reason", required=True, help="Why staff decided this (kept with the record).")
+@pass_ctx
+def set_timeliness(state: _Context, reference: str, timeliness: str, reason: str) -> None:
+    """Override whether a submission counts as on time, with a recorded reason."""
+    app = state.app
+    with _errors(), app.sessions() as session:
+        sub = repo.get_by_reference(session, reference)
+        before = sub.timeliness
+        sub.timeliness = timeliness
+        sub.timeliness_override_reason = reason
+        repo.audit(session, "set-timeliness", sub.reference, f"{before} -> {timeliness}: {reason}", app.now())
+        session.commit()
+    click.echo(f"{reference.upper()}: {before} -> {timeliness}")
+
+
+@cli.command()
+@click.argument("references", nargs=-1)
+@click.option("--failed", is_flag=True, help="Every submission with an attachment that was not read.")
+@click.option("--status", "status", help="Every submission with an attachment in this status (e.g. timeout).")
+@click.option("--all", "all_", is_flag=True, help="Every submission.")
+@click.option("--dry-run", is_flag=True, help="Say what would be re-read, change nothing.")
+@pass_ctx
+def reparse(state: _Context, references: tuple[str, ...], failed: bool, status: str | None, all_: bool, dry_run: bool) -> None:
+    """Read submissions again from their stored bytes (never from the mailbox)."""
+    if sum([bool(references), failed, bool(status), all_]) != 1:
+        raise click.UsageError("give exactly one of: REFERENCE..., --failed, --status STATUS, --all")
+    app = state.app
+    with _errors(), app.sessions() as session:
+        query = select(Submission.id).order_by(Submission.id)
+        if references:
+            ids = [repo.get_by_reference(session, ref).id for ref in references]
+        else:
+            if failed:
+                query = query.where(repo.needs_rereading())
+            elif status:
+                with_status = select(Attachment.submission_id).where(Attachment.parse_status == status)
+                query = query.where(Submission.id.in_(with_status))
+            ids = list(session.scalars(query))
+        before = Counter(session.scalars(select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))))
+    click.echo(f"{len(ids)} submission(s) to re-read; attachments now: {_counts(before)}")
+    if dry_run or not ids:
+        return
+    with _errors(), app.pipeline() as pipeline, _progress(len(ids), "Re-reading") as bar:
+        pipeline.read(ids, bar.update)
+    with app.sessions() as session:
+        after = Counter(session.scalars(select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))))
+        repo.audit(session, "reparse", None, f"{len(ids)} submission(s): {_counts(before)} -> {_counts(after)}", app.now())
+        session.commit()
+    click.echo(f"attachments after: {_counts(after)}")
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Manage the database schema."""
+
+
+@db_group.command("upgrade")
+@pass_ctx
+def db_upgrade(state: _Context) -> None:
+    """Create or upgrade the schema to this version (back up first)."""
+    with _errors():
+        engine = db.make_engine(state.app.settings.database.url)
+        try:
+            db.upgrade(engine)
+            click.echo(f"schema at {db.current_revision(engine)}")
+        finally:
+            engine.dispose()
+
+
+def main() -> None:
+    """Entry point of the ``intake`` console script."""
+    cli(prog_name="intake")

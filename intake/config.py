@@ -1,0 +1,395 @@
+"""Configuration: one TOML file, validated once into frozen settings.
+
+Where the file is found: ``intake --config PATH``, else ``$INTAKE_CONFIG``, else
+``./config.toml``. Every section is a frozen dataclass; :func:`parse_settings`
+checks every key against it, so a typo is an error instead of a silent default.
+Secrets are never in the file: a ``*_env`` key names the environment variable that
+holds them, and :func:`load_settings` reads that variable once. Nothing else in
+the program reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import tomllib
+import types
+import typing
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parsers.result import Limits
+
+from .errors import ConfigError
+
+__all__ = [
+    "AckSettings",
+    "ConsultationSettings",
+    "DatabaseSettings",
+    "DigestSettings",
+    "ExtractionSettings",
+    "ImapSettings",
+    "MaildirSettings",
+    "ScheduleSettings",
+    "Settings",
+    "SmtpSettings",
+    "find_config_path",
+    "load_settings",
+    "parse_settings",
+]
+
+SECURITY_CHOICES = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class ConsultationSettings:
+    """``[consultation]``: what the consultation is called and when it closes."""
+
+    name: str
+    deadline: dt.datetime  # naive, read in ``timezone``
+    timezone: str = "Europe/London"
+    grace_minutes: int = 0
+    reference_prefix: str = "REF"
+    contact: str = ""
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def deadline_utc(self) -> dt.datetime:
+        """The deadline as an aware UTC instant (inclusive)."""
+        return self.deadline.replace(tzinfo=self.zone).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``[database]``: an SQLAlchemy URL; SQLite by default, PostgreSQL in production."""
+
+    url: str = "sqlite:///intake.db"
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    """``[imap]``: the consultation inbox on an IMAP server."""
+
+    host: str
+    username: str
+    password_env: str = "INTAKE_IMAP_PASSWORD"
+    port: int = 0  # 0: 993 for ssl, 143 otherwise
+    security: str = "ssl"
+    folder: str = "INBOX"
+    processed_folder: str = ""
+    stored_keyword: str = "$IntakeStored"
+    batch_size: int = 50
+    timeout_s: float = 60.0
+    password: str = field(default="", repr=False)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        return 993 if self.security == "ssl" else 143
+
+
+@dataclass(frozen=True)
+class MaildirSettings:
+    """``[maildir]``: a local Maildir used as the inbox instead of IMAP."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """``[limits]`` and ``[ocr]``: resource limits for reading attachments."""
+
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 1024
+    max_attachment_mb: float = 25.0
+    max_message_mb: float = 50.0
+    max_attachments: int = 100
+    workers: int = 0  # 0: one per CPU core
+    ocr_enabled: bool = False
+
+    def parser_limits(self) -> Limits:
+        return Limits(
+            parse_timeout_s=self.parse_timeout_s,
+            parse_memory_mb=self.parse_memory_mb,
+            max_attachment_mb=self.max_attachment_mb,
+        )
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """``[smtp]``: the server acknowledgements and digests are sent through."""
+
+    host: str
+    sender: str
+    port: int = 0  # 0: 465 for ssl, 587 for starttls, 25 otherwise
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = "INTAKE_SMTP_PASSWORD"
+    timeout_s: float = 30.0
+    password: str = field(default="", repr=False)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port:
+            return self.port
+        return {"ssl": 465, "starttls": 587}.get(self.security, 25)
+
+
+@dataclass(frozen=True)
+class AckSettings:
+    """``[ack]``: the acknowledgement each respondent receives."""
+
+    enabled: bool = True
+    subject: str = "Re: {subject} [{reference}]"
+    template_text: Path | None = None
+    template_html: Path | None = None
+    max_per_sender_per_day: int = 3
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """``[schedule]``: how often the worker polls."""
+
+    poll_every_minutes: float = 5.0
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """``[digest]``: the daily intake summary for staff."""
+
+    recipients: tuple[str, ...] = ()
+    send_at: dt.time = dt.time(8, 0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program was configured with."""
+
+    consultation: ConsultationSettings
+    database: DatabaseSettings = DatabaseSettings()
+    imap: ImapSettings | None = None
+    maildir: MaildirSettings | None = None
+    limits: ExtractionSettings = ExtractionSettings()
+    smtp: SmtpSettings | None = None
+    ack: AckSettings = AckSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    digest: DigestSettings = DigestSettings()
+    source_path: Path | None = None
+
+    @property
+    def acks_on(self) -> bool:
+        return self.smtp is not None and self.ack.enabled
+
+
+# --- validation -------------------------------------------------------------------
+
+_TYPE_WORDS: dict[Any, str] = {
+    str: "a string",
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    dt.datetime: "a local date-time such as 2018-07-27T23:59:59 (no quotes, no zone)",
+    dt.time: 'a time of day such as 08:00 (as a string "08:00" or a TOML time)',
+    Path: "a file or folder path (a string)",
+    tuple[str, ...]: 'a list of strings such as ["a@example.org"]',
+}
+
+
+def _convert(key: str, value: Any, hint: Any, base: Path) -> Any:
+    """Check one value against its declared type and convert it."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _convert(key, value, inner[0], base)
+    ok: bool
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    elif hint is Path:
+        ok = isinstance(value, str) and value != ""
+        if ok:
+            path = Path(value).expanduser()
+            value = path if path.is_absolute() else base / path
+    elif hint is dt.datetime:
+        ok = isinstance(value, dt.datetime) and value.tzinfo is None
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            # A bare date means "until the end of that day".
+            value, ok = dt.datetime.combine(value, dt.time(23, 59, 59, 999999)), True
+    elif hint is dt.time:
+        if isinstance(value, str):
+            try:
+                value = dt.time.fromisoformat(value)
+            except ValueError:
+                pass
+        ok = isinstance(value, dt.time)
+    elif hint == tuple[str, ...]:
+        ok = isinstance(value, list) and all(isinstance(item, str) for item in value)
+        value = tuple(value) if ok else value
+    else:  # pragma: no cover - a programming error in this module
+        raise TypeError(f"no converter for {hint!r}")
+    if not ok:
+        raise ConfigError(f"{key}: expected {_TYPE_WORDS[hint]}, got {value!r}")
+    return value
+
+
+def _build(cls: type[Any], name: str, raw: Any, base: Path, *, skip: tuple[str, ...] = ()) -> Any:
+    """Build the dataclass ``cls`` for section ``[name]`` from its raw table."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"[{name}] must be a table (a [{name}] section)")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in skip}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{name}.{unknown[0]}: unknown key; the keys of [{name}] are "
+            + ", ".join(sorted(fields))
+        )
+    values: dict[str, Any] = {}
+    for fname, fdef in fields.items():
+        key = f"{name}.{fname}"
+        if fname in raw:
+            values[fname] = _convert(key, raw[fname], hints[fname], base)
+        elif fdef.default is dataclasses.MISSING and fdef.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{key}: missing; it is required in [{name}]")
+    return cls(**values)
+
+
+def _check_range(key: str, value: float, low: float, high: float | None = None) -> None:
+    if value < low or (high is not None and value > high):
+        limit = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{key}: expected a number {limit}, got {value}")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _secret(key: str, var: str, env: Mapping[str, str], *, required: bool) -> str:
+    value = env.get(var, "")
+    if required and not value:
+        raise ConfigError(f"{key}: the environment variable {var} is not set; set it to the password")
+    return value
+
+
+def _consultation(raw: Any, base: Path) -> ConsultationSettings:
+    section = _build(ConsultationSettings, "consultation", raw, base)
+    try:
+        section.zone  # noqa: B018 - validates the zone name
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"consultation.timezone: unknown time zone {section.timezone!r}; "
+            "use an IANA name such as Europe/London"
+        ) from exc
+    _check_range("consultation.grace_minutes", section.grace_minutes, 0)
+    prefix = section.reference_prefix
+    if not (prefix.isascii() and prefix.isalnum() and 1 <= len(prefix) <= 10):
+        raise ConfigError(
+            "consultation.reference_prefix: expected 1 to 10 letters or digits, such as KIL"
+        )
+    return section
+
+
+def parse_settings(
+    data: Mapping[str, Any], env: Mapping[str, str], *, base: Path = Path(".")
+) -> Settings:
+    """Validate a parsed TOML document into :class:`Settings`.
+
+    Args:
+        data: the TOML document as a dict.
+        env: the environment to read secrets from.
+        base: the folder relative paths in the file are read against.
+
+    Raises:
+        ConfigError: naming the first bad key and what it should be.
+    """
+    known = {f.name for f in dataclasses.fields(Settings)} - {"source_path"} | {"ocr"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"[{unknown[0]}]: unknown section; the sections are {', '.join(sorted(known))}")
+    if "consultation" not in data:
+        raise ConfigError("[consultation]: missing; it needs at least name and deadline")
+    values: dict[str, Any] = {"consultation": _consultation(data["consultation"], base)}
+    if "database" in data:
+        values["database"] = _build(DatabaseSettings, "database", data["database"], base)
+    if ("imap" in data) == ("maildir" in data):
+        raise ConfigError("[imap] or [maildir]: configure exactly one of the two as the inbox")
+    if "imap" in data:
+        imap = _build(ImapSettings, "imap", data["imap"], base, skip=("password",))
+        _check_choice("imap.security", imap.security, SECURITY_CHOICES)
+        _check_range("imap.port", imap.port, 0, 65535)
+        _check_range("imap.batch_size", imap.batch_size, 1, 10_000)
+        _check_range("imap.timeout_s", imap.timeout_s, 1)
+        password = _secret("imap.password_env", imap.password_env, env, required=False)
+        values["imap"] = dataclasses.replace(imap, password=password)
+    else:
+        values["maildir"] = _build(MaildirSettings, "maildir", data["maildir"], base)
+    limits_raw = dict(data.get("limits", {}))
+    if "ocr" in data:
+        ocr = data["ocr"]
+        if not isinstance(ocr, Mapping) or set(ocr) - {"enabled"}:
+            raise ConfigError("[ocr]: the only key is enabled = true | false")
+        limits_raw["ocr_enabled"] = ocr.get("enabled", False)
+    if "ocr_enabled" in data.get("limits", {}):
+        raise ConfigError("limits.ocr_enabled: unknown key; use [ocr] enabled = true")
+    limits = _build(ExtractionSettings, "limits", limits_raw, base)
+    for key in ("parse_timeout_s", "parse_memory_mb", "max_attachment_mb", "max_message_mb"):
+        _check_range(f"limits.{key}", getattr(limits, key), 1)
+    _check_range("limits.workers", limits.workers, 0, 64)
+    values["limits"] = limits
+    if "smtp" in data:
+        raw_smtp = dict(data["smtp"]) if isinstance(data["smtp"], Mapping) else data["smtp"]
+        if isinstance(raw_smtp, dict) and "from" in raw_smtp:
+            raw_smtp["sender"] = raw_smtp.pop("from")
+        smtp = _build(SmtpSettings, "smtp", raw_smtp, base, skip=("password",))
+        _check_choice("smtp.security", smtp.security, SECURITY_CHOICES)
+        password = _secret(
+            "smtp.password_env", smtp.password_env, env, required=bool(smtp.username)
+        )
+        values["smtp"] = dataclasses.replace(smtp, password=password)
+    for name, cls in (("ack", AckSettings), ("schedule", ScheduleSettings), ("digest", DigestSettings)):
+        if name in data:
+            values[name] = _build(cls, name, data[name], base)
+    return Settings(**values)
+
+
+def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """The config file to read: the ``--config`` option, ``$INTAKE_CONFIG``, ``./config.toml``."""
+    return Path(explicit or env.get("INTAKE_CONFIG") or "config.toml")
+
+
+def load_settings(path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration file at ``path``.
+
+    Raises:
+        ConfigError: when the file is missing, is not TOML, or fails validation.
+    """
+    env = os.environ if env is None else env
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: no such configuration file; copy config.example.toml to config.toml "
+            "or pass --config PATH"
+        ) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    settings = parse_settings(data, env, base=path.resolve().parent)
+    return dataclasses.replace(settings, source_path=path)

@@ -1,0 +1,293 @@
+"""Read one raw message into an :class:`Envelope` and its attachments (pure).
+
+Everything here must survive hostile input: malformed MIME becomes a recorded defect,
+never an exception. File names from the message are cleaned for display and never
+used as paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.utils
+import hashlib
+import re
+import unicodedata
+from email import policy
+from email.message import EmailMessage, Message
+
+from parsers import decode_text, html_to_text
+
+from .message import AttachmentPart, Envelope
+
+__all__ = ["clean_filename", "clean_header", "parse_message", "message_id_of", "read_message", "sniff_message_id"]
+
+# Parts that are the body or machinery, never documents a respondent chose to send.
+_MACHINE_TYPES = {
+    "message/delivery-status",
+    "message/disposition-notification",
+    "text/rfc822-headers",
+    "application/pgp-signature",
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+_MAX_NESTING = 20
+_MAX_PARTS = 2000
+
+
+def clean_header(value: str, limit: int = 998) -> str:
+    """Fold a header value to one safe line: no control characters, bounded length."""
+    value = _CONTROL.sub(" ", value)
+    return " ".join(value.split())[:limit]
+
+
+def clean_filename(name: str | None, position: int, content_type: str) -> str:
+    """A display name for an attachment: no folders, no control characters, never empty."""
+    name = clean_header(name or "", 500)
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    name = unicodedata.normalize("NFC", name)[:200]
+    if not name:
+        subtype = content_type.partition("/")[2] or "bin"
+        ext = {"plain": "txt", "octet-stream": "bin"}.get(subtype, subtype.split("+")[0][:10])
+        name = f"attachment-{position}.{ext}"
+    return name
+
+
+def parse_message(raw: bytes) -> EmailMessage:
+    """Parse raw bytes with the modern email policy (never raises on bad MIME)."""
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's decoded value; the raw value when the decoder chokes on it."""
+    try:
+        value = message.get(name)
+        return "" if value is None else str(value)
+    except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
+        for key, raw in message.raw_items():
+            if key.lower() == name.lower():
+                return str(raw)
+        return ""
+
+
+def _date(value: str) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # "-0000": the time is UTC with no zone information
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _topmost_received(message: Message) -> dt.datetime | None:
+    try:
+        received = message.get_all("Received") or []
+    except Exception:  # noqa: BLE001
+        return None
+    if not received:
+        return None
+    _, _, when = str(received[0]).rpartition(";")
+    return _date(when.strip())
+
+
+def _address(value: str) -> tuple[str, str]:
+    try:
+        pairs = email.utils.getaddresses([value])
+    except Exception:  # noqa: BLE001
+        pairs = []
+    for name, addr in pairs:
+        addr = clean_header(addr, 320)
+        if "@" in addr:
+            return clean_header(name, 200), addr.lower()
+    return "", ""
+
+
+def _text_of(part: Message) -> str:
+    """Decoded text of a text/* part, whatever its declared charset claims."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    text = decode_text(payload, part.get_content_charset())
+    if part.get_content_type() == "text/html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").strip()
+
+
+def _is_attachment(part: Message) -> bool:
+    ctype = part.get_content_type()
+    if ctype in _MACHINE_TYPES or part.get_content_maintype() == "multipart":
+        return False
+    disposition = (part.get_content_disposition() or "").lower()
+    filename = part.get_filename() if _safe_has_filename(part) else None
+    if ctype.startswith("image/"):
+        # Inline images are logos and signatures; an image attached on purpose may be a scan.
+        return disposition == "attachment"
+    if ctype.startswith("text/") and not filename and disposition != "attachment":
+        return False
+    return disposition == "attachment" or bool(filename) or not ctype.startswith("text/")
+
+
+def _safe_has_filename(part: Message) -> bool:
+    try:
+        return part.get_filename() is not None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+class _Walker:
+    """Collects body text, attachments and defects from a message tree."""
+
+    def __init__(self) -> None:
+        self.attachments: list[AttachmentPart] = []
+        self.extra_text: list[str] = []
+        self.defects: list[str] = []
+        self.seen_parts = 0
+
+    def walk(self, message: Message, body_part: Message | None, depth: int, nested_in: str | None) -> None:
+        self.seen_parts += 1
+        self.defects.extend(type(defect).__name__ for defect in message.defects)
+        if depth > _MAX_NESTING or self.seen_parts > _MAX_PARTS:
+            self.defects.append("NestingOrPartLimitExceeded")
+            return
+        if message.is_multipart():
+            payload = message.get_payload()
+            parts = payload if isinstance(payload, list) else []
+            for child in parts:
+                if not isinstance(child, Message):
+                    continue
+                if child.get_content_type() == "message/rfc822" or isinstance(
+                    child.get_payload(), Message
+                ) and child.get_content_maintype() == "message":
+                    self._forwarded(child, depth)
+                else:
+                    self.walk(child, body_part, depth + 1, nested_in)
+            return
+        if message is body_part:
+            return
+        if message.get_content_type() == "message/rfc822":
+            self._forwarded(message, depth)
+            return
+        if _is_attachment(message):
+            self._attachment(message, nested_in)
+
+    def _forwarded(self, part: Message, depth: int) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else payload
+        if not isinstance(inner, Message):
+            return
+        subject = clean_header(_header(inner, "Subject"), 200) or "(no subject)"
+        inner_body = _find_body(inner)
+        if inner_body is not None:
+            text = _text_of(inner_body)
+            if text:
+                self.extra_text.append(f"---- Forwarded message: {subject} ----\n{text}")
+        self.walk(inner, inner_body, depth + 1, subject)
+
+    def _attachment(self, part: Message, nested_in: str | None) -> None:
+        try:
+            data = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001
+            data = None
+            self.defects.append("UndecodablePayload")
+        if not isinstance(data, bytes):
+            data = b""
+        ctype = part.get_content_type()
+        try:
+            name = part.get_filename()
+        except Exception:  # noqa: BLE001
+            name = None
+        position = len(self.attachments) + 1
+        self.attachments.append(
+            AttachmentPart(
+                position=position,
+                filename=clean_filename(name, position, ctype),
+                content_type=ctype,
+                data=data,
+                inline=(part.get_content_disposition() or "") != "attachment",
+                nested_in=nested_in,
+            )
+        )
+
+
+def _find_body(message: Message) -> Message | None:
+    if isinstance(message, EmailMessage):
+        try:
+            found = message.get_body(preferencelist=("plain", "html"))
+        except Exception:  # noqa: BLE001
+            found = None
+        if found is not None and not (
+            found.get_content_disposition() == "attachment" or _safe_has_filename(found)
+        ):
+            return found
+    if not message.is_multipart() and message.get_content_maintype() == "text":
+        return message
+    return None
+
+
+def read_message(raw: bytes, sha256: str | None = None) -> tuple[Envelope, list[AttachmentPart]]:
+    """Read the headers, body text and attachments of a raw message.
+
+    Never raises for malformed input; problems are listed in ``Envelope.defects``.
+    """
+    digest = sha256 or hashlib.sha256(raw).hexdigest()
+    message = parse_message(raw)
+    body_part = _find_body(message)
+    walker = _Walker()
+    walker.walk(message, body_part, 0, None)
+    body = _text_of(body_part) if body_part is not None else ""
+    body = "\n\n".join(text for text in [body, *walker.extra_text] if text)
+    message_id, derived = message_id_of(raw, digest)
+    sender_name, sender_email = _address(_header(message, "From"))
+    _, reply_to = _address(_header(message, "Reply-To"))
+    keep = ("Auto-Submitted", "Return-Path", "Precedence", "List-Id", "List-Unsubscribe",
+            "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "Content-Type", "To",
+            "In-Reply-To", "References")
+    headers = {name: value for name in keep if (value := clean_header(_header(message, name)))}
+    envelope = Envelope(
+        message_id=message_id,
+        message_id_derived=derived,
+        sender_email=sender_email,
+        sender_name=sender_name,
+        reply_to=reply_to,
+        subject=clean_header(_header(message, "Subject"), 500),
+        sent_at=_date(_header(message, "Date")),
+        received_header_at=_topmost_received(message),
+        body_text=unicodedata.normalize("NFC", body),
+        headers=headers,
+        defects=tuple(dict.fromkeys(walker.defects)),
+    )
+    return envelope, walker.attachments
+
+
+_MESSAGE_ID_LINE = re.compile(rb"^message-id[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def message_id_of(raw: bytes, sha256: str) -> tuple[str, bool]:
+    """The key Message-ID of a raw message, and whether it had to be derived from the hash."""
+    found = sniff_message_id(raw)
+    if found:
+        return found, False
+    return f"<{sha256}@derived.invalid>", True
+
+
+def sniff_message_id(raw: bytes) -> str:
+    """The Message-ID from the header block, read without a full parse (cannot fail).
+
+    Used to key a message before it is stored; :func:`read_message` reads it again
+    properly afterwards.
+    """
+    header_end = re.search(rb"\r?\n\r?\n", raw)
+    head = raw[: header_end.start()] if header_end else raw[:65536]
+    match = _MESSAGE_ID_LINE.search(head)
+    if match is None:
+        return ""
+    return clean_header(match.group(1).decode("latin-1"), 998)

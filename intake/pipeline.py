@@ -1,0 +1,253 @@
+"""The steps one message goes through after its raw bytes are safely stored.
+
+1. :func:`store_fetched` stores the bytes (and commits) before anything reads them.
+2. :func:`read_pending` reads every stored-but-unread submission: headers, body,
+   on time or late, and the text of each attachment through the isolated
+   extraction workers, then saves the result in one transaction per submission.
+
+A failure while reading one message is recorded on that message (status
+``failed`` with the error) and the next goes on: this module holds the one
+catch-all of the program.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from parsers import ExtractionPool, ExtractJob, ExtractResult, ParseStatus
+from store import repo
+from store.models import Submission, SubmissionStatus
+
+from .config import Settings
+from .deadline import classify, deadline_instant, pick_received_at, sent_in_time
+from .message import AttachmentPart, Envelope, FetchedMail
+from .mime import message_id_of, read_message
+
+__all__ = ["Pipeline", "ReadCounts"]
+
+log = logging.getLogger(__name__)
+
+# Submissions read together: their attachments share the extraction workers.
+_READ_BATCH = 16
+
+
+@dataclass
+class ReadCounts:
+    """What one pass of reading did."""
+
+    read: int = 0
+    failed: int = 0
+    attachments: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Reading:
+    submission_id: int
+    values: dict[str, object]
+    parts: list[AttachmentPart]
+    results: dict[int, ExtractResult] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Stores and reads messages; built once per command or worker with its parts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        pool: Callable[[], ExtractionPool],
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self._pool_factory = pool
+        self._pool: ExtractionPool | None = None
+        self.now = now
+        consultation = settings.consultation
+        self.cutoff = deadline_instant(
+            consultation.deadline, consultation.zone, consultation.grace_minutes
+        )
+
+    @property
+    def pool(self) -> ExtractionPool:
+        """The extraction workers, started on first use (an idle poll starts none)."""
+        if self._pool is None:
+            self._pool = self._pool_factory()
+        return self._pool
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- step 1 ----------------------------------------------------------------------
+
+    def store_fetched(self, mail: FetchedMail, source: str) -> repo.StoredRaw:
+        """Store one fetched message whole and commit; a second sighting is a no-op."""
+        sha256 = hashlib.sha256(mail.raw).hexdigest()
+        message_id, derived = message_id_of(mail.raw, sha256)
+        key = (mail.key.mailbox, mail.key.uidvalidity, mail.key.uid) if mail.key else None
+        with self.sessions() as session:
+            return repo.store_raw(
+                session,
+                raw=mail.raw,
+                message_id=message_id,
+                message_id_derived=derived,
+                source=source,
+                fetched_at=mail.fetched_at,
+                reference_prefix=self.settings.consultation.reference_prefix,
+                key=key,
+                internal_date=mail.internal_date,
+                size=mail.size,
+                header_only=mail.oversize,
+            )
+
+    # --- step 2 ----------------------------------------------------------------------
+
+    def read_pending(self, progress: Callable[[int], None] | None = None) -> ReadCounts:
+        """Read every submission that is stored but not yet read."""
+        with self.sessions() as session:
+            ids = repo.pending_ids(session)
+        return self.read(ids, progress)
+
+    def read(self, ids: Iterable[int], progress: Callable[[int], None] | None = None) -> ReadCounts:
+        """(Re)read the given submissions from their stored raw bytes."""
+        counts = ReadCounts()
+        ids = list(ids)
+        for start in range(0, len(ids), _READ_BATCH):
+            batch = ids[start : start + _READ_BATCH]
+            readings = [r for r in (self._read_one(sid, counts) for sid in batch) if r]
+            self._extract(readings)
+            for reading in readings:
+                self._save(reading, counts)
+            if progress is not None:
+                progress(len(batch))
+        return counts
+
+    def _read_one(self, submission_id: int, counts: ReadCounts) -> _Reading | None:
+        with self.sessions() as session:
+            submission = session.get(Submission, submission_id)
+            if submission is None:
+                return None
+            raw = repo.load_raw(session, submission_id)
+            header_only, internal_date = submission.header_only, submission.internal_date
+            fetched_at, size, sha256 = submission.fetched_at, submission.size, submission.sha256
+        try:
+            envelope, parts = read_message(raw, sha256)
+        except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
+            log.exception("reading failed", extra={"submission": submission_id})
+            self._fail(submission_id, f"the message could not be read: {exc!r}")
+            counts.failed += 1
+            return None
+        values = self._envelope_values(envelope, internal_date, fetched_at)
+        if header_only:
+            limit = self.settings.limits.max_message_mb
+            values["status"] = SubmissionStatus.TOO_LARGE
+            values["error"] = (
+                f"The message is {size / 1e6:.1f} MB, over the {limit:g} MB limit; only its "
+                "header was stored. Ask the sender to send smaller files in separate emails."
+            )
+            parts = []
+        return _Reading(submission_id, values, parts)
+
+    def _envelope_values(
+        self, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
+    ) -> dict[str, object]:
+        received = pick_received_at(
+            internal_date, envelope.received_header_at, envelope.sent_at, fetched_at
+        )
+        timeliness = classify(received.at, self.cutoff)
+        return {
+            "status": SubmissionStatus.PARSED,
+            "error": None,
+            "sender_email": envelope.sender_email or None,
+            "sender_name": envelope.sender_name or None,
+            "reply_to": envelope.reply_to or None,
+            "subject": envelope.subject,
+            "sent_at": envelope.sent_at,
+            "received_at": received.at,
+            "received_at_source": received.source,
+            "timeliness": timeliness,
+            "sent_in_time": sent_in_time(timeliness, envelope.sent_at, self.cutoff),
+            "body_text": envelope.body_text,
+            "headers_json": json.dumps(envelope.headers, ensure_ascii=False),
+            "defects": ", ".join(envelope.defects) or None,
+            "parsed_at": self.now(),
+        }
+
+    def _extract(self, readings: list[_Reading]) -> None:
+        limit = self.settings.limits.max_attachments
+        jobs: list[ExtractJob] = []
+        for index, reading in enumerate(readings):
+            for part in reading.parts:
+                if part.position > limit:
+                    reading.results[part.position] = ExtractResult(
+                        status=ParseStatus.TOO_LARGE,
+                        message=f"Not read: the message has more than {limit} attachments.",
+                    )
+                    continue
+                jobs.append(
+                    ExtractJob(
+                        key=(index, part.position),
+                        data=part.data,
+                        filename=part.filename,
+                        declared_type=part.content_type,
+                    )
+                )
+        if not jobs:
+            return
+        for job, result in self.pool.extract_many(jobs):
+            index, position = job.key  # type: ignore[misc]
+            readings[index].results[position] = result
+
+    def _save(self, reading: _Reading, counts: ReadCounts) -> None:
+        records = []
+        for part in reading.parts:
+            result = reading.results.get(part.position) or ExtractResult(
+                status=ParseStatus.FAILED, message="No result came back from the extraction worker."
+            )
+            counts.attachments[result.status] = counts.attachments.get(result.status, 0) + 1
+            records.append(
+                {
+                    "position": part.position,
+                    "filename": part.filename,
+                    "content_type": part.content_type,
+                    "detected_type": result.detected_type,
+                    "size": len(part.data),
+                    "sha256": hashlib.sha256(part.data).hexdigest(),
+                    "nested_in": part.nested_in,
+                    "parse_status": str(result.status),
+                    "error": result.message or None,
+                    "text": result.text,
+                    "parser": result.parser or None,
+                    "pages": result.pages,
+                    "parsed_at": self.now(),
+                }
+            )
+        with self.sessions() as session:
+            repo.save_reading(session, reading.submission_id, reading.values, records)
+            session.commit()
+        counts.read += 1
+
+    def _fail(self, submission_id: int, error: str) -> None:
+        with self.sessions() as session:
+            repo.save_reading(
+                session,
+                submission_id,
+                {"status": SubmissionStatus.FAILED, "error": error, "parsed_at": self.now()},
+                [],
+            )
+            session.commit()

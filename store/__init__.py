@@ -1,0 +1,1 @@
+"""Persistence: the schema, its migrations, sessions and every query."""

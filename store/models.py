@@ -1,0 +1,227 @@
+"""The database schema as SQLAlchemy 2 typed models.
+
+The raw message is the record; every parsed column is a cache that can be rebuilt
+from ``RawMessage.data``. Unique constraints, not Python checks, make a second
+sighting of a message a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "AckStatus",
+    "Attachment",
+    "AuditEvent",
+    "Base",
+    "RawMessage",
+    "Sighting",
+    "Submission",
+    "SubmissionStatus",
+    "UTCDateTime",
+]
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use aware UTC")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class SubmissionStatus(enum.StrEnum):
+    """Where a submission is in the pipeline."""
+
+    RECEIVED = "received"  # raw bytes stored, nothing read yet
+    PARSED = "parsed"  # headers, body and every attachment have a result
+    FAILED = "failed"  # reading the message itself failed; raw bytes kept for a rerun
+    TOO_LARGE = "too_large"  # over the message size limit: only its header was stored
+
+
+class AckStatus(enum.StrEnum):
+    """What happened to the acknowledgement of a submission."""
+
+    NONE = "none"  # not decided yet
+    OFF = "off"  # acknowledgements are switched off or --no-ack was used
+    PENDING = "pending"
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+    BOUNCED = "ack_bounced"
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(length: int = 20) -> String:
+    # Plain strings, not native enums: a new status never needs an ALTER TYPE.
+    return String(length)
+
+
+class Submission(Base):
+    """One emailed response: the parsed view of one stored raw message."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        UniqueConstraint("message_id", "sha256", name="uq_submissions_message_id_sha256"),
+        Index("ix_submissions_received_at", "received_at"),
+        Index("ix_submissions_status", "status"),
+        Index("ix_submissions_sender_email", "sender_email"),
+        {"sqlite_autoincrement": True},  # ids, and so references, are never reused
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(32), unique=True)
+    message_id: Mapped[str] = mapped_column(String(998))
+    message_id_derived: Mapped[bool] = mapped_column(Boolean, default=False)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(500))
+    fetched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    internal_date: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(_enum(), default=SubmissionStatus.RECEIVED)
+    header_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    sender_email: Mapped[str | None] = mapped_column(String(320))
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at_source: Mapped[str | None] = mapped_column(String(20))
+    timeliness: Mapped[str | None] = mapped_column(_enum())
+    sent_in_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    timeliness_override_reason: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str | None] = mapped_column(Text)
+    headers_json: Mapped[str | None] = mapped_column(Text)
+    defects: Mapped[str | None] = mapped_column(Text)
+    parsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    ack_status: Mapped[str] = mapped_column(_enum(), default=AckStatus.NONE)
+
+    raw: Mapped[RawMessage | None] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", lazy="raise"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="submission",
+        cascade="all, delete-orphan",
+        order_by="Attachment.position",
+        lazy="selectin",
+    )
+    sightings: Mapped[list[Sighting]] = relationship(
+        back_populates="submission", cascade="all, delete-orphan", lazy="raise"
+    )
+
+
+class RawMessage(Base):
+    """The message exactly as the server gave it, kept apart so lists never load it."""
+
+    __tablename__ = "raw_messages"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    submission: Mapped[Submission] = relationship(back_populates="raw")
+
+
+class Sighting(Base):
+    """Each place a message was seen: (mailbox, UIDVALIDITY, UID) is seen only once."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_sightings_mailbox_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    submission: Mapped[Submission] = relationship(back_populates="sightings")
+
+
+class Attachment(Base):
+    """One file of a submission and what extraction made of it."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "position", name="uq_attachments_submission_position"),
+        Index("ix_attachments_parse_status", "parse_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    detected_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    nested_in: Mapped[str | None] = mapped_column(String(500))
+    parse_status: Mapped[str] = mapped_column(_enum(), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    parser: Mapped[str | None] = mapped_column(String(100))
+    pages: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    parsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    submission: Mapped[Submission] = relationship(back_populates="attachments")
+
+
+class AuditEvent(Base):
+    """A change a person made or asked for: overrides, resends, purges, reparses."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    action: Mapped[str] = mapped_column(String(50))
+    reference: Mapped[str | None] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,121 @@
+"""Configuration: validated once, every error names the key, secrets from the environment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake.config import find_config_path, load_settings, parse_settings
+from intake.errors import ConfigError
+from tests.conftest import ROOT
+
+BASE = """
+[consultation]
+name = "Keep it Local"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[imap]
+host = "imap.example.org"
+username = "evidence@example.org"
+"""
+
+
+def _parse(text: str, env: dict[str, str] | None = None) -> Any:
+    return parse_settings(tomllib.loads(text), env or {})
+
+
+class TestValid:
+    def test_defaults(self) -> None:
+        """A minimal file gets the documented defaults."""
+        settings = _parse(BASE)
+        assert settings.consultation.timezone == "Europe/London"
+        assert settings.consultation.grace_minutes == 0
+        assert settings.database.url == "sqlite:///intake.db"
+        assert settings.imap.folder == "INBOX"
+        assert settings.imap.security == "ssl" and settings.imap.effective_port == 993
+        assert settings.smtp is None and not settings.acks_on
+
+    def test_secret_from_environment_only(self) -> None:
+        """The password comes from the named variable and never shows in repr."""
+        settings = _parse(BASE, {"INTAKE_IMAP_PASSWORD": "s3cret-pw"})
+        assert settings.imap.password == "s3cret-pw"
+        assert "s3cret-pw" not in repr(settings)
+
+    def test_example_config_is_valid(self) -> None:
+        """config.example.toml, as shipped, loads."""
+        settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
+        assert settings.consultation.deadline == dt.datetime(2018, 7, 27, 23, 59, 59)
+
+    def test_frozen(self) -> None:
+        """Settings cannot be changed after loading."""
+        settings = _parse(BASE)
+        with pytest.raises(AttributeError):
+            settings.consultation.name = "x"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("[imap2]\nx = 1", "[imap2]"),
+        ("[database]\nurll = 'x'", "database.urll"),
+        ("[limits]\nparse_timeout = 3", "limits.parse_timeout"),
+        ("[limits]\nparse_timeout_s = 'fast'", "limits.parse_timeout_s"),
+        ("[limits]\nparse_timeout_s = 0", "limits.parse_timeout_s"),
+        ("[smtp]\nhost = 'h'\nfrom = 'a@b'\nsecurity = 'tls'", "smtp.security"),
+        ("[smtp]\nhost = 'h'\nfrom = 'a@b'\nusername = 'u'", "smtp.password_env"),
+        ("[maildir]\npath = 'x'", "[imap] or [maildir]"),
+        ("[digest]\nsend_at = 'eight'", "digest.send_at"),
+    ],
+)
+def test_errors_name_the_key(extra: str, key: str) -> None:
+    """Each mistake is an error naming the key (unknown keys never fall back silently)."""
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        _parse(BASE + "\n" + extra)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('deadline = 2018-07-27T23:59:59', 'deadline = "27 July"', "consultation.deadline"),
+        ('deadline = 2018-07-27T23:59:59', 'deadline = 2018-07-27T23:59:59Z', "consultation.deadline"),
+        ('reference_prefix = "KIL"', 'reference_prefix = "K-I L"', "consultation.reference_prefix"),
+        ('name = "Keep it Local"', 'timezone = "Mars/Olympus"\nname = "x"', "consultation.timezone"),
+        ('name = "Keep it Local"\n', "", "consultation.name"),
+    ],
+)
+def test_consultation_errors(old: str, new: str, key: str) -> None:
+    """Bad deadline, prefix or zone are named."""
+    with pytest.raises(ConfigError, match=key):
+        _parse(BASE.replace(old, new))
+
+
+def test_date_deadline_means_end_of_day() -> None:
+    """A bare date is read as the end of that day."""
+    settings = _parse(BASE.replace("2018-07-27T23:59:59", "2018-07-27"))
+    assert settings.consultation.deadline == dt.datetime(2018, 7, 27, 23, 59, 59, 999999)
+
+
+def test_find_config_path_order(tmp_path: Path) -> None:
+    """--config beats $INTAKE_CONFIG beats ./config.toml."""
+    assert find_config_path("a.toml", {"INTAKE_CONFIG": "b.toml"}) == Path("a.toml")
+    assert find_config_path(None, {"INTAKE_CONFIG": "b.toml"}) == Path("b.toml")
+    assert find_config_path(None, {}) == Path("config.toml")
+
+
+def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
+    """A missing file points at config.example.toml."""
+    with pytest.raises(ConfigError, match="config.example.toml"):
+        load_settings(tmp_path / "nope.toml", {})
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    """A syntax error is reported with the file's name."""
+    path = tmp_path / "c.toml"
+    path.write_text("[consultation\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path, {})

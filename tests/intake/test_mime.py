@@ -1,0 +1,82 @@
+"""Reading raw messages: golden .eml cases, and real-world mail that must never crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from intake.mime import clean_filename, clean_header, read_message, sniff_message_id
+from tests.conftest import DATA, SHARED_CORPUS
+
+CASES = sorted((DATA / "eml").glob("*.eml"))
+CORPUS_EMAILS = sorted((SHARED_CORPUS / "emails").glob("*.eml")) if SHARED_CORPUS.is_dir() else []
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_golden_message(path: Path) -> None:
+    """Each fixture reads into the values its .expected.json names."""
+    expected = json.loads(path.with_suffix(".expected.json").read_text())
+    envelope, parts = read_message(path.read_bytes())
+    for key in ("message_id", "sender_email", "sender_name", "reply_to", "subject", "message_id_derived"):
+        if key in expected:
+            assert getattr(envelope, key) == expected[key], key
+    for key in ("sent_at", "received_header_at"):
+        if key in expected:
+            assert _iso(getattr(envelope, key)) == expected[key], key
+    for fragment in expected.get("body_contains", []):
+        assert fragment in envelope.body_text
+    for fragment in expected.get("body_excludes", []):
+        assert fragment not in envelope.body_text
+    if expected.get("no_control_chars"):
+        for value in (envelope.subject, envelope.sender_name, envelope.sender_email):
+            assert not any(ord(ch) < 32 for ch in value), value
+    if "attachments" in expected:
+        assert len(parts) == len(expected["attachments"])
+        for part, want in zip(parts, expected["attachments"], strict=True):
+            for key in ("filename", "content_type", "nested_in", "inline"):
+                if key in want:
+                    assert getattr(part, key) == want[key], key
+            if "data_contains" in want:
+                assert want["data_contains"].encode() in part.data
+
+
+def test_golden_cases_exist() -> None:
+    """The golden folder is not empty (a broken glob must not pass silently)."""
+    assert len(CASES) >= 7
+
+
+@pytest.mark.parametrize("path", CORPUS_EMAILS, ids=lambda p: p.name)
+def test_real_world_mail_never_crashes(path: Path) -> None:
+    """Every message of the shared corpus reads without raising, with a usable key."""
+    raw = path.read_bytes()
+    envelope, parts = read_message(raw)
+    assert envelope.message_id
+    assert all(part.filename and "/" not in part.filename for part in parts)
+    assert "\n" not in envelope.subject and "\r" not in envelope.subject
+
+
+class TestCleaning:
+    def test_filename_drops_folders_and_controls(self) -> None:
+        """Path traversal and control characters never survive in a file name."""
+        assert clean_filename("..\\..\\win.ini", 1, "text/plain") == "win.ini"
+        assert clean_filename("a\r\nb.pdf", 1, "application/pdf") == "a b.pdf"
+        assert clean_filename("", 3, "application/pdf") == "attachment-3.pdf"
+        assert clean_filename("/", 2, "text/plain") == "attachment-2.txt"
+
+    def test_header_is_one_line(self) -> None:
+        """CR, LF and other controls become spaces and runs of space fold."""
+        assert clean_header("a\r\nBcc: x\x00y") == "a Bcc: x y"
+        assert len(clean_header("x" * 5000)) == 998
+
+    def test_sniff_message_id_folded(self) -> None:
+        """A folded Message-ID header is read whole; a body line is never taken."""
+        raw = b"Subject: x\r\nMessage-ID:\r\n <abc@host>\r\n\r\nMessage-ID: <body@x>\r\n"
+        assert sniff_message_id(raw) == "<abc@host>"
+        assert sniff_message_id(b"Subject: x\r\n\r\nMessage-ID: <body@x>\r\n") == ""
