@@ -13,6 +13,7 @@ from parsers import ExtractionPool
 from store.db import make_session_factory, open_database
 
 from .config import Settings
+from .mailer import Mailer
 from .pipeline import Pipeline
 from .poller import ImapInbox
 
@@ -42,8 +43,14 @@ class App:
         limits = self.settings.limits
         return ExtractionPool(limits.parser_limits(), processes=limits.workers or None)
 
-    def pipeline(self) -> Pipeline:
-        return Pipeline(self.settings, self.sessions, self.make_pool, self.now)
+    def mailer(self) -> Mailer | None:
+        smtp = self.settings.smtp
+        return Mailer(smtp) if smtp is not None else None
+
+    def pipeline(self, *, acks: bool = True) -> Pipeline:
+        return Pipeline(
+            self.settings, self.sessions, self.make_pool, self.now, self.mailer(), acks=acks
+        )
 
     def inbox_factory(self) -> Callable[[], ImapInbox] | None:
         imap = self.settings.imap

@@ -19,6 +19,7 @@ from store import db, repo
 from store.errors import StoreError
 from store.models import Attachment, Submission
 
+from . import outbox
 from .app import App
 from .config import find_config_path, load_settings
 from .deadline import format_uk
@@ -68,7 +69,10 @@ def _progress(length: int, label: str) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config", metavar="PATH", envvar="INTAKE_CONFIG",
+    "--config",
+    "config",
+    metavar="PATH",
+    envvar="INTAKE_CONFIG",
     help="Configuration file [default: $INTAKE_CONFIG, else ./config.toml].",
 )
 @click.option("-v", "--verbose", count=True, help="Log progress to stderr (-vv for debug).")
@@ -87,18 +91,28 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
 
 @cli.command()
-@click.option("--no-ack", is_flag=True, help="Store and read mail but send no acknowledgements (backfills).")
+@click.option(
+    "--no-ack", is_flag=True, help="Store and read mail but send no acknowledgements (backfills)."
+)
 @pass_ctx
 def poll(state: _Context, no_ack: bool) -> None:
     """Run one cycle: fetch new mail, store it, read its text."""
     with _errors():
         app = state.app
-        with app.pipeline() as pipeline:
+        with app.pipeline(acks=not no_ack) as pipeline:
             report = poll_once(pipeline, app.inbox_factory())
+    acks = report.acks
     click.echo(
         f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
-        f"read {report.read.read}, failed {report.read.failed}"
+        f"read {report.read.read}, failed {report.read.failed}; "
+        + (
+            f"acknowledgements sent {acks.sent}, retrying {acks.retrying}, failed {acks.failed}"
+            if app.settings.acks_on
+            else "acknowledgements are off (no [smtp] section)"
+        )
     )
+    for error in dict.fromkeys(acks.errors):
+        click.echo(f"  acknowledgement problem: {error}", err=True)
     for reference in report.references:
         click.echo(f"  stored {reference}")
 
@@ -128,8 +142,12 @@ def _selection(late: bool, on_time: bool, failed: bool) -> dict[str, Any]:
 def _filters(func_: F) -> F:
     for option in reversed(
         [
-            click.option("--late", is_flag=True, help="Only submissions received after the deadline."),
-            click.option("--on-time", "on_time", is_flag=True, help="Only submissions received in time."),
+            click.option(
+                "--late", is_flag=True, help="Only submissions received after the deadline."
+            ),
+            click.option(
+                "--on-time", "on_time", is_flag=True, help="Only submissions received in time."
+            ),
             click.option("--failed", is_flag=True, help="Only submissions with something unread."),
         ]
     ):
@@ -189,18 +207,30 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
         record["body_text"] or "(no body text)",
     ]
     for att in record["attachments"]:
-        lines += ["", f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
-                  f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
-                  att["text"] or ""]
+        lines += [
+            "",
+            f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
+            f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
+            att["text"] or "",
+        ]
     click.echo("\n".join(lines))
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write [default: stdout].")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write [default: stdout].",
+)
 @_filters
 @pass_ctx
-def export(state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool) -> None:
+def export(
+    state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool
+) -> None:
     """Export submissions with their text: JSONL (one object per line) or CSV."""
     query = repo.select_submissions(**_selection(late, on_time, failed))
     with _errors(), state.app.sessions() as session:
@@ -210,7 +240,10 @@ def export(state: _Context, fmt: str, output: Path | None, late: bool, on_time: 
         if output is None:
             write(rows, sys.stdout)
             return
-        with output.open("w", encoding="utf-8", newline="") as out, _progress(total, "Exporting") as bar:
+        with (
+            output.open("w", encoding="utf-8", newline="") as out,
+            _progress(total, "Exporting") as bar,
+        ):
             count = write((bar.update(1) or row for row in rows), out)
     click.echo(f"wrote {count} submission(s) to {output}", err=True)
 
@@ -228,22 +261,41 @@ def set_timeliness(state: _Context, reference: str, timeliness: str, reason: str
         before = sub.timeliness
         sub.timeliness = timeliness
         sub.timeliness_override_reason = reason
-        repo.audit(session, "set-timeliness", sub.reference, f"{before} -> {timeliness}: {reason}", app.now())
+        repo.audit(
+            session,
+            "set-timeliness",
+            sub.reference,
+            f"{before} -> {timeliness}: {reason}",
+            app.now(),
+        )
         session.commit()
     click.echo(f"{reference.upper()}: {before} -> {timeliness}")
 
 
 @cli.command()
 @click.argument("references", nargs=-1)
-@click.option("--failed", is_flag=True, help="Every submission with an attachment that was not read.")
-@click.option("--status", "status", help="Every submission with an attachment in this status (e.g. timeout).")
+@click.option(
+    "--failed", is_flag=True, help="Every submission with an attachment that was not read."
+)
+@click.option(
+    "--status", "status", help="Every submission with an attachment in this status (e.g. timeout)."
+)
 @click.option("--all", "all_", is_flag=True, help="Every submission.")
 @click.option("--dry-run", is_flag=True, help="Say what would be re-read, change nothing.")
 @pass_ctx
-def reparse(state: _Context, references: tuple[str, ...], failed: bool, status: str | None, all_: bool, dry_run: bool) -> None:
+def reparse(
+    state: _Context,
+    references: tuple[str, ...],
+    failed: bool,
+    status: str | None,
+    all_: bool,
+    dry_run: bool,
+) -> None:
     """Read submissions again from their stored bytes (never from the mailbox)."""
     if sum([bool(references), failed, bool(status), all_]) != 1:
-        raise click.UsageError("give exactly one of: REFERENCE..., --failed, --status STATUS, --all")
+        raise click.UsageError(
+            "give exactly one of: REFERENCE..., --failed, --status STATUS, --all"
+        )
     app = state.app
     with _errors(), app.sessions() as session:
         query = select(Submission.id).order_by(Submission.id)
@@ -253,20 +305,85 @@ def reparse(state: _Context, references: tuple[str, ...], failed: bool, status: 
             if failed:
                 query = query.where(repo.needs_rereading())
             elif status:
-                with_status = select(Attachment.submission_id).where(Attachment.parse_status == status)
+                with_status = select(Attachment.submission_id).where(
+                    Attachment.parse_status == status
+                )
                 query = query.where(Submission.id.in_(with_status))
             ids = list(session.scalars(query))
-        before = Counter(session.scalars(select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))))
+        before = Counter(
+            session.scalars(
+                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
+            )
+        )
     click.echo(f"{len(ids)} submission(s) to re-read; attachments now: {_counts(before)}")
     if dry_run or not ids:
         return
     with _errors(), app.pipeline() as pipeline, _progress(len(ids), "Re-reading") as bar:
         pipeline.read(ids, bar.update)
     with app.sessions() as session:
-        after = Counter(session.scalars(select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))))
-        repo.audit(session, "reparse", None, f"{len(ids)} submission(s): {_counts(before)} -> {_counts(after)}", app.now())
+        after = Counter(
+            session.scalars(
+                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
+            )
+        )
+        repo.audit(
+            session,
+            "reparse",
+            None,
+            f"{len(ids)} submission(s): {_counts(before)} -> {_counts(after)}",
+            app.now(),
+        )
         session.commit()
     click.echo(f"attachments after: {_counts(after)}")
+
+
+@cli.command()
+@click.option("--failed", is_flag=True, help="Only acknowledgements that could not be sent.")
+@click.option(
+    "--suppressed", is_flag=True, help="Only acknowledgements held back (robots, rate limit)."
+)
+@pass_ctx
+def acks(state: _Context, failed: bool, suppressed: bool) -> None:
+    """List acknowledgements: to whom, when, and what happened."""
+    app = state.app
+    if not app.settings.acks_on:
+        click.echo(
+            "acknowledgements are off: add an [smtp] section "
+            "(and [ack] enabled = true) to send them",
+            err=True,
+        )
+    wanted = [s for s, on in (("failed", failed), ("suppressed", suppressed)) if on]
+    with _errors(), app.sessions() as session:
+        for ack, reference in session.execute(repo.select_acks(wanted)):
+            when = format_uk(ack.sent_at) if ack.sent_at else f"{ack.attempts} attempt(s)"
+            to_addr = ack.to_addr or "-"
+            reason = ack.reason or ""
+            click.echo(f"{reference}  {ack.status:<10} {to_addr:<32.32} {when:<28} {reason}")
+
+
+@cli.command("resend-ack")
+@click.argument("reference")
+@click.option("--reason", default="", help="Why it is sent again (recorded).")
+@pass_ctx
+def resend_ack(state: _Context, reference: str, reason: str) -> None:
+    """Send the acknowledgement of one submission again (explicit and recorded)."""
+    app = state.app
+    with _errors():
+        with app.sessions() as session:
+            submission = repo.get_by_reference(session, reference)
+            ack = outbox.request_resend(
+                session, submission, app.settings, app.now(), reason or "intake resend-ack"
+            )
+            repo.audit(session, "resend-ack", submission.reference, reason, app.now())
+            session.commit()
+            to_addr = ack.to_addr
+        with app.pipeline() as pipeline:
+            report = pipeline.send_acks()
+    if report.errors:
+        raise click.ClickException(
+            f"not sent yet, will be retried by the next poll: {report.errors[0]}"
+        )
+    click.echo(f"{reference.upper()}: acknowledgement sent again to {to_addr}")
 
 
 def _counts(counter: Counter[str]) -> str:

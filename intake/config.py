@@ -79,7 +79,7 @@ class ImapSettings:
 
     host: str
     username: str
-    password_env: str = "INTAKE_IMAP_PASSWORD"
+    password_env: str = "INTAKE_IMAP_PASSWORD"  # noqa: S105 - a variable's name, not a secret
     port: int = 0  # 0: 993 for ssl, 143 otherwise
     security: str = "ssl"
     folder: str = "INBOX"
@@ -132,7 +132,7 @@ class SmtpSettings:
     port: int = 0  # 0: 465 for ssl, 587 for starttls, 25 otherwise
     security: str = "starttls"
     username: str = ""
-    password_env: str = "INTAKE_SMTP_PASSWORD"
+    password_env: str = "INTAKE_SMTP_PASSWORD"  # noqa: S105 - a variable's name, not a secret
     timeout_s: float = 30.0
     password: str = field(default="", repr=False)
 
@@ -283,12 +283,14 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
 def _secret(key: str, var: str, env: Mapping[str, str], *, required: bool) -> str:
     value = env.get(var, "")
     if required and not value:
-        raise ConfigError(f"{key}: the environment variable {var} is not set; set it to the password")
+        raise ConfigError(
+            f"{key}: the environment variable {var} is not set; set it to the password"
+        )
     return value
 
 
 def _consultation(raw: Any, base: Path) -> ConsultationSettings:
-    section = _build(ConsultationSettings, "consultation", raw, base)
+    section: ConsultationSettings = _build(ConsultationSettings, "consultation", raw, base)
     try:
         section.zone  # noqa: B018 - validates the zone name
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
@@ -321,7 +323,9 @@ def parse_settings(
     known = {f.name for f in dataclasses.fields(Settings)} - {"source_path"} | {"ocr"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"[{unknown[0]}]: unknown section; the sections are {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"[{unknown[0]}]: unknown section; the sections are {', '.join(sorted(known))}"
+        )
     if "consultation" not in data:
         raise ConfigError("[consultation]: missing; it needs at least name and deadline")
     values: dict[str, Any] = {"consultation": _consultation(data["consultation"], base)}
@@ -362,7 +366,11 @@ def parse_settings(
             "smtp.password_env", smtp.password_env, env, required=bool(smtp.username)
         )
         values["smtp"] = dataclasses.replace(smtp, password=password)
-    for name, cls in (("ack", AckSettings), ("schedule", ScheduleSettings), ("digest", DigestSettings)):
+    for name, cls in (
+        ("ack", AckSettings),
+        ("schedule", ScheduleSettings),
+        ("digest", DigestSettings),
+    ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
     return Settings(**values)

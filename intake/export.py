@@ -13,7 +13,7 @@ from store.models import Submission
 
 from .deadline import format_uk
 
-__all__ = ["CSV_COLUMNS", "csv_text", "submission_record", "write_csv", "write_jsonl"]
+__all__ = ["CSV_COLUMNS", "csv_safe", "csv_text", "submission_record", "write_csv", "write_jsonl"]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -69,13 +69,23 @@ def write_jsonl(submissions: Iterable[Submission], out: IO[str]) -> int:
 
 
 CSV_COLUMNS = (
-    "reference", "received_at", "received_at_uk", "timeliness", "sent_in_time", "sender_name",
-    "sender_email", "subject", "status", "attachments", "unreadable_attachments", "ack_status",
+    "reference",
+    "received_at",
+    "received_at_uk",
+    "timeliness",
+    "sent_in_time",
+    "sender_name",
+    "sender_email",
+    "subject",
+    "status",
+    "attachments",
+    "unreadable_attachments",
+    "ack_status",
     "message_id",
 )
 
 
-def _csv_safe(value: Any) -> Any:
+def csv_safe(value: Any) -> Any:
     # A cell starting with = + - @ is a formula in a spreadsheet: neutralise it.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -94,7 +104,7 @@ def write_csv(submissions: Iterable[Submission], out: IO[str]) -> int:
         record["unreadable_attachments"] = "; ".join(
             f"{a['filename']} ({a['parse_status']})" for a in atts if a["parse_status"] != "ok"
         )
-        writer.writerow({col: _csv_safe(record.get(col)) for col in CSV_COLUMNS})
+        writer.writerow({col: csv_safe(record.get(col)) for col in CSV_COLUMNS})
         count += 1
     return count
 

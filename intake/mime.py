@@ -20,7 +20,15 @@ from parsers import decode_text, html_to_text
 
 from .message import AttachmentPart, Envelope
 
-__all__ = ["clean_filename", "clean_header", "parse_message", "message_id_of", "read_message", "sniff_message_id"]
+__all__ = [
+    "clean_filename",
+    "decoded_leaves",
+    "clean_header",
+    "parse_message",
+    "message_id_of",
+    "read_message",
+    "sniff_message_id",
+]
 
 # Parts that are the body or machinery, never documents a respondent chose to send.
 _MACHINE_TYPES = {
@@ -152,7 +160,9 @@ class _Walker:
         self.defects: list[str] = []
         self.seen_parts = 0
 
-    def walk(self, message: Message, body_part: Message | None, depth: int, nested_in: str | None) -> None:
+    def walk(
+        self, message: Message, body_part: Message | None, depth: int, nested_in: str | None
+    ) -> None:
         self.seen_parts += 1
         self.defects.extend(type(defect).__name__ for defect in message.defects)
         if depth > _MAX_NESTING or self.seen_parts > _MAX_PARTS:
@@ -164,9 +174,11 @@ class _Walker:
             for child in parts:
                 if not isinstance(child, Message):
                     continue
-                if child.get_content_type() == "message/rfc822" or isinstance(
-                    child.get_payload(), Message
-                ) and child.get_content_maintype() == "message":
+                if (
+                    child.get_content_type() == "message/rfc822"
+                    or isinstance(child.get_payload(), Message)
+                    and child.get_content_maintype() == "message"
+                ):
                     self._forwarded(child, depth)
                 else:
                     self.walk(child, body_part, depth + 1, nested_in)
@@ -248,9 +260,20 @@ def read_message(raw: bytes, sha256: str | None = None) -> tuple[Envelope, list[
     message_id, derived = message_id_of(raw, digest)
     sender_name, sender_email = _address(_header(message, "From"))
     _, reply_to = _address(_header(message, "Reply-To"))
-    keep = ("Auto-Submitted", "Return-Path", "Precedence", "List-Id", "List-Unsubscribe",
-            "X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "Content-Type", "To",
-            "In-Reply-To", "References")
+    keep = (
+        "Auto-Submitted",
+        "Return-Path",
+        "Precedence",
+        "List-Id",
+        "List-Unsubscribe",
+        "X-Autoreply",
+        "X-Autorespond",
+        "X-Auto-Response-Suppress",
+        "Content-Type",
+        "To",
+        "In-Reply-To",
+        "References",
+    )
     headers = {name: value for name in keep if (value := clean_header(_header(message, name)))}
     envelope = Envelope(
         message_id=message_id,
@@ -268,7 +291,9 @@ def read_message(raw: bytes, sha256: str | None = None) -> tuple[Envelope, list[
     return envelope, walker.attachments
 
 
-_MESSAGE_ID_LINE = re.compile(rb"^message-id[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_MESSAGE_ID_LINE = re.compile(
+    rb"^message-id[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE
+)
 
 
 def message_id_of(raw: bytes, sha256: str) -> tuple[str, bool]:
@@ -291,3 +316,20 @@ def sniff_message_id(raw: bytes) -> str:
     if match is None:
         return ""
     return clean_header(match.group(1).decode("latin-1"), 998)
+
+
+def decoded_leaves(raw: bytes, limit: int = 200) -> list[bytes]:
+    """The decoded payload of every leaf part (at most ``limit``), for looking inside reports."""
+    found: list[bytes] = []
+    for part in parse_message(raw).walk():
+        if len(found) >= limit:
+            break
+        if part.is_multipart():
+            continue
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception:  # noqa: BLE001, S112 - an undecodable part has nothing to find
+            continue
+        if isinstance(payload, bytes):
+            found.append(payload)
+    return found

@@ -23,12 +23,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from parsers import ExtractionPool, ExtractJob, ExtractResult, ParseStatus
 from store import repo
-from store.models import Submission, SubmissionStatus
+from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
 
+from .ack import is_delivery_report
 from .config import Settings
 from .deadline import classify, deadline_instant, pick_received_at, sent_in_time
+from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
-from .mime import message_id_of, read_message
+from .mime import decoded_leaves, message_id_of, read_message
+from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -52,6 +55,8 @@ class _Reading:
     submission_id: int
     values: dict[str, object]
     parts: list[AttachmentPart]
+    headers: dict[str, str] = field(default_factory=dict)
+    quoted_ack_ids: list[str] = field(default_factory=list)
     results: dict[int, ExtractResult] = field(default_factory=dict)
 
 
@@ -64,8 +69,13 @@ class Pipeline:
         sessions: sessionmaker[Session],
         pool: Callable[[], ExtractionPool],
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        mailer: Mailer | None = None,
+        *,
+        acks: bool = True,
     ) -> None:
         self.settings = settings
+        self.mailer = mailer
+        self.acks = acks and mailer is not None and settings.acks_on
         self.sessions = sessions
         self._pool_factory = pool
         self._pool: ExtractionPool | None = None
@@ -161,7 +171,10 @@ class Pipeline:
                 "header was stored. Ask the sender to send smaller files in separate emails."
             )
             parts = []
-        return _Reading(submission_id, values, parts)
+        quoted: list[str] = []
+        if is_delivery_report(envelope.headers, envelope.sender_email):
+            quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
+        return _Reading(submission_id, values, parts, envelope.headers, quoted)
 
     def _envelope_values(
         self, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
@@ -210,8 +223,8 @@ class Pipeline:
         if not jobs:
             return
         for job, result in self.pool.extract_many(jobs):
-            index, position = job.key  # type: ignore[misc]
-            readings[index].results[position] = result
+            key: tuple[int, int] = job.key  # type: ignore[assignment]
+            readings[key[0]].results[key[1]] = result
 
     def _save(self, reading: _Reading, counts: ReadCounts) -> None:
         records = []
@@ -238,9 +251,33 @@ class Pipeline:
                 }
             )
         with self.sessions() as session:
-            repo.save_reading(session, reading.submission_id, reading.values, records)
+            submission = repo.save_reading(session, reading.submission_id, reading.values, records)
+            if reading.quoted_ack_ids:
+                self._attach_bounce(session, submission, reading.quoted_ack_ids)
+            queue_ack(
+                session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
+            )
             session.commit()
         counts.read += 1
+
+    def _attach_bounce(self, session: Session, submission: Submission, quoted: list[str]) -> None:
+        """A report about one of our acknowledgements is filed with it, not as a response."""
+        ack = find_bounced_ack(session, quoted)
+        if ack is None:
+            return
+        submission.kind = SubmissionKind.ACK_BOUNCE
+        submission.bounced_ack_id = ack.id
+        ack.status = AckStatus.BOUNCED
+        ack.reason = f"bounced: see {submission.reference}"
+        original = session.get(Submission, ack.submission_id)
+        if original is not None:
+            original.ack_status = AckStatus.BOUNCED
+
+    def send_acks(self) -> SendReport:
+        """Send the acknowledgements that are due (nothing when acknowledgements are off)."""
+        if self.mailer is None or not self.settings.acks_on:
+            return SendReport()
+        return send_due(self.sessions, self.mailer, self.settings, self.cutoff, self.now)
 
     def _fail(self, submission_id: int, error: str) -> None:
         with self.sessions() as session:

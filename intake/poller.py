@@ -54,9 +54,9 @@ def uid_set(uids: Iterable[int]) -> str:
 
 def _parse_internaldate(value: bytes) -> dt.datetime | None:
     try:
-        return dt.datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z").astimezone(
-            dt.UTC
-        )
+        return dt.datetime.strptime(
+            value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z"
+        ).astimezone(dt.UTC)
     except (UnicodeDecodeError, ValueError):
         return None
 
@@ -121,12 +121,16 @@ class ImapInbox:
         try:
             if s.security == "ssl":
                 box: MailBox | MailBoxUnencrypted | MailBoxStartTls = MailBox(
-                    s.host, s.effective_port, timeout=s.timeout_s,
+                    s.host,
+                    s.effective_port,
+                    timeout=s.timeout_s,
                     ssl_context=ssl.create_default_context(),
                 )
             elif s.security == "starttls":
                 box = MailBoxStartTls(
-                    s.host, s.effective_port, timeout=s.timeout_s,
+                    s.host,
+                    s.effective_port,
+                    timeout=s.timeout_s,
                     ssl_context=ssl.create_default_context(),
                 )
             else:
@@ -172,9 +176,7 @@ class ImapInbox:
     def _select(self, folder: str) -> int:
         typ, data = self.client.select(self._quote(folder))
         if typ != "OK":
-            raise MailboxError(
-                f"cannot open the folder {folder!r}: {data!r}; check imap.folder"
-            )
+            raise MailboxError(f"cannot open the folder {folder!r}: {data!r}; check imap.folder")
         _, values = self.client.response("UIDVALIDITY")
         if not values or values[0] is None:
             raise MailboxError(f"the server sent no UIDVALIDITY for {folder!r}")
@@ -274,7 +276,9 @@ class ImapInbox:
             return
         target = self.settings.processed_folder
         if not target:
-            self._command("STORE", uid_set(uids), "+FLAGS.SILENT", f"({self.settings.stored_keyword})")
+            self._command(
+                "STORE", uid_set(uids), "+FLAGS.SILENT", f"({self.settings.stored_keyword})"
+            )
             return
         caps = {str(cap).upper() for cap in self.client.capabilities}
         if "MOVE" in caps:

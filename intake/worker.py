@@ -23,6 +23,7 @@ from pathlib import Path
 
 from store import repo
 
+from .outbox import SendReport
 from .pipeline import Pipeline, ReadCounts
 from .poller import ImapInbox
 from .sources import read_path
@@ -43,6 +44,7 @@ class PollReport:
     duplicates: int = 0
     references: list[str] = field(default_factory=list)
     read: ReadCounts = field(default_factory=ReadCounts)
+    acks: SendReport = field(default_factory=SendReport)
 
 
 def poll_imap(
@@ -97,7 +99,7 @@ def _count(report: PollReport, stored: repo.StoredRaw) -> None:
 def import_path(
     pipeline: Pipeline, path: Path, progress: Callable[[int], None] | None = None
 ) -> PollReport:
-    """Store every message of an .eml, mbox or Maildir (no flags: the files are left as they are)."""
+    """Store every message of an .eml, mbox or Maildir; the files are left as they are."""
     report = PollReport(mailbox=f"file:{path.resolve()}")
     limit = int(pipeline.settings.limits.max_message_mb * 1024 * 1024)
     for mail in read_path(path, pipeline.now, limit):
@@ -120,4 +122,5 @@ def poll_once(
         assert settings.maildir is not None
         report = import_path(pipeline, settings.maildir.path, progress)
     report.read = pipeline.read_pending()
+    report.acks = pipeline.send_acks()
     return report

@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import SchemaOutOfDate
 
-__all__ = ["current_revision", "head_revision", "make_engine", "make_session_factory", "open_database", "upgrade"]
+__all__ = [
+    "current_revision",
+    "head_revision",
+    "make_engine",
+    "make_session_factory",
+    "open_database",
+    "upgrade",
+]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "Ack",
     "AckStatus",
     "Attachment",
     "AuditEvent",
@@ -34,6 +35,7 @@ __all__ = [
     "RawMessage",
     "Sighting",
     "Submission",
+    "SubmissionKind",
     "SubmissionStatus",
     "UTCDateTime",
 ]
@@ -52,7 +54,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
             raise ValueError("naive datetimes are not stored; use aware UTC")
         return value.astimezone(dt.UTC)
 
-    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: object
+    ) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -69,12 +73,20 @@ class SubmissionStatus(enum.StrEnum):
     TOO_LARGE = "too_large"  # over the message size limit: only its header was stored
 
 
+class SubmissionKind(enum.StrEnum):
+    """Whether a stored message is a response or machinery about our own mail."""
+
+    RESPONSE = "response"
+    ACK_BOUNCE = "ack_bounce"
+
+
 class AckStatus(enum.StrEnum):
     """What happened to the acknowledgement of a submission."""
 
     NONE = "none"  # not decided yet
     OFF = "off"  # acknowledgements are switched off or --no-ack was used
     PENDING = "pending"
+    SENDING = "sending"  # handed to SMTP; the commit of the outcome has not happened yet
     SENT = "sent"
     SUPPRESSED = "suppressed"
     FAILED = "failed"
@@ -108,6 +120,7 @@ class Submission(Base):
         Index("ix_submissions_received_at", "received_at"),
         Index("ix_submissions_status", "status"),
         Index("ix_submissions_sender_email", "sender_email"),
+        Index("ix_submissions_kind", "kind"),
         {"sqlite_autoincrement": True},  # ids, and so references, are never reused
     )
 
@@ -140,6 +153,10 @@ class Submission(Base):
     parsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     ack_status: Mapped[str] = mapped_column(_enum(), default=AckStatus.NONE)
+    # "response", or "ack_bounce": a delivery report about one of our acknowledgements,
+    # kept (nothing is thrown away) but not counted as a response.
+    kind: Mapped[str] = mapped_column(_enum(), default=SubmissionKind.RESPONSE)
+    bounced_ack_id: Mapped[int | None] = mapped_column(ForeignKey("acks.id", use_alter=True))
 
     raw: Mapped[RawMessage | None] = relationship(
         back_populates="submission", cascade="all, delete-orphan", lazy="raise"
@@ -213,6 +230,35 @@ class Attachment(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     parsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     submission: Mapped[Submission] = relationship(back_populates="attachments")
+
+
+class Ack(Base):
+    """One outgoing acknowledgement: the outbox row, written before any mail is sent.
+
+    ``sequence`` 0 is the acknowledgement; an explicit ``intake resend-ack`` adds 1, 2, ...
+    The unique key makes a second automatic acknowledgement impossible.
+    """
+
+    __tablename__ = "acks"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "sequence", name="uq_acks_submission_sequence"),
+        Index("ix_acks_status_next", "status", "next_attempt_at"),
+        Index("ix_acks_to_created", "to_addr", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(_enum(), default=AckStatus.PENDING)
+    reason: Mapped[str | None] = mapped_column(Text)
+    to_addr: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    requested_by: Mapped[str | None] = mapped_column(Text)
+    submission: Mapped[Submission] = relationship(foreign_keys=[submission_id])
 
 
 class AuditEvent(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
-from .models import Attachment, AuditEvent, RawMessage, Sighting, Submission, SubmissionStatus
+from .models import Ack, Attachment, AuditEvent, RawMessage, Sighting, Submission, SubmissionStatus
 
 __all__ = [
     "StoredRaw",
@@ -29,6 +29,7 @@ __all__ = [
     "needs_rereading",
     "pending_ids",
     "save_reading",
+    "select_acks",
     "select_submissions",
     "store_raw",
     "uid_watermark",
@@ -52,7 +53,9 @@ def _existing(
         found = session.scalar(
             select(Submission)
             .join(Sighting)
-            .where(Sighting.mailbox == key[0], Sighting.uidvalidity == key[1], Sighting.uid == key[2])
+            .where(
+                Sighting.mailbox == key[0], Sighting.uidvalidity == key[1], Sighting.uid == key[2]
+            )
         )
         if found is not None:
             return found
@@ -218,9 +221,9 @@ def select_submissions(
     timeliness: str | None = None,
     failed: bool = False,
     since: dt.datetime | None = None,
-) -> Select[tuple[Submission]]:
+) -> Select[Submission]:
     """The query behind ``intake list`` and ``intake export``, oldest first."""
-    query = select(Submission).order_by(Submission.id)
+    query = select(Submission).where(Submission.kind == "response").order_by(Submission.id)
     if timeliness:
         query = query.where(Submission.timeliness == timeliness)
     if since is not None:
@@ -242,7 +245,21 @@ def needs_rereading() -> ColumnElement[bool]:
     ) | Submission.id.in_(bad)
 
 
-def audit(session: Session, action: str, reference: str | None, detail: str, at: dt.datetime) -> None:
+def select_acks(statuses: Sequence[str] = ()) -> Select[Ack, str | None]:
+    """Acknowledgements with their submission's reference, newest first."""
+    query = (
+        select(Ack, Submission.reference)
+        .join(Submission, Submission.id == Ack.submission_id)
+        .order_by(Ack.id.desc())
+    )
+    if statuses:
+        query = query.where(Ack.status.in_(list(statuses)))
+    return query
+
+
+def audit(
+    session: Session, action: str, reference: str | None, detail: str, at: dt.datetime
+) -> None:
     """Record a change a person made or asked for."""
     session.add(AuditEvent(at=at, action=action, reference=reference, detail=detail))
 
@@ -269,8 +286,6 @@ def save_reading(
     session.flush()
     for record in attachments:
         position = int(str(record["position"]))
-        submission.attachments.append(
-            Attachment(**record, attempts=previous.get(position, 0) + 1)
-        )
+        submission.attachments.append(Attachment(**record, attempts=previous.get(position, 0) + 1))
     session.flush()
     return submission

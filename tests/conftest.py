@@ -22,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from intake.app import App
 from intake.config import Settings, parse_settings
-from tests.support import Dovecot
+from tests.support import Dovecot, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -90,7 +90,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def make_settings(db_url: str, *, inbox: dict[str, Any] | None = None, extra: str = "", env: dict[str, str] | None = None) -> Settings:
+def make_settings(
+    db_url: str,
+    *,
+    inbox: dict[str, Any] | None = None,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+) -> Settings:
     """Settings for a test: the Keep it Local deadline, a database and an inbox."""
     document = tomllib.loads(
         f"""
@@ -151,6 +157,50 @@ def imap_app(dovecot: Dovecot, db_url: str) -> Iterator[App]:
     """An App on a fresh database, reading the test Dovecot's INBOX."""
     settings = make_settings(
         db_url, inbox=imap_section(dovecot), env={"TEST_IMAP_PASSWORD": dovecot.password}
+    )
+    app = App(settings)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    """The session's SMTP server, emptied, with every fault switched off."""
+    if not smtp_server.running:
+        smtp_server.start()
+    smtp_server.reset()
+    return smtp_server
+
+
+def smtp_section(server: SmtpServer, **overrides: Any) -> str:
+    values = {
+        "host": server.host,
+        "port": server.port,
+        "security": "none",
+        "from": "keepitlocal@example.org",
+        "timeout_s": 5,
+    }
+    values.update(overrides)
+    body = "\n".join(
+        f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in values.items()
+    )
+    return "[smtp]\n" + body.replace("'", '"') + "\n"
+
+
+@pytest.fixture
+def ack_app(dovecot: Dovecot, smtp: SmtpServer, db_url: str) -> Iterator[App]:
+    """An App reading the test Dovecot and acknowledging through the test SMTP server."""
+    settings = make_settings(
+        db_url,
+        inbox=imap_section(dovecot),
+        env={"TEST_IMAP_PASSWORD": dovecot.password},
+        extra="\n" + smtp_section(smtp),
     )
     app = App(settings)
     yield app

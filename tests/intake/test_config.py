@@ -81,10 +81,18 @@ def test_errors_name_the_key(extra: str, key: str) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
-        ('deadline = 2018-07-27T23:59:59', 'deadline = "27 July"', "consultation.deadline"),
-        ('deadline = 2018-07-27T23:59:59', 'deadline = 2018-07-27T23:59:59Z', "consultation.deadline"),
+        ("deadline = 2018-07-27T23:59:59", 'deadline = "27 July"', "consultation.deadline"),
+        (
+            "deadline = 2018-07-27T23:59:59",
+            "deadline = 2018-07-27T23:59:59Z",
+            "consultation.deadline",
+        ),
         ('reference_prefix = "KIL"', 'reference_prefix = "K-I L"', "consultation.reference_prefix"),
-        ('name = "Keep it Local"', 'timezone = "Mars/Olympus"\nname = "x"', "consultation.timezone"),
+        (
+            'name = "Keep it Local"',
+            'timezone = "Mars/Olympus"\nname = "x"',
+            "consultation.timezone",
+        ),
         ('name = "Keep it Local"\n', "", "consultation.name"),
     ],
 )

@@ -48,9 +48,9 @@ class TestDeadlineInstant:
 
     def test_other_zone(self) -> None:
         """A deadline can be set in another zone."""
-        assert deadline_instant(dt.datetime(2018, 7, 27, 17, 0), ZoneInfo("America/New_York")) == dt.datetime(
-            2018, 7, 27, 21, 0, tzinfo=UTC
-        )
+        assert deadline_instant(
+            dt.datetime(2018, 7, 27, 17, 0), ZoneInfo("America/New_York")
+        ) == dt.datetime(2018, 7, 27, 21, 0, tzinfo=UTC)
 
     def test_rejects_aware(self) -> None:
         """A deadline with a zone attached is a programming error."""
@@ -69,7 +69,9 @@ class TestDeadlineInstant:
     ],
 )
 @pytest.mark.parametrize("offset_s", [-3600, -1, 0, 1, 3600])
-def test_classify_around_the_boundary(local_deadline: dt.datetime, grace: int, offset_s: int) -> None:
+def test_classify_around_the_boundary(
+    local_deadline: dt.datetime, grace: int, offset_s: int
+) -> None:
     """On time up to and including the deadline's second, late one second after."""
     cutoff = deadline_instant(local_deadline, UK, grace)
     expected_utc = local_deadline.replace(tzinfo=UK).astimezone(UTC) + dt.timedelta(minutes=grace)
@@ -101,7 +103,15 @@ class TestPickReceivedAt:
         values = [v if p else None for v, p in zip((self.A, self.B, self.C), present, strict=True)]
         picked = pick_received_at(values[0], values[1], values[2], self.D)
         assert picked.source == source
-        assert picked.at == {"internaldate": self.A, "received_header": self.B, "date_header": self.C, "fetched_at": self.D}[source]
+        assert (
+            picked.at
+            == {
+                "internaldate": self.A,
+                "received_header": self.B,
+                "date_header": self.C,
+                "fetched_at": self.D,
+            }[source]
+        )
 
 
 def test_sent_in_time() -> None:
@@ -115,6 +125,9 @@ def test_sent_in_time() -> None:
 
 def test_format_uk() -> None:
     """Times are shown in UK time with the zone named."""
-    assert format_uk(dt.datetime(2018, 7, 27, 22, 59, 59, tzinfo=UTC)) == "Fri 27 Jul 2018 23:59:59 BST"
+    assert (
+        format_uk(dt.datetime(2018, 7, 27, 22, 59, 59, tzinfo=UTC))
+        == "Fri 27 Jul 2018 23:59:59 BST"
+    )
     assert format_uk(dt.datetime(2018, 12, 1, 9, 0, tzinfo=UTC)) == "Sat 01 Dec 2018 09:00:00 GMT"
     assert format_uk(None) == "-"

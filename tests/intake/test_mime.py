@@ -24,7 +24,14 @@ def test_golden_message(path: Path) -> None:
     """Each fixture reads into the values its .expected.json names."""
     expected = json.loads(path.with_suffix(".expected.json").read_text())
     envelope, parts = read_message(path.read_bytes())
-    for key in ("message_id", "sender_email", "sender_name", "reply_to", "subject", "message_id_derived"):
+    for key in (
+        "message_id",
+        "sender_email",
+        "sender_name",
+        "reply_to",
+        "subject",
+        "message_id_derived",
+    ):
         if key in expected:
             assert getattr(envelope, key) == expected[key], key
     for key in ("sent_at", "received_header_at"):

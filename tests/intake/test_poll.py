@@ -75,10 +75,17 @@ AUG = dt.datetime(2018, 7, 20, 9, 0, tzinfo=UTC)
 class TestPoll:
     def test_stores_each_once_and_flags(self, imap_app: App, dovecot: Dovecot) -> None:
         """GIVEN three messages WHEN polled twice THEN three rows, all flagged, none \\Seen."""
-        uids = [dovecot.append(compose(n, attachment=make_docx([f"Evidence paragraph {n}."])), AUG) for n in range(3)]
+        uids = [
+            dovecot.append(compose(n, attachment=make_docx([f"Evidence paragraph {n}."])), AUG)
+            for n in range(3)
+        ]
         report = poll(imap_app)
         assert report.stored == 3 and report.read.read == 3
-        assert [s.reference for s in submissions(imap_app)] == ["KIL-00001", "KIL-00002", "KIL-00003"]
+        assert [s.reference for s in submissions(imap_app)] == [
+            "KIL-00001",
+            "KIL-00002",
+            "KIL-00003",
+        ]
         for uid in uids:
             flags = dovecot.flags("INBOX", uid)
             assert KEYWORD in flags and "\\Seen" not in flags
@@ -88,7 +95,9 @@ class TestPoll:
 
     def test_text_and_internaldate(self, imap_app: App, dovecot: Dovecot) -> None:
         """The attachment's text and the server's INTERNALDATE are stored."""
-        dovecot.append(compose(1, attachment=make_docx(["Scale fail in our borough.", "Second point."])), AUG)
+        dovecot.append(
+            compose(1, attachment=make_docx(["Scale fail in our borough.", "Second point."])), AUG
+        )
         poll(imap_app)
         (sub,) = submissions(imap_app)
         assert sub.received_at == AUG and sub.received_at_source == "internaldate"
@@ -119,8 +128,11 @@ class TestPoll:
     def test_processed_folder(self, dovecot: Dovecot, db_url: str) -> None:
         """With processed_folder set, stored messages are moved there, and nothing twice."""
         dovecot.create_folder("Intake/Stored")
-        settings = make_settings(db_url, inbox=imap_section(dovecot, processed_folder="Intake/Stored"),
-                                 env={"TEST_IMAP_PASSWORD": dovecot.password})
+        settings = make_settings(
+            db_url,
+            inbox=imap_section(dovecot, processed_folder="Intake/Stored"),
+            env={"TEST_IMAP_PASSWORD": dovecot.password},
+        )
         app = App(settings)
         for n in range(3):
             dovecot.append(compose(n), AUG)
@@ -148,8 +160,12 @@ class TestPoll:
 
     def test_oversize_message_keeps_header(self, dovecot: Dovecot, db_url: str) -> None:
         """A message over max_message_mb is recorded as too_large with its header."""
-        settings = make_settings(db_url, inbox=imap_section(dovecot), extra="max_message_mb = 1",
-                                 env={"TEST_IMAP_PASSWORD": dovecot.password})
+        settings = make_settings(
+            db_url,
+            inbox=imap_section(dovecot),
+            extra="max_message_mb = 1",
+            env={"TEST_IMAP_PASSWORD": dovecot.password},
+        )
         app = App(settings)
         dovecot.append(compose(1, attachment=os.urandom(1_500_000)), AUG)
         dovecot.append(compose(2), AUG)
@@ -165,8 +181,11 @@ class TestPoll:
         path = tmp_path / "Réponse – Anytown.docx"
         path.write_bytes(make_docx(["Community organisations transform lives."]))
         raw = compose_with_snail(
-            "Jörg Müller <joerg@example.org>", "keepitlocal@example.org",
-            "Réponse: Keep it Local – évidence", "Please find our response attached.", [path],
+            "Jörg Müller <joerg@example.org>",
+            "keepitlocal@example.org",
+            "Réponse: Keep it Local – évidence",
+            "Please find our response attached.",
+            [path],
         )
         dovecot.deliver(raw)
         poll(imap_app)
@@ -182,7 +201,9 @@ class TestPoll:
 class TestFaults:
     def test_wrong_password(self, dovecot: Dovecot, db_url: str) -> None:
         """Refused credentials are a MailboxAuthError naming the variable to fix."""
-        settings = make_settings(db_url, inbox=imap_section(dovecot), env={"TEST_IMAP_PASSWORD": "wrong"})
+        settings = make_settings(
+            db_url, inbox=imap_section(dovecot), env={"TEST_IMAP_PASSWORD": "wrong"}
+        )
         app = App(settings)
         with pytest.raises(MailboxAuthError, match="TEST_IMAP_PASSWORD"):
             poll(app)
@@ -190,19 +211,24 @@ class TestFaults:
 
     def test_server_down(self, dovecot: Dovecot, db_url: str) -> None:
         """An unreachable server is a MailboxError, and nothing is stored."""
-        settings = make_settings(db_url, inbox=imap_section(dovecot, port=1), env={"TEST_IMAP_PASSWORD": "x"})
+        settings = make_settings(
+            db_url, inbox=imap_section(dovecot, port=1), env={"TEST_IMAP_PASSWORD": "x"}
+        )
         app = App(settings)
         with pytest.raises(MailboxError, match="cannot connect"):
             poll(app)
         app.close()
 
-    def test_crash_after_commit_before_flag(self, imap_app: App, dovecot: Dovecot, tmp_path: Path) -> None:
+    def test_crash_after_commit_before_flag(
+        self, imap_app: App, dovecot: Dovecot, tmp_path: Path
+    ) -> None:
         """GIVEN a poll killed (SIGKILL) after its commit and before the server flag
         WHEN polled again THEN each message is stored once and flagged."""
         for n in range(3):
             dovecot.append(compose(n), AUG)
         script = tmp_path / "crash.py"
-        script.write_text(textwrap.dedent(f"""
+        script.write_text(
+            textwrap.dedent(f"""
             import os, signal, sys
             sys.path.insert(0, {str(ROOT)!r})
             from intake.app import App
@@ -222,7 +248,8 @@ class TestFaults:
             app = App(settings)
             with app.pipeline() as pipeline:
                 poll_imap(pipeline, DiesBeforeFlag(settings.imap, max_message_bytes=10**8))
-        """))
+        """)
+        )
         result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=120)
         assert result.returncode == -signal.SIGKILL, result.stderr.decode()
         assert count(imap_app) == 2  # the first batch was committed, then the process died

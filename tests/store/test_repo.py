@@ -17,8 +17,14 @@ NOW = dt.datetime(2018, 7, 27, 12, 0, tzinfo=dt.UTC)
 
 def _store(session, raw: bytes, key=None, message_id: str = "<a@x>"):
     return repo.store_raw(
-        session, raw=raw, message_id=message_id, message_id_derived=False, source="test",
-        fetched_at=NOW, reference_prefix="KIL", key=key,
+        session,
+        raw=raw,
+        message_id=message_id,
+        message_id_derived=False,
+        source="test",
+        fetched_at=NOW,
+        reference_prefix="KIL",
+        key=key,
     )
 
 
@@ -68,7 +74,11 @@ class TestStoreRaw:
         with sessions() as session:
             stored = _store(session, b"one")
             sub = session.get(Submission, stored.submission_id)
-            session.add(Submission(message_id=sub.message_id, sha256=sub.sha256, size=3, source="x", fetched_at=NOW))
+            session.add(
+                Submission(
+                    message_id=sub.message_id, sha256=sub.sha256, size=3, source="x", fetched_at=NOW
+                )
+            )
             with pytest.raises(IntegrityError):
                 session.flush()
 
@@ -86,7 +96,9 @@ class TestStoreRaw:
         """Foreign keys are on: a deleted submission takes its raw bytes with it."""
         with sessions() as session:
             stored = _store(session, b"one", key=("inbox", 1, 1))
-            session.execute(text("DELETE FROM submissions WHERE id = :i"), {"i": stored.submission_id})
+            session.execute(
+                text("DELETE FROM submissions WHERE id = :i"), {"i": stored.submission_id}
+            )
             session.commit()
             assert session.scalar(select(func.count()).select_from(RawMessage)) == 0
             assert session.scalar(select(func.count()).select_from(Sighting)) == 0

@@ -1,0 +1,92 @@
+"""Sending mail over SMTP: acknowledgements and digests.
+
+TLS certificates are verified (``ssl`` and ``starttls``); there is no silent fall
+back to plain text. Every failure becomes :class:`DeliveryError` with the server's
+answer, and the password never appears in it.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from email.message import EmailMessage
+
+from .config import SmtpSettings
+from .errors import DeliveryError
+
+__all__ = ["Mailer", "SmtpConnection"]
+
+_ERRORS = (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError)
+
+
+class Mailer:
+    """Opens SMTP connections for the configured server."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+
+    @property
+    def sender(self) -> str:
+        return self.settings.sender
+
+    @property
+    def domain(self) -> str:
+        """The domain our own Message-IDs use: that of the From address."""
+        return self.settings.sender.rpartition("@")[2].strip(">").lower() or "localhost"
+
+    @contextmanager
+    def connect(self) -> Iterator[SmtpConnection]:
+        s = self.settings
+        where = f"{s.host}:{s.effective_port}"
+        try:
+            if s.security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host,
+                    s.effective_port,
+                    timeout=s.timeout_s,
+                    context=ssl.create_default_context(),
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout_s)
+                if s.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if s.username:
+                client.login(s.username, s.password)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(
+                f"the SMTP server {where} refused the login for {s.username!r}; check "
+                f"smtp.username and the password in ${s.password_env}"
+            ) from exc
+        except _ERRORS as exc:
+            raise DeliveryError(f"cannot connect to the SMTP server {where}: {exc}") from exc
+        try:
+            yield SmtpConnection(client, where)
+        finally:
+            try:
+                client.quit()
+            except _ERRORS:
+                client.close()
+
+
+class SmtpConnection:
+    """One open SMTP session."""
+
+    def __init__(self, client: smtplib.SMTP, where: str) -> None:
+        self.client = client
+        self.where = where
+
+    def send(self, message: EmailMessage, recipients: Sequence[str], envelope_from: str) -> None:
+        """Hand one message to the server; returns only once the server accepted it."""
+        try:
+            refused = self.client.send_message(
+                message, from_addr=envelope_from, to_addrs=list(recipients)
+            )
+        except _ERRORS as exc:
+            raise DeliveryError(
+                f"the SMTP server {self.where} did not accept the message: {exc}"
+            ) from exc
+        if refused:
+            raise DeliveryError(f"the SMTP server {self.where} refused {sorted(refused)}")
