@@ -87,6 +87,7 @@ class ImapSettings:
     stored_keyword: str = "$IntakeStored"
     batch_size: int = 50
     timeout_s: float = 60.0
+    idle: bool = False
     password: str = field(default="", repr=False)
 
     @property
@@ -120,6 +121,7 @@ class ExtractionSettings:
             parse_timeout_s=self.parse_timeout_s,
             parse_memory_mb=self.parse_memory_mb,
             max_attachment_mb=self.max_attachment_mb,
+            ocr_enabled=self.ocr_enabled,
         )
 
 

@@ -1,0 +1,332 @@
+"""Run extractions in long-lived worker processes, isolated, bounded and in parallel.
+
+Each worker is a process forked from a ``forkserver`` that has already imported the
+parsers (so a worker starts in milliseconds and replacing one is cheap); it caps its
+own address space with ``RLIMIT_AS`` (``parse_memory_mb``), then serves jobs over a
+pipe until told to stop. The parent enforces the wall-clock limit: a worker still
+busy ``parse_timeout_s`` after it got a job is killed (SIGKILL), the job is recorded
+as ``timeout``, and a fresh worker takes its place. A worker that dies mid-job (for
+example killed from outside, or by the kernel) yields ``failed`` and is replaced;
+the parent only ever waits on pipes and process sentinels, with a timeout, so it
+never hangs on a dead worker. Inside the worker the same limit is also checked
+between pages and archive members, so a long PDF usually stops on its own with a
+message saying how far it got; page-count and size limits stop large files before
+any work starts.
+
+An :class:`ExtractionPool` is not thread-safe: use it from one thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+import time
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from types import TracebackType
+from typing import Any
+
+from parsers import detect
+from parsers.result import ExtractResult, Limits, ParseStatus
+
+__all__ = ["ExtractJob", "ExtractionPool"]
+
+_MB = 1024 * 1024
+DEFAULT_LIMITS = Limits()
+_KILL_GRACE_S = 1.0  # after the soft deadline, before the parent kills the worker
+_PRELOAD = ["parsers.registry"]
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """One file to extract; ``key`` comes back with its result and is never sent."""
+
+    key: Hashable
+    data: bytes = field(repr=False)
+    filename: str | None = None
+    declared_type: str | None = None
+
+
+def _worker_main(conn: Connection, limits: Limits) -> None:
+    """Serve extraction jobs until the pipe closes or ``None`` arrives."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)
+    _cap_memory(limits.parse_memory_mb)
+    from parsers.registry import extract
+
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        except MemoryError:
+            conn.send((None, _memory_result(limits), _peak_rss_mb(), True))
+            return
+        if message is None:
+            return
+        number, data, filename, declared_type = message
+        try:
+            result = extract(data, filename=filename, declared_type=declared_type,
+                             limits=limits)
+        except MemoryError:
+            result = _memory_result(limits)
+        del data, message
+        # After running out of memory, start afresh rather than carry a broken heap.
+        retiring = result.status is ParseStatus.TOO_LARGE and "memory" in result.message
+        conn.send((number, result, _peak_rss_mb(), retiring))
+        if retiring:
+            return
+
+
+def _cap_memory(megabytes: int) -> None:
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            current = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        current = 0
+    cap = max(megabytes * _MB, current + 64 * _MB)
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ValueError, OSError):
+        pass  # the platform refuses: the timeout still protects the parent
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_result(limits: Limits) -> ExtractResult:
+    return ExtractResult(
+        status=ParseStatus.TOO_LARGE,
+        message=f"Reading this file needed more than the {limits.parse_memory_mb} MB of "
+        "memory allowed; please send a smaller file.")
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    job: ExtractJob | None = None
+    number: int = 0
+    started: float = 0.0
+    served: int = 0
+
+
+class ExtractionPool:
+    """Long-lived, isolated extraction workers; a context manager.
+
+    Args:
+        limits: applied to every job (timeout, memory cap, sizes).
+        processes: number of workers; defaults to the usable CPU count.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, processes: int | None = None) -> None:
+        self.limits = limits
+        self.processes = max(1, processes or len(os.sched_getaffinity(0)) or 1)
+        self.peak_worker_rss_mb = 0.0
+        self.restarts = 0
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+        self._numbers = itertools.count(1)
+        self._workers: list[_Worker] = [self._spawn() for _ in range(self.processes)]
+        self._closed = False
+        self._start_failures = 0
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the current workers (for monitoring)."""
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def close(self) -> None:
+        """Stop every worker (politely, then by force). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self._workers:
+            try:
+                worker.conn.send(None)
+            except (OSError, ValueError):
+                pass
+        deadline = time.monotonic() + 2.0
+        for worker in self._workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(1.0)
+            worker.conn.close()
+        self._workers = []
+
+    def extract(self, data: bytes, *, filename: str | None = None,
+                declared_type: str | None = None) -> ExtractResult:
+        """Extract one file in a worker; blocks until it is done or timed out."""
+        job = ExtractJob(key=0, data=data, filename=filename, declared_type=declared_type)
+        for _, result in self.extract_many([job]):
+            return result
+        raise AssertionError("extract_many yielded nothing")  # pragma: no cover
+
+    def extract_many(self, jobs: Iterable[ExtractJob]
+                     ) -> Iterator[tuple[ExtractJob, ExtractResult]]:
+        """Run ``jobs`` on every worker at once; yield each result as it completes."""
+        if self._closed:
+            raise RuntimeError("the extraction pool is closed")
+        queue = iter(jobs)
+        exhausted = False
+        try:
+            while True:
+                idle = [w for w in self._workers if w.job is None]
+                while idle and not exhausted:
+                    job = next(queue, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    early = self._refuse(job)
+                    if early is not None:
+                        yield job, early
+                        continue
+                    self._dispatch(idle.pop(), job)
+                busy = [w for w in self._workers if w.job is not None]
+                if not busy:
+                    if exhausted:
+                        return
+                    continue
+                yield from self._collect(busy)
+        finally:
+            for index, worker in enumerate(self._workers):
+                if worker.job is not None:  # abandoned mid-job: its result has no reader
+                    self._replace(index, kill=True)
+
+    def _refuse(self, job: ExtractJob) -> ExtractResult | None:
+        """Results decided without a worker (over the size limit: never sent)."""
+        size_mb = len(job.data) / _MB
+        if size_mb <= self.limits.max_attachment_mb:
+            return None
+        return ExtractResult(
+            status=ParseStatus.TOO_LARGE, name=job.filename, declared_type=job.declared_type,
+            detected_type=_safe_detect(job),
+            message=f"This file is {size_mb:,.1f} MB, over the "
+            f"{self.limits.max_attachment_mb:g} MB limit; please send a smaller file or "
+            "split it.")
+
+    def _dispatch(self, worker: _Worker, job: ExtractJob) -> None:
+        if not worker.process.is_alive():
+            worker = self._replace(self._workers.index(worker))
+        worker.number = next(self._numbers)
+        worker.job = job
+        worker.started = time.monotonic()
+        try:
+            worker.conn.send((worker.number, job.data, job.filename, job.declared_type))
+        except (OSError, ValueError):
+            pass  # the worker died; its sentinel reports it in _collect
+
+    def _collect(self, busy: list[_Worker]) -> Iterator[tuple[ExtractJob, ExtractResult]]:
+        limit = self.limits.parse_timeout_s + _KILL_GRACE_S
+        now = time.monotonic()
+        wait_s = max(0.0, min(w.started + limit for w in busy) - now)
+        handles: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+        ready = set(wait(handles, timeout=wait_s))
+        now = time.monotonic()
+        for worker in busy:
+            index = self._workers.index(worker)
+            job = worker.job
+            assert job is not None
+            if worker.conn in ready or (worker.process.sentinel in ready and worker.conn.poll()):
+                try:
+                    number, result, rss, retiring = worker.conn.recv()
+                except (EOFError, OSError):
+                    number, result, rss, retiring = worker.number, None, 0.0, True
+                self.peak_worker_rss_mb = max(self.peak_worker_rss_mb, rss)
+                worker.job = None
+                worker.served += 1
+                self._start_failures = 0
+                if result is None:
+                    result = self._crashed(job, worker)
+                    self._replace(index, kill=True)
+                elif retiring or number is None or not worker.process.is_alive():
+                    self._replace(index)
+                yield job, _named(result, job)
+            elif worker.process.sentinel in ready:
+                worker.job = None
+                self._check_start_failures(worker)
+                result = self._crashed(job, worker)
+                self._replace(index, kill=True)
+                yield job, result
+            elif now >= worker.started + limit:
+                worker.job = None
+                self._replace(index, kill=True)
+                yield job, self._timed_out(job)
+
+    def _check_start_failures(self, worker: _Worker) -> None:
+        """Refuse to loop forever when fresh workers die before serving any job."""
+        if worker.served:
+            return
+        self._start_failures += 1
+        if self._start_failures >= 3:
+            raise RuntimeError(
+                "extraction workers die as they start; the main module must be safe to "
+                "import (guard the program's entry point with if __name__ == '__main__')")
+
+    def _spawn(self) -> _Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(target=_worker_main, args=(child, self.limits),
+                                        name="parsers-worker", daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process=process, conn=parent)
+
+    def _replace(self, index: int, kill: bool = False) -> _Worker:
+        old = self._workers[index]
+        if kill and old.process.is_alive():
+            old.process.kill()
+        old.process.join(2.0)
+        if old.process.is_alive():
+            old.process.kill()
+            old.process.join(2.0)
+        old.conn.close()
+        self.restarts += 1
+        self._workers[index] = self._spawn()
+        return self._workers[index]
+
+    def _crashed(self, job: ExtractJob, worker: _Worker) -> ExtractResult:
+        worker.process.join(1.0)
+        code = worker.process.exitcode
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return ExtractResult(
+            status=ParseStatus.FAILED, name=job.filename, declared_type=job.declared_type,
+            detected_type=_safe_detect(job), elapsed_s=time.monotonic() - worker.started,
+            message=f"The reader stopped unexpectedly ({how}) while reading this file; "
+            "staff will look at it by hand.")
+
+    def _timed_out(self, job: ExtractJob) -> ExtractResult:
+        return ExtractResult(
+            status=ParseStatus.TIMEOUT, name=job.filename, declared_type=job.declared_type,
+            detected_type=_safe_detect(job), elapsed_s=self.limits.parse_timeout_s,
+            message=f"Reading this file took longer than {self.limits.parse_timeout_s:g} s "
+            "and was stopped; staff will look at it by hand.")
+
+
+def _named(result: ExtractResult, job: ExtractJob) -> ExtractResult:
+    if result.name == job.filename and result.declared_type == job.declared_type:
+        return result
+    from dataclasses import replace
+
+    return replace(result, name=job.filename, declared_type=job.declared_type)
+
+
+def _safe_detect(job: ExtractJob) -> str:
+    try:
+        return detect.detect_type(job.data[: 64 * _MB], job.filename, job.declared_type)
+    except Exception:  # noqa: BLE001 - a status line must never fail on detection
+        return detect.OCTET

@@ -1,0 +1,117 @@
+"""The third-party corpus (../shared/corpus), when present, through the worker pool.
+
+A fresh clone without the corpus runs these tests over no files. With it, every
+file must end with a status within its time limit, the pool must survive (the slow
+PDF is killed by the timeout and the next file goes on), nothing may end 'failed'
+(that would be a bug of ours), and statuses must agree with MANIFEST.tsv's notes.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+
+import pytest
+from parsers_testkit import CORPUS
+
+from parsers import ExtractionPool, ExtractJob, ExtractResult, Limits, ParseStatus
+
+_TIMEOUT_S = 8.0
+pytestmark = pytest.mark.slow
+
+
+def _notes() -> dict[str, str]:
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.exists():
+        return {}
+    with manifest.open(encoding="utf-8", newline="") as handle:
+        return {row["file"]: row["notes"] for row in csv.DictReader(handle, delimiter="\t")}
+
+
+def _files() -> list[str]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(str(p.relative_to(CORPUS)) for p in CORPUS.glob("*/*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def corpus_results() -> Iterator[dict[str, tuple[ExtractResult, float]]]:
+    files = _files()
+    results: dict[str, tuple[ExtractResult, float]] = {}
+    with ExtractionPool(Limits(parse_timeout_s=_TIMEOUT_S), processes=2) as pool:
+        jobs = [ExtractJob(name, (CORPUS / name).read_bytes(), name.split("/", 1)[1])
+                for name in files]
+        started = time.monotonic()
+        for job, result in pool.extract_many(jobs):
+            results[str(job.key)] = (result, time.monotonic() - started)
+        # The pool survives the whole corpus and still works.
+        assert pool.extract(b"still alive").status is ParseStatus.OK
+    yield results
+
+
+def test_every_corpus_file_gets_a_status(
+        corpus_results: dict[str, tuple[ExtractResult, float]]) -> None:
+    """Every file comes back once, with a status and a one-line message, none 'failed'."""
+    assert sorted(corpus_results) == _files()
+    for name, (result, _) in corpus_results.items():
+        assert result.message and "\n" not in result.message, name
+        assert result.status is not ParseStatus.FAILED, (name, result.message)
+        assert result.elapsed_s <= _TIMEOUT_S + 2, name
+        assert "(cid:" not in result.text, name
+        if result.status is ParseStatus.TIMEOUT:
+            assert name == "pdf/tika__testPDF_childAttachments.pdf", name
+
+
+def _expected(name: str, note: str) -> set[ParseStatus] | None:
+    """Statuses the manifest's note allows for a file, or None when it says nothing."""
+    folder = name.split("/", 1)[0]
+    lowered = note.lower()
+    if folder == "emails":
+        return None
+    if ("encrypted" in lowered or "password" in lowered) and not any(
+            s in lowered for s in ("empty user password", "without /id", "irm")):
+        return {ParseStatus.ENCRYPTED}
+    if any(s in lowered for s in ("scanned", "no text layer", "image only")):
+        return {ParseStatus.NEEDS_OCR}
+    if "(cid:nn)" in lowered:
+        return {ParseStatus.GARBLED, ParseStatus.OK}  # OK only with a warning (below)
+    if any(s in lowered for s in ("truncated", "not a valid pdf", "no /root", "not a zip",
+                                  "corrupt zip", "bad crc", "bad magic number")):
+        return {ParseStatus.CORRUPT}
+    if "empty rtf" in lowered or "blank page" in lowered:
+        return {ParseStatus.EMPTY}
+    if "wordperfect" in lowered:
+        return {ParseStatus.CORRUPT, ParseStatus.UNSUPPORTED}
+    if "python-docx: ok" in lowered or "pdfminer: ok" in lowered:
+        return {ParseStatus.OK, ParseStatus.GARBLED, ParseStatus.TIMEOUT}
+    return None
+
+
+def test_statuses_agree_with_manifest_notes(
+        corpus_results: dict[str, tuple[ExtractResult, float]]) -> None:
+    """encrypted -> encrypted, scanned -> needs_ocr, (cid:NN) -> garbled, broken -> corrupt."""
+    mismatches = []
+    for name, note in _notes().items():
+        if name not in corpus_results:
+            continue
+        result = corpus_results[name][0]
+        allowed = _expected(name, note)
+        if allowed is None:
+            continue
+        if result.status not in allowed:
+            mismatches.append(f"{name}: {result.status.value} ({note})")
+        if "(cid:nn)" in note.lower() and result.status is ParseStatus.OK:
+            assert any("could not be decoded" in w for w in result.warnings), name
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_known_good_texts(corpus_results: dict[str, tuple[ExtractResult, float]]) -> None:
+    """Files the manifest calls readable give text (spot checks across formats)."""
+    for name in ("pdf/alaveteli__psni.pdf", "docx/poi__delins.docx",
+                 "other/paperless__sample.doc", "other/tika__testWINMAIL.dat",
+                 "other/tika__testMSG_att_doc.msg", "other/tika__testRTFJapanese.rtf",
+                 "other/tika__testOpenOffice2.odt", "emails/phpmmp__issue274.eml"):
+        if name in corpus_results:
+            result = corpus_results[name][0]
+            assert result.status is ParseStatus.OK and len(result.text) > 20, name

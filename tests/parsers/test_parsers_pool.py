@@ -1,0 +1,114 @@
+"""The isolated worker pool: timeouts, crashes, memory cap, parallel results."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from importlib import metadata
+
+import pytest
+from parsers_testkit import DOCS, load_generator
+
+from parsers import ExtractionPool, ExtractJob, Limits, ParseStatus
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ExtractionPool]:
+    with ExtractionPool(Limits(parse_timeout_s=3.0), processes=2) as running:
+        yield running
+
+
+def test_result_carries_parser_name_and_version(pool: ExtractionPool) -> None:
+    """A PDF read in a worker names pdfminer.six and its installed version."""
+    result = pool.extract((DOCS / "plain.pdf").read_bytes(), filename="plain.pdf")
+    assert result.status is ParseStatus.OK
+    assert result.parser == "pdfminer.six"
+    assert result.parser_version == metadata.version("pdfminer.six")
+    assert result.name == "plain.pdf" and result.pages == 1
+
+
+def test_extract_many_returns_every_job_with_its_key(pool: ExtractionPool) -> None:
+    """Jobs run in parallel; each comes back once, paired with its own job."""
+    names = ["plain.pdf", "features.docx", "housing.odt", "table.pdf", "letter.rtf",
+             "user_password.pdf", "photo.png", "forwarded.eml"]
+    jobs = [ExtractJob(key=i, data=(DOCS / n).read_bytes(), filename=n)
+            for i, n in enumerate(names)]
+    results = dict((job.key, result) for job, result in pool.extract_many(jobs))
+    assert sorted(results) == list(range(len(names)))
+    assert results[5].status is ParseStatus.ENCRYPTED
+    assert results[6].status is ParseStatus.NEEDS_OCR
+    assert all(results[i].name == names[i] for i in results)
+
+
+def test_timeout_kills_worker_and_next_job_succeeds(pool: ExtractionPool) -> None:
+    """A page that takes too long is killed by the parent; the pool goes on."""
+    slow = load_generator().slow_pdf(100_000)
+    plain = (DOCS / "plain.pdf").read_bytes()
+    before = pool.restarts
+    started = time.monotonic()
+    jobs = [ExtractJob("slow", slow, "slow.pdf"), ExtractJob("plain", plain, "plain.pdf")]
+    results = {job.key: result for job, result in pool.extract_many(jobs)}
+    assert results["slow"].status is ParseStatus.TIMEOUT
+    assert "longer than 3 s" in results["slow"].message
+    assert results["plain"].status is ParseStatus.OK
+    assert time.monotonic() - started < 10
+    assert pool.restarts > before
+    assert pool.extract(plain).status is ParseStatus.OK
+
+
+def test_worker_killed_mid_job_is_replaced(pool: ExtractionPool) -> None:
+    """SIGKILL from outside turns the job into 'failed'; the parent never hangs."""
+    slow = load_generator().slow_pdf(100_000)
+    killer = threading.Timer(0.7, lambda: [os.kill(pid, signal.SIGKILL)
+                                            for pid in pool.worker_pids])
+    killer.start()
+    try:
+        result = pool.extract(slow, filename="slow.pdf")
+    finally:
+        killer.cancel()
+    assert result.status is ParseStatus.FAILED
+    assert "stopped unexpectedly" in result.message and "signal 9" in result.message
+    assert pool.extract((DOCS / "plain.pdf").read_bytes()).status is ParseStatus.OK
+
+
+def test_abandoned_iteration_leaves_pool_usable(pool: ExtractionPool) -> None:
+    """Breaking out of extract_many early does not wedge the pool."""
+    plain = (DOCS / "plain.pdf").read_bytes()
+    jobs = (ExtractJob(i, plain) for i in range(6))
+    for _job, _result in pool.extract_many(jobs):
+        break
+    assert pool.extract(plain).status is ParseStatus.OK
+
+
+def test_over_size_limit_is_refused_without_a_worker() -> None:
+    """A file over max_attachment_mb is too_large with a message naming the limit."""
+    with ExtractionPool(Limits(max_attachment_mb=0.0005), processes=1) as small:
+        result = small.extract((DOCS / "plain.pdf").read_bytes(), filename="plain.pdf")
+    assert result.status is ParseStatus.TOO_LARGE
+    assert "limit" in result.message and result.detected_type == "application/pdf"
+
+
+def test_memory_cap_turns_runaway_into_status() -> None:
+    """A bomb let past the zip checks hits the memory cap: a status, not a crash."""
+    bomb = load_generator().inflating_docx(400)
+    limits = Limits(parse_memory_mb=300, max_inflate_ratio=1e9, max_inflated_mb=1e6,
+                    parse_timeout_s=30)
+    with ExtractionPool(limits, processes=1) as capped:
+        result = capped.extract(bomb, filename="bomb.docx")
+        assert result.status in (ParseStatus.TOO_LARGE, ParseStatus.FAILED)
+        assert result.message
+        after = capped.extract((DOCS / "features.docx").read_bytes())
+        assert after.status is ParseStatus.OK
+        assert capped.peak_worker_rss_mb < 400
+
+
+def test_closed_pool_refuses_work() -> None:
+    """close() is idempotent and a closed pool says so instead of hanging."""
+    running = ExtractionPool(processes=1)
+    running.close()
+    running.close()
+    with pytest.raises(RuntimeError):
+        running.extract(b"text")
