@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -22,11 +23,14 @@ from store.models import Attachment, Submission
 from . import outbox
 from .app import App
 from .config import find_config_path, load_settings
-from .deadline import format_uk
+from .daily import build_digest, describe, send_digest
+from .deadline import UK, format_uk
+from .digest import digest_text
 from .errors import ConfigError, IntakeError
 from .export import submission_record, write_csv, write_jsonl
+from .health import gather_health
 from .message import Timeliness
-from .worker import import_path, poll_once
+from .worker import holder_id, import_path, run_cycle
 
 __all__ = ["main"]
 
@@ -100,7 +104,12 @@ def poll(state: _Context, no_ack: bool) -> None:
     with _errors():
         app = state.app
         with app.pipeline(acks=not no_ack) as pipeline:
-            report = poll_once(pipeline, app.inbox_factory())
+            report = run_cycle(
+                pipeline,
+                app.inbox_factory(),
+                holder=holder_id(),
+                lease_ttl=dt.timedelta(minutes=30),
+            )
     acks = report.acks
     click.echo(
         f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
@@ -384,6 +393,66 @@ def resend_ack(state: _Context, reference: str, reason: str) -> None:
             f"not sent yet, will be retried by the next poll: {report.errors[0]}"
         )
     click.echo(f"{reference.upper()}: acknowledgement sent again to {to_addr}")
+
+
+@cli.command()
+@pass_ctx
+def worker(state: _Context) -> None:
+    """Run in the foreground: poll on a schedule, retry, send the daily digest.
+
+    For systemd or a container. SIGTERM or Ctrl-C finishes the current message and
+    stops; a second one stops at once.
+    """
+    from .scheduler import Worker  # APScheduler is only needed here
+
+    with _errors():
+        app = state.app
+        app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
+        Worker(app).run()
+
+
+@cli.command()
+@pass_ctx
+def status(state: _Context) -> None:
+    """Health at a glance; exits 1 when the last poll failed or is overdue (for monitors)."""
+    app = state.app
+    with _errors(), app.sessions() as session:
+        health = gather_health(session, app.settings, app.now())
+    click.echo("\n".join(health.lines()))
+    if not health.healthy:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.option("--print", "print_", is_flag=True, help="Print the digest's text; send nothing.")
+@click.option("--send", is_flag=True, help="Send it now to [digest] recipients.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+    help="Start of the period, UK time [default: the end of the last digest sent].",
+)
+@pass_ctx
+def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None) -> None:
+    """The staff intake digest: what came in, what is late, what needs a person."""
+    if print_ == send:
+        raise click.UsageError("give one of --print or --send")
+    app = state.app
+    start = since.replace(tzinfo=UK).astimezone(dt.UTC) if since else None
+    with _errors():
+        if print_:
+            with app.sessions() as session:
+                if start is None:
+                    last = repo.last_sent_digest(session)
+                    start = last.period_end if last else None
+                click.echo(
+                    digest_text(build_digest(session, app.settings, app.now(), start)), nl=False
+                )
+            return
+        mailer = app.mailer()
+        if mailer is None:
+            raise click.UsageError("sending needs an [smtp] section in the configuration")
+        run = send_digest(app.sessions, app.settings, mailer, app.now, scheduled=False, since=start)
+    click.echo(f"sent the {describe(run)}" if run else "nothing sent")
 
 
 def _counts(counter: Counter[str]) -> str:

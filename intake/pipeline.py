@@ -127,17 +127,31 @@ class Pipeline:
 
     # --- step 2 ----------------------------------------------------------------------
 
-    def read_pending(self, progress: Callable[[int], None] | None = None) -> ReadCounts:
+    def read_pending(
+        self,
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> ReadCounts:
         """Read every submission that is stored but not yet read."""
         with self.sessions() as session:
             ids = repo.pending_ids(session)
-        return self.read(ids, progress)
+        return self.read(ids, progress, should_stop)
 
-    def read(self, ids: Iterable[int], progress: Callable[[int], None] | None = None) -> ReadCounts:
-        """(Re)read the given submissions from their stored raw bytes."""
+    def read(
+        self,
+        ids: Iterable[int],
+        progress: Callable[[int], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> ReadCounts:
+        """(Re)read the given submissions from their stored raw bytes.
+
+        A stop request is honoured between batches; unread ones stay pending.
+        """
         counts = ReadCounts()
         ids = list(ids)
         for start in range(0, len(ids), _READ_BATCH):
+            if should_stop():
+                break
             batch = ids[start : start + _READ_BATCH]
             readings = [r for r in (self._read_one(sid, counts) for sid in batch) if r]
             self._extract(readings)
@@ -245,7 +259,7 @@ class Pipeline:
                     "parse_status": str(result.status),
                     "error": result.message or None,
                     "text": result.text,
-                    "parser": result.parser or None,
+                    "parser": " ".join(filter(None, [result.parser, result.parser_version])) or None,
                     "pages": result.pages,
                     "parsed_at": self.now(),
                 }

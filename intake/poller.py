@@ -23,7 +23,7 @@ from .config import ImapSettings
 from .errors import MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
-__all__ = ["ImapInbox", "uid_set"]
+__all__ = ["ImapInbox", "imap_name", "uid_set"]
 
 # Fetch at most this many bytes of messages in one UID FETCH, whatever batch_size says,
 # so memory stays bounded when a batch holds several large attachments.
@@ -32,6 +32,12 @@ _NETWORK_ERRORS = (imaplib.IMAP4.error, OSError, EOFError, ssl.SSLError, socket.
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+
+
+def imap_name(settings: ImapSettings) -> str:
+    """How an IMAP folder is named in the database: user, host, port and folder."""
+    s = settings
+    return f"imap://{s.username}@{s.host}:{s.effective_port}/{s.folder}"
 
 
 def uid_set(uids: Iterable[int]) -> str:
@@ -103,8 +109,7 @@ class ImapInbox:
     @property
     def name(self) -> str:
         """The mailbox's identity in the database (host, user and folder)."""
-        s = self.settings
-        return f"imap://{s.username}@{s.host}:{s.effective_port}/{s.folder}"
+        return imap_name(self.settings)
 
     # --- connection ------------------------------------------------------------------
 
@@ -293,6 +298,16 @@ class ImapInbox:
                 self.client.expunge()
             except _NETWORK_ERRORS as exc:
                 raise MailboxError(f"IMAP EXPUNGE failed: {exc}") from exc
+
+    def wait_for_news(self, timeout: float) -> bool:
+        """IMAP IDLE for up to ``timeout`` seconds; True when the server announced mail."""
+        if self._box is None:
+            raise MailboxError("not connected to the IMAP server")
+        try:
+            responses = self._box.idle.wait(timeout=int(max(1, timeout)))
+        except _NETWORK_ERRORS as exc:
+            raise MailboxError(f"IMAP IDLE failed: {exc}") from exc
+        return any(b"EXISTS" in line or b"RECENT" in line for line in responses)
 
     def noop(self) -> None:
         try:

@@ -16,19 +16,37 @@ make the second store a no-op).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store import repo
+from sqlalchemy.exc import SQLAlchemyError
 
+from store import repo
+from store.errors import StoreError
+
+from .config import Settings
+from .errors import IntakeError
 from .outbox import SendReport
 from .pipeline import Pipeline, ReadCounts
-from .poller import ImapInbox
+from .poller import ImapInbox, imap_name
 from .sources import read_path
 
-__all__ = ["PollReport", "import_path", "poll_imap", "poll_once"]
+__all__ = [
+    "InboxBusy",
+    "PollReport",
+    "holder_id",
+    "import_path",
+    "inbox_name",
+    "poll_imap",
+    "poll_once",
+    "run_cycle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +69,14 @@ def poll_imap(
     pipeline: Pipeline,
     inbox: ImapInbox,
     progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[], None] = lambda: None,
 ) -> PollReport:
-    """Fetch and store every new message of an IMAP folder, flagging each after its commit."""
+    """Fetch and store every new message of an IMAP folder, flagging each after its commit.
+
+    ``should_stop`` is asked after each message (a stop request finishes the current
+    message, flags what is stored and returns); ``on_batch`` runs after each batch.
+    """
     report = PollReport(mailbox=inbox.name)
     batch_size = inbox.settings.batch_size
     with inbox:
@@ -74,6 +98,9 @@ def poll_imap(
             if len(done) >= batch_size:
                 _mark(pipeline, inbox, done)
                 done = []
+                on_batch()
+            if should_stop():
+                break
         _mark(pipeline, inbox, done)
     return report
 
@@ -113,14 +140,79 @@ def poll_once(
     pipeline: Pipeline,
     inbox_factory: Callable[[], ImapInbox] | None,
     progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_batch: Callable[[], None] = lambda: None,
 ) -> PollReport:
-    """One cycle: take new mail from the configured inbox, then read what is unread."""
+    """One cycle: take new mail from the configured inbox, read what is unread, send acks."""
     settings = pipeline.settings
     if inbox_factory is not None:
-        report = poll_imap(pipeline, inbox_factory(), progress)
+        report = poll_imap(pipeline, inbox_factory(), progress, should_stop, on_batch)
     else:
         assert settings.maildir is not None
         report = import_path(pipeline, settings.maildir.path, progress)
-    report.read = pipeline.read_pending()
-    report.acks = pipeline.send_acks()
+    if not should_stop():
+        report.read = pipeline.read_pending(should_stop=should_stop)
+    if not should_stop():
+        report.acks = pipeline.send_acks()
+    return report
+
+
+class InboxBusy(IntakeError):
+    """Raised when another process holds the poll lease of this inbox."""
+
+
+def inbox_name(settings: Settings) -> str:
+    if settings.imap is not None:
+        return imap_name(settings.imap)
+    assert settings.maildir is not None
+    return f"file:{settings.maildir.path.resolve()}"
+
+
+def holder_id() -> str:
+    """Who holds a lease: host, process and a random part (PIDs are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def run_cycle(
+    pipeline: Pipeline,
+    inbox_factory: Callable[[], ImapInbox] | None,
+    *,
+    holder: str,
+    lease_ttl: dt.timedelta,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
+) -> PollReport:
+    """One poll cycle under the inbox's lease, recorded in the health table.
+
+    Raises:
+        InboxBusy: another process is polling this inbox.
+        MailboxError: the inbox could not be read (recorded as a failed cycle).
+    """
+    name = inbox_name(pipeline.settings)
+    sessions, now = pipeline.sessions, pipeline.now
+    with sessions() as session:
+        if not repo.take_lease(session, f"poll:{name}", holder, now(), lease_ttl):
+            other = repo.lease_holder(session, f"poll:{name}", now())
+            raise InboxBusy(
+                f"another process ({other}) is polling {name}; only one may at a time. "
+                "If it crashed, its lease lapses by itself within "
+                f"{int(lease_ttl.total_seconds() // 60)} minutes."
+            )
+        run_id = repo.start_poll_run(session, name, now())
+
+    def renew() -> None:
+        with sessions() as session:
+            repo.take_lease(session, f"poll:{name}", holder, now(), lease_ttl)
+
+    try:
+        report = poll_once(pipeline, inbox_factory, progress, should_stop, renew)
+    except (IntakeError, StoreError, SQLAlchemyError) as exc:
+        with sessions() as session:
+            repo.finish_poll_run(session, run_id, now(), ok=False, error=str(exc)[:2000])
+        raise
+    finally:
+        with sessions() as session:
+            repo.release_lease(session, f"poll:{name}", holder)
+    with sessions() as session:
+        repo.finish_poll_run(session, run_id, now(), ok=True, stored=report.stored)
     return report

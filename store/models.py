@@ -13,6 +13,7 @@ import enum
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -32,6 +33,9 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "Base",
+    "DigestRun",
+    "Lease",
+    "PollRun",
     "RawMessage",
     "Sighting",
     "Submission",
@@ -121,6 +125,7 @@ class Submission(Base):
         Index("ix_submissions_status", "status"),
         Index("ix_submissions_sender_email", "sender_email"),
         Index("ix_submissions_kind", "kind"),
+        Index("ix_submissions_fetched_at", "fetched_at"),
         {"sqlite_autoincrement": True},  # ids, and so references, are never reused
     )
 
@@ -259,6 +264,54 @@ class Ack(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     requested_by: Mapped[str | None] = mapped_column(Text)
     submission: Mapped[Submission] = relationship(foreign_keys=[submission_id])
+
+
+class PollRun(Base):
+    """One poll cycle: when it ran and how it ended (read by ``intake status``)."""
+
+    __tablename__ = "poll_runs"
+    __table_args__ = (Index("ix_poll_runs_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500))
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class DigestRun(Base):
+    """One daily digest: the period it covers and whether it went out.
+
+    ``day`` (a UK date) is unique for the scheduled digest, so a restart at send
+    time cannot send a second one for the same day.
+    """
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[dt.date | None] = mapped_column(Date, unique=True)  # None for a manual --send
+    period_start: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    period_end: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(_enum(), default="sending")
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Lease(Base):
+    """A named lease held by one process until it expires: one poller per inbox.
+
+    Taken and renewed with a single conditional UPDATE, which is atomic on SQLite
+    and PostgreSQL alike; a crashed holder's lease lapses by itself.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(500), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class AuditEvent(Base):

@@ -11,27 +11,53 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .errors import NotFound
-from .models import Ack, Attachment, AuditEvent, RawMessage, Sighting, Submission, SubmissionStatus
+from .models import (
+    Ack,
+    Attachment,
+    AuditEvent,
+    DigestRun,
+    Lease,
+    PollRun,
+    RawMessage,
+    Sighting,
+    Submission,
+    SubmissionStatus,
+)
 
 __all__ = [
+    "SETTLED_STATUSES",
     "StoredRaw",
+    "ack_counts",
+    "acks_by_submission",
+    "arrivals_since",
     "audit",
+    "count_by",
+    "digest_for_day",
+    "finish_poll_run",
     "get_by_reference",
     "known_uids",
+    "last_poll_run",
+    "last_sent_digest",
+    "lease_holder",
     "load_raw",
     "mark_flagged",
     "needs_rereading",
     "pending_ids",
+    "period_submissions",
+    "release_lease",
     "save_reading",
     "select_acks",
     "select_submissions",
+    "start_poll_run",
     "store_raw",
+    "take_lease",
     "uid_watermark",
     "unflagged_uids",
 ]
@@ -289,3 +315,131 @@ def save_reading(
         submission.attachments.append(Attachment(**record, attempts=previous.get(position, 0) + 1))
     session.flush()
     return submission
+
+
+# --- worker: leases and health ------------------------------------------------------
+
+
+def take_lease(
+    session: Session, name: str, holder: str, now: dt.datetime, ttl: dt.timedelta
+) -> bool:
+    """Take or renew the lease ``name`` for ``holder``; False when another holds it."""
+    result = session.execute(
+        update(Lease)
+        .where(Lease.name == name, (Lease.holder == holder) | (Lease.expires_at < now))
+        .values(holder=holder, expires_at=now + ttl)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        session.commit()
+        return True
+    session.rollback()
+    if session.get(Lease, name) is not None:
+        return False
+    try:
+        session.add(Lease(name=name, holder=holder, expires_at=now + ttl))
+        session.commit()
+        return True
+    except IntegrityError:
+        session.rollback()
+        return False
+
+
+def release_lease(session: Session, name: str, holder: str) -> None:
+    session.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+    session.commit()
+
+
+def lease_holder(session: Session, name: str, now: dt.datetime) -> str | None:
+    lease = session.get(Lease, name)
+    return lease.holder if lease is not None and lease.expires_at >= now else None
+
+
+def start_poll_run(session: Session, mailbox: str, now: dt.datetime) -> int:
+    run = PollRun(mailbox=mailbox, started_at=now)
+    session.add(run)
+    session.commit()
+    return run.id
+
+
+def finish_poll_run(
+    session: Session,
+    run_id: int,
+    now: dt.datetime,
+    *,
+    ok: bool,
+    stored: int = 0,
+    error: str | None = None,
+) -> None:
+    run = session.get(PollRun, run_id)
+    if run is None:
+        return
+    run.finished_at, run.ok, run.stored, run.error = now, ok, stored, error
+    session.commit()
+
+
+def last_poll_run(session: Session, *, ok: bool | None = None) -> PollRun | None:
+    query = select(PollRun).where(PollRun.finished_at.is_not(None))
+    if ok is not None:
+        query = query.where(PollRun.ok.is_(ok))
+    return session.scalar(query.order_by(PollRun.id.desc()).limit(1))
+
+
+def count_by(session: Session, column: ColumnElement[str] | Any) -> dict[str, int]:
+    """Counts of responses grouped by one column (e.g. Submission.status)."""
+    rows = session.execute(
+        select(column, func.count()).where(Submission.kind == "response").group_by(column)
+    )
+    return {str(key): int(n) for key, n in rows}
+
+
+def ack_counts(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Ack.status, func.count()).group_by(Ack.status))
+    return {str(key): int(n) for key, n in rows}
+
+
+# --- digests ---------------------------------------------------------------------------
+
+
+def last_sent_digest(session: Session) -> DigestRun | None:
+    return session.scalar(
+        select(DigestRun)
+        .where(DigestRun.status == "sent")
+        .order_by(DigestRun.period_end.desc())
+        .limit(1)
+    )
+
+
+def digest_for_day(session: Session, day: dt.date) -> DigestRun | None:
+    return session.scalar(select(DigestRun).where(DigestRun.day == day))
+
+
+def period_submissions(
+    session: Session, start: dt.datetime | None, end: dt.datetime
+) -> list[Submission]:
+    """Responses stored in (start, end], by the time we stored them (fetched_at)."""
+    query = select(Submission).where(Submission.kind == "response", Submission.fetched_at <= end)
+    if start is not None:
+        query = query.where(Submission.fetched_at > start)
+    return list(session.scalars(query.order_by(Submission.id)))
+
+
+def acks_by_submission(session: Session, ids: Sequence[int]) -> dict[int, Ack]:
+    found: dict[int, Ack] = {}
+    for start in range(0, len(ids), 500):
+        for ack in session.scalars(
+            select(Ack).where(Ack.submission_id.in_(ids[start : start + 500]), Ack.sequence == 0)
+        ):
+            found[ack.submission_id] = ack
+    return found
+
+
+def arrivals_since(session: Session, since: dt.datetime) -> list[dt.datetime]:
+    return [
+        value
+        for value in session.scalars(
+            select(Submission.received_at).where(
+                Submission.kind == "response", Submission.received_at >= since
+            )
+        )
+        if value is not None
+    ]

@@ -1,0 +1,211 @@
+"""``intake worker``: poll on a schedule, retry, and send the daily digest.
+
+APScheduler 3 runs in the background while the main thread waits for a signal:
+
+* the poll job runs every ``[schedule] poll_every_minutes`` (one at a time, missed
+  runs coalesced); a failed cycle is retried sooner, with backoff, up to the
+  interval; each cycle also retries acknowledgements that are due;
+* the digest job runs daily at ``[digest] send_at`` in the consultation's time
+  zone (so 08:00 means 08:00 in BST and in GMT); a worker started after that time
+  sends a digest not yet sent today;
+* with ``[imap] idle = true`` a thread waits in IMAP IDLE and starts a poll as soon
+  as the server announces new mail; polling stays the fallback.
+
+The first SIGTERM or SIGINT lets the running job finish its current message and
+then stops; a second one stops at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import SQLAlchemyError
+
+from store import repo
+from store.errors import StoreError
+
+from .app import App
+from .daily import send_digest
+from .errors import IntakeError, MailboxError
+from .worker import InboxBusy, holder_id, run_cycle
+
+__all__ = ["Worker", "digest_trigger", "poll_trigger"]
+
+log = logging.getLogger(__name__)
+_RETRY_FIRST_S = 15.0
+
+
+def poll_trigger(app: App) -> IntervalTrigger:
+    return IntervalTrigger(
+        seconds=app.settings.schedule.poll_every_minutes * 60,
+        timezone=app.settings.consultation.zone,
+    )
+
+
+def digest_trigger(app: App) -> CronTrigger:
+    """Daily at ``send_at``, wall-clock time in the consultation's zone."""
+    send_at = app.settings.digest.send_at
+    return CronTrigger(
+        hour=send_at.hour,
+        minute=send_at.minute,
+        second=send_at.second,
+        timezone=app.settings.consultation.zone,
+    )
+
+
+class Worker:
+    """The long-running process: one instance per ``intake worker``."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.holder = holder_id()
+        self.stopping = threading.Event()
+        self.failures = 0
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(2)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=app.settings.consultation.zone,
+        )
+
+    @property
+    def interval_s(self) -> float:
+        return self.app.settings.schedule.poll_every_minutes * 60
+
+    @property
+    def digest_on(self) -> bool:
+        return self.app.settings.smtp is not None and bool(self.app.settings.digest.recipients)
+
+    # --- jobs ------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """One cycle; failures are recorded and retried, never fatal."""
+        if self.stopping.is_set():
+            return
+        app = self.app
+        ttl = dt.timedelta(seconds=max(600.0, 3 * self.interval_s))
+        try:
+            with app.pipeline() as pipeline:
+                report = run_cycle(
+                    pipeline,
+                    app.inbox_factory(),
+                    holder=self.holder,
+                    lease_ttl=ttl,
+                    should_stop=self.stopping.is_set,
+                )
+        except InboxBusy as exc:
+            log.warning("poll skipped: %s", exc)
+            return
+        except (IntakeError, StoreError, SQLAlchemyError) as exc:
+            self.failures += 1
+            delay = min(_RETRY_FIRST_S * 2 ** (self.failures - 1), self.interval_s)
+            log.warning(
+                "poll failed (attempt %d), retrying in %.0f s: %s", self.failures, delay, exc
+            )
+            if not self.stopping.is_set():
+                self.scheduler.add_job(
+                    self.poll,
+                    "date",
+                    id="poll-retry",
+                    replace_existing=True,
+                    run_date=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
+                )
+            return
+        self.failures = 0
+        log.info(
+            "poll done: %d new, %d read, %d acknowledged",
+            report.stored,
+            report.read.read,
+            report.acks.sent,
+        )
+
+    def digest(self) -> None:
+        if self.stopping.is_set() or not self.digest_on:
+            return
+        mailer = self.app.mailer()
+        assert mailer is not None
+        try:
+            run = send_digest(
+                self.app.sessions, self.app.settings, mailer, self.app.now, scheduled=True
+            )
+        except (IntakeError, StoreError, SQLAlchemyError) as exc:
+            log.warning("digest not sent, retrying in 10 minutes: %s", exc)
+            self.scheduler.add_job(
+                self.digest,
+                "date",
+                id="digest-retry",
+                replace_existing=True,
+                run_date=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10),
+            )
+            return
+        if run is not None:
+            log.info("digest sent")
+
+    def _digest_due_now(self) -> bool:
+        """True when today's send time has passed and today's digest is not sent."""
+        settings = self.app.settings
+        now = self.app.now().astimezone(settings.consultation.zone)
+        if now.time() < settings.digest.send_at:
+            return False
+        with self.app.sessions() as session:
+            run = repo.digest_for_day(session, now.date())
+        return run is None or run.status != "sent"
+
+    def idle_loop(self) -> None:
+        """Wait in IMAP IDLE and poll as soon as mail arrives; reconnect with backoff."""
+        factory = self.app.inbox_factory()
+        assert factory is not None
+        delay = _RETRY_FIRST_S
+        while not self.stopping.is_set():
+            try:
+                with factory() as inbox:
+                    delay = _RETRY_FIRST_S
+                    while not self.stopping.is_set():
+                        if inbox.wait_for_news(timeout=60):
+                            self.scheduler.modify_job("poll", next_run_time=dt.datetime.now(dt.UTC))
+            except MailboxError as exc:
+                log.warning("IDLE connection lost, reconnecting in %.0f s: %s", delay, exc)
+                self.stopping.wait(delay)
+                delay = min(delay * 2, self.interval_s)
+
+    # --- life cycle ------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.stopping.is_set():
+            log.warning("second signal: stopping at once")
+            os._exit(128 + signum)
+        log.warning("signal %d: finishing the current message, then stopping", signum)
+        self.stopping.set()
+
+    def run(self, *, install_signals: bool = True) -> None:
+        """Run until a signal (or :attr:`stopping`) asks to stop."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        now = dt.datetime.now(dt.UTC)
+        self.scheduler.add_job(self.poll, poll_trigger(self.app), id="poll", next_run_time=now)
+        if self.digest_on:
+            self.scheduler.add_job(
+                self.digest, digest_trigger(self.app), id="digest", misfire_grace_time=3600
+            )
+            if self._digest_due_now():
+                self.scheduler.add_job(self.digest, "date", id="digest-catch-up", run_date=now)
+        self.scheduler.start()
+        idle = None
+        if self.app.settings.imap is not None and self.app.settings.imap.idle:
+            idle = threading.Thread(target=self.idle_loop, name="imap-idle", daemon=True)
+            idle.start()
+        try:
+            while not self.stopping.wait(1.0):
+                pass
+        finally:
+            self.scheduler.shutdown(wait=True)
+            log.warning("worker stopped")
