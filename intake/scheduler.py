@@ -70,6 +70,9 @@ class Worker:
         self.holder = holder_id()
         self.stopping = threading.Event()
         self.failures = 0
+        # The interval job and a retry job are separate jobs to APScheduler; this lock
+        # keeps them from running two cycles at once in this process.
+        self._cycle = threading.Lock()
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -88,8 +91,14 @@ class Worker:
 
     def poll(self) -> None:
         """One cycle; failures are recorded and retried, never fatal."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not self._cycle.acquire(blocking=False):
             return
+        try:
+            self._poll()
+        finally:
+            self._cycle.release()
+
+    def _poll(self) -> None:
         app = self.app
         ttl = dt.timedelta(seconds=max(600.0, 3 * self.interval_s))
         try:

@@ -22,7 +22,9 @@ from tests.support import Dovecot, SmtpServer
 
 UTC = dt.UTC
 ROBOT_FILES = sorted((DATA / "robots").glob("*.eml")) + [
-    path for path in [SHARED_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml"] if path.exists()
+    path
+    for path in [SHARED_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml"]
+    if path.exists()
 ]
 
 
@@ -146,7 +148,9 @@ class TestRobots:
         assert smtp.messages == []
 
     @pytest.mark.parametrize("path", ROBOT_FILES, ids=lambda p: p.name)
-    def test_real_robot_mail(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, path: Path) -> None:
+    def test_real_robot_mail(
+        self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, path: Path
+    ) -> None:
         """Real bounces, auto-replies and list mail (ours, and the corpus's) get no acknowledgement."""
         dovecot.append(path.read_bytes(), AUG)
         poll(ack_app)
