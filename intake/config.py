@@ -357,6 +357,7 @@ def parse_settings(
     for key in ("parse_timeout_s", "parse_memory_mb", "max_attachment_mb", "max_message_mb"):
         _check_range(f"limits.{key}", getattr(limits, key), 1)
     _check_range("limits.workers", limits.workers, 0, 64)
+    _check_range("limits.max_attachments", limits.max_attachments, 0)
     values["limits"] = limits
     if "smtp" in data:
         raw_smtp = dict(data["smtp"]) if isinstance(data["smtp"], Mapping) else data["smtp"]

@@ -48,6 +48,8 @@ def read_path(
         )
     try:
         for key in sorted(box.iterkeys()):
+            if key.startswith("."):
+                continue  # hidden files are not messages (the Maildir convention)
             with box.get_file(key) as handle:
                 yield _fetched(handle.read(), now(), max_message_bytes)
     finally:
