@@ -33,7 +33,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        return open_database(self.settings.database.url)
+        return open_database(self.settings.database.connect_url)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

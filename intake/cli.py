@@ -455,6 +455,135 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
     click.echo(f"sent the {describe(run)}" if run else "nothing sent")
 
 
+@cli.command()
+@click.option("--before", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="Purge responses received before this UK date.")
+@click.option("--anonymise", is_flag=True, help="Also delete sender names, addresses and subjects.")
+@click.option("--dry-run", is_flag=True, help="Say how many would be purged, change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_ctx
+def purge(state: _Context, before: dt.datetime, anonymise: bool, dry_run: bool, yes: bool) -> None:
+    """Delete the stored mail, files and texts of old responses (retention; audited)."""
+    app = state.app
+    cutoff = before.replace(tzinfo=UK).astimezone(dt.UTC)
+    with _errors(), app.sessions() as session:
+        ids = repo.purgeable(session, cutoff)
+        click.echo(f"{len(ids)} response(s) received before {format_uk(cutoff)} would be purged")
+        if dry_run or not ids:
+            return
+        if not yes:
+            click.confirm("This cannot be undone. Purge them?", abort=True)
+        repo.purge(session, ids, anonymise=anonymise)
+        detail = f"{len(ids)} response(s) received before {cutoff.isoformat()}" + (
+            ", anonymised" if anonymise else ""
+        )
+        repo.audit(session, "purge", None, detail, app.now())
+        session.commit()
+    click.echo(f"purged {len(ids)} response(s); the purge is recorded in the audit log")
+
+
+@cli.command()
+@pass_ctx
+def check(state: _Context) -> None:
+    """Sign in to IMAP and SMTP as configured and say what works (sends no mail)."""
+    from .check import run_checks
+
+    with _errors():
+        settings = state.app.settings
+    results = run_checks(settings)
+    for result in results:
+        click.echo(result.line())
+    if not all(result.ok for result in results):
+        click.echo("Fix what FAILED above, then run `intake check` again.", err=True)
+        raise click.exceptions.Exit(1)
+
+
+@cli.group("auth")
+def auth_group() -> None:
+    """OAuth2 sign-in for a Microsoft 365 or Google mailbox ([oauth2] section)."""
+
+
+def _delegated(state: _Context) -> Any:
+    from . import oauth
+
+    with _errors():
+        settings = state.app.settings
+    o = settings.oauth2
+    if o is None:
+        raise click.UsageError("configuration: there is no [oauth2] section")
+    if not o.delegated:
+        how = "the command" if o.provider == "command" else "the app's own credentials"
+        click.echo(
+            f"[oauth2] uses {how}; nobody needs to sign in. Run `intake check` to test it."
+        )
+        raise click.exceptions.Exit(0)
+    return o, oauth.TokenStore(state.app.sessions, o.encryption_key)
+
+
+@auth_group.command("login")
+@pass_ctx
+def auth_login(state: _Context) -> None:
+    """Sign in once as the mailbox (device code or browser); keeps the refresh token."""
+    from . import oauth
+
+    o, store = _delegated(state)
+    with _errors():
+        if o.flow == "device":
+            code = oauth.start_device_code(o)
+            click.echo(
+                code.message
+                or f"To sign in, open {code.verification_uri} and enter the code {code.user_code}"
+            )
+            click.echo(f"Sign in as {o.account}. Waiting for the sign-in to finish...")
+            oauth.poll_device_code(o, store, code)
+        else:
+            request = oauth.start_authorization(o)
+            click.echo(f"1. Open this address in a browser and sign in as {o.account}:\n")
+            click.echo(f"{request.url}\n")
+            click.echo(
+                "2. Allow access. The browser then goes to an address starting with "
+                f"{o.redirect_uri} (it may say the page cannot be reached; that is expected). "
+                "Copy that whole address from the address bar."
+            )
+            pasted = click.prompt("3. Paste it here (or just the code)")
+            oauth.finish_authorization(o, store, request, pasted)
+    click.echo(
+        f"Signed in: the refresh token for {o.account} is stored, encrypted. "
+        "Run `intake check` to test IMAP and SMTP."
+    )
+
+
+@auth_group.command("status")
+@pass_ctx
+def auth_status(state: _Context) -> None:
+    """Say whether a sign-in is stored, and when it was last renewed."""
+    o, store = _delegated(state)
+    with _errors():
+        updated = store.updated_at(o)
+    if updated is None:
+        click.echo(f"No sign-in stored for {o.account}: run `intake auth login`.")
+        raise click.exceptions.Exit(1)
+    click.echo(f"Sign-in for {o.account} stored; refresh token last renewed {format_uk(updated)}.")
+
+
+@auth_group.command("logout")
+@pass_ctx
+def auth_logout(state: _Context) -> None:
+    """Delete the stored sign-in (revoke the app's access at the provider as well)."""
+    o, store = _delegated(state)
+    with _errors():
+        deleted = store.delete(o)
+    click.echo(f"Deleted the stored sign-in for {o.account}." if deleted else "Nothing stored.")
+
+
+@auth_group.command("new-key")
+def auth_new_key() -> None:
+    """Print a new encryption key for $INTAKE_TOKEN_KEY (keep it secret, like a password)."""
+    from .oauth import new_key
+
+    click.echo(new_key())
+
+
 def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"
 
@@ -469,7 +598,7 @@ def db_group() -> None:
 def db_upgrade(state: _Context) -> None:
     """Create or upgrade the schema to this version (back up first)."""
     with _errors():
-        engine = db.make_engine(state.app.settings.database.url)
+        engine = db.make_engine(state.app.settings.database.connect_url)
         try:
             db.upgrade(engine)
             click.echo(f"schema at {db.current_revision(engine)}")

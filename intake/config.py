@@ -10,6 +10,7 @@ the program reads ``os.environ``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import os
@@ -34,6 +35,8 @@ __all__ = [
     "ExtractionSettings",
     "ImapSettings",
     "MaildirSettings",
+    "OAuth2Settings",
+    "RetentionSettings",
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
@@ -43,6 +46,10 @@ __all__ = [
 ]
 
 SECURITY_CHOICES = ("ssl", "starttls", "none")
+AUTH_CHOICES = ("password", "oauth2")
+OAUTH2_PROVIDERS = ("microsoft", "google", "command")
+OAUTH2_FLOWS = ("client_credentials", "device", "auth_code")
+_DEFAULT_FLOW = {"microsoft": "client_credentials", "google": "auth_code", "command": ""}
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,19 @@ class DatabaseSettings:
     """``[database]``: an SQLAlchemy URL; SQLite by default, PostgreSQL in production."""
 
     url: str = "sqlite:///intake.db"
+    # Optional: the environment variable holding the database password, so the
+    # file never contains it. Empty: the URL is used as it is.
+    password_env: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def connect_url(self) -> str:
+        """The URL to connect with (password from the environment added); never log it."""
+        if not self.password:
+            return self.url
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.url).set(password=self.password).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -88,7 +108,9 @@ class ImapSettings:
     batch_size: int = 50
     timeout_s: float = 60.0
     idle: bool = False
+    auth: str = "password"  # or "oauth2": XOAUTH2 with a token from [oauth2]
     password: str = field(default="", repr=False)
+    oauth2: OAuth2Settings | None = field(default=None, repr=False)
 
     @property
     def effective_port(self) -> int:
@@ -113,6 +135,9 @@ class ExtractionSettings:
     max_attachment_mb: float = 25.0
     max_message_mb: float = 50.0
     max_attachments: int = 100
+    max_nesting_depth: int = 10
+    max_parts: int = 1000
+    max_text_mb: float = 20.0
     workers: int = 0  # 0: one per CPU core
     ocr_enabled: bool = False
 
@@ -122,6 +147,7 @@ class ExtractionSettings:
             parse_memory_mb=self.parse_memory_mb,
             max_attachment_mb=self.max_attachment_mb,
             ocr_enabled=self.ocr_enabled,
+            max_nesting_depth=min(self.max_nesting_depth, 10),
         )
 
 
@@ -136,13 +162,50 @@ class SmtpSettings:
     username: str = ""
     password_env: str = "INTAKE_SMTP_PASSWORD"  # noqa: S105 - a variable's name, not a secret
     timeout_s: float = 30.0
+    auth: str = "password"  # or "oauth2": XOAUTH2 with a token from [oauth2]
     password: str = field(default="", repr=False)
+    oauth2: OAuth2Settings | None = field(default=None, repr=False)
 
     @property
     def effective_port(self) -> int:
         if self.port:
             return self.port
         return {"ssl": 465, "starttls": 587}.get(self.security, 25)
+
+
+@dataclass(frozen=True)
+class OAuth2Settings:
+    """``[oauth2]``: where access tokens come from when ``[imap]``/``[smtp]`` auth = "oauth2".
+
+    ``account`` (the mailbox that signs in), the secrets and ``database_url`` (where a
+    delegated sign-in's refresh token is kept) are filled in by :func:`parse_settings`.
+    """
+
+    provider: str  # microsoft | google | command
+    flow: str = ""  # client_credentials | device | auth_code; "": the provider's default
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret_env: str = "INTAKE_OAUTH2_CLIENT_SECRET"  # noqa: S105 - a variable's name
+    certificate_path: Path | None = None
+    certificate_thumbprint: str = ""
+    token_command: str = ""
+    scopes: tuple[str, ...] = ()  # (): the provider's default scopes
+    authority: str = ""  # "": https://login.microsoftonline.com (other clouds differ)
+    token_url: str = ""  # "": derived from the provider (and authority, tenant_id)
+    device_code_url: str = ""
+    authorize_url: str = ""
+    redirect_uri: str = "http://localhost"
+    encryption_key_env: str = "INTAKE_TOKEN_KEY"
+    timeout_s: float = 30.0
+    account: str = ""
+    client_secret: str = field(default="", repr=False)
+    encryption_key: str = field(default="", repr=False)
+    database_url: str = field(default="", repr=False)
+
+    @property
+    def delegated(self) -> bool:
+        """True when a person signs in once and a refresh token is kept."""
+        return self.flow in ("device", "auth_code")
 
 
 @dataclass(frozen=True)
@@ -173,6 +236,14 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """``[retention]``: how long raw mail and files are kept (UK GDPR)."""
+
+    purge_after_days: int = 0  # 0: keep until `intake purge` is run
+    anonymise: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program was configured with."""
 
@@ -185,6 +256,8 @@ class Settings:
     ack: AckSettings = AckSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     digest: DigestSettings = DigestSettings()
+    retention: RetentionSettings = RetentionSettings()
+    oauth2: OAuth2Settings | None = None
     source_path: Path | None = None
 
     @property
@@ -332,12 +405,17 @@ def parse_settings(
         raise ConfigError("[consultation]: missing; it needs at least name and deadline")
     values: dict[str, Any] = {"consultation": _consultation(data["consultation"], base)}
     if "database" in data:
-        values["database"] = _build(DatabaseSettings, "database", data["database"], base)
+        database = _build(DatabaseSettings, "database", data["database"], base, skip=("password",))
+        if database.password_env:
+            password = _secret("database.password_env", database.password_env, env, required=True)
+            database = dataclasses.replace(database, password=password)
+        values["database"] = database
     if ("imap" in data) == ("maildir" in data):
         raise ConfigError("[imap] or [maildir]: configure exactly one of the two as the inbox")
     if "imap" in data:
-        imap = _build(ImapSettings, "imap", data["imap"], base, skip=("password",))
+        imap = _build(ImapSettings, "imap", data["imap"], base, skip=("password", "oauth2"))
         _check_choice("imap.security", imap.security, SECURITY_CHOICES)
+        _check_choice("imap.auth", imap.auth, AUTH_CHOICES)
         _check_range("imap.port", imap.port, 0, 65535)
         _check_range("imap.batch_size", imap.batch_size, 1, 10_000)
         _check_range("imap.timeout_s", imap.timeout_s, 1)
@@ -358,25 +436,150 @@ def parse_settings(
         _check_range(f"limits.{key}", getattr(limits, key), 1)
     _check_range("limits.workers", limits.workers, 0, 64)
     _check_range("limits.max_attachments", limits.max_attachments, 0)
+    _check_range("limits.max_nesting_depth", limits.max_nesting_depth, 1, 100)
+    _check_range("limits.max_parts", limits.max_parts, 1)
+    _check_range("limits.max_text_mb", limits.max_text_mb, 0.01)
     values["limits"] = limits
     if "smtp" in data:
         raw_smtp = dict(data["smtp"]) if isinstance(data["smtp"], Mapping) else data["smtp"]
         if isinstance(raw_smtp, dict) and "from" in raw_smtp:
             raw_smtp["sender"] = raw_smtp.pop("from")
-        smtp = _build(SmtpSettings, "smtp", raw_smtp, base, skip=("password",))
+        smtp = _build(SmtpSettings, "smtp", raw_smtp, base, skip=("password", "oauth2"))
         _check_choice("smtp.security", smtp.security, SECURITY_CHOICES)
+        _check_choice("smtp.auth", smtp.auth, AUTH_CHOICES)
         password = _secret(
-            "smtp.password_env", smtp.password_env, env, required=bool(smtp.username)
+            "smtp.password_env",
+            smtp.password_env,
+            env,
+            required=bool(smtp.username) and smtp.auth == "password",
         )
         values["smtp"] = dataclasses.replace(smtp, password=password)
     for name, cls in (
         ("ack", AckSettings),
         ("schedule", ScheduleSettings),
         ("digest", DigestSettings),
+        ("retention", RetentionSettings),
     ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
+    _with_oauth2(data, values, env, base)
     return Settings(**values)
+
+
+def _with_oauth2(
+    data: Mapping[str, Any], values: dict[str, Any], env: Mapping[str, str], base: Path
+) -> None:
+    """Validate ``[oauth2]`` and hand it to the sections whose auth is "oauth2"."""
+    users = [
+        (name, values[name])
+        for name in ("imap", "smtp")
+        if values.get(name) is not None and values[name].auth == "oauth2"
+    ]
+    if "oauth2" not in data:
+        if users:
+            raise ConfigError(
+                f'{users[0][0]}.auth: "oauth2" needs an [oauth2] section '
+                '(provider = "microsoft", "google" or "command"); see config.example.toml'
+            )
+        return
+    internal = ("account", "client_secret", "encryption_key", "database_url")
+    o: OAuth2Settings = _build(OAuth2Settings, "oauth2", data["oauth2"], base, skip=internal)
+    _check_choice("oauth2.provider", o.provider, OAUTH2_PROVIDERS)
+    _check_range("oauth2.timeout_s", o.timeout_s, 1)
+    flow = o.flow or _DEFAULT_FLOW[o.provider]
+    if o.provider == "command":
+        if o.flow:
+            raise ConfigError('oauth2.flow: not used with provider = "command"; remove it')
+        if not o.token_command.strip():
+            raise ConfigError(
+                'oauth2.token_command: missing; provider = "command" runs it and reads '
+                "an access token from what it prints"
+            )
+    else:
+        _check_choice("oauth2.flow", flow, OAUTH2_FLOWS)
+        if o.token_command:
+            raise ConfigError('oauth2.token_command: only used with provider = "command"')
+        if o.provider == "google" and flow != "auth_code":
+            raise ConfigError(
+                'oauth2.flow: Google mailboxes need flow = "auth_code" (a one-time '
+                "`intake auth login`); Google's device flow does not allow mail access and "
+                "app-only access is for Microsoft 365"
+            )
+        if not o.client_id:
+            raise ConfigError(
+                "oauth2.client_id: missing; it is the application (client) ID of the app "
+                "you registered with the provider"
+            )
+        if o.provider == "microsoft" and not o.tenant_id:
+            raise ConfigError(
+                "oauth2.tenant_id: missing; it is the Directory (tenant) ID shown on the "
+                "app registration's Overview page in Entra ID"
+            )
+    if o.certificate_path is not None:
+        if o.provider != "microsoft" or flow != "client_credentials":
+            raise ConfigError(
+                'oauth2.certificate_path: only used with provider = "microsoft" and '
+                'flow = "client_credentials"'
+            )
+        if not o.certificate_path.is_file():
+            raise ConfigError(
+                f"oauth2.certificate_path: no such file {str(o.certificate_path)!r}; it must "
+                "be a PEM file holding the private key and the certificate"
+            )
+    secret = env.get(o.client_secret_env, "")
+    needs_secret = o.provider == "google" or (
+        flow == "client_credentials" and o.certificate_path is None
+    )
+    if needs_secret and not secret:
+        raise ConfigError(
+            f"oauth2.client_secret_env: the environment variable {o.client_secret_env} is "
+            "not set; set it to the app's client secret"
+            + (" (or set oauth2.certificate_path)" if flow == "client_credentials" else "")
+        )
+    key = ""
+    if flow in ("device", "auth_code"):
+        key = env.get(o.encryption_key_env, "")
+        if not key:
+            raise ConfigError(
+                f"oauth2.encryption_key_env: the environment variable {o.encryption_key_env} "
+                "is not set; set it to a key made by `intake auth new-key` (it encrypts "
+                "the stored sign-in)"
+            )
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (ValueError, UnicodeEncodeError):
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"oauth2.encryption_key_env: {o.encryption_key_env} does not hold a valid "
+                "key; make one with `intake auth new-key`"
+            )
+    smtp = values.get("smtp")
+    if smtp is not None and smtp.auth == "oauth2" and not smtp.username:
+        raise ConfigError(
+            'smtp.username: required with auth = "oauth2"; it is the address of the '
+            "mailbox that signs in"
+        )
+    accounts = {settings.username.lower() for _, settings in users}
+    if flow in ("device", "auth_code") and len(accounts) > 1:
+        raise ConfigError(
+            "smtp.username: one person signs in for IMAP and SMTP with "
+            f'flow = "{flow}", so imap.username and smtp.username must be the same mailbox'
+        )
+    imap = values.get("imap")
+    account = imap.username if imap is not None else smtp.username if smtp is not None else ""
+    database = values.get("database") or DatabaseSettings()
+    o = dataclasses.replace(
+        o,
+        flow=flow,
+        account=account,
+        client_secret=secret,
+        encryption_key=key,
+        database_url=database.connect_url,
+    )
+    values["oauth2"] = o
+    for name, settings in users:
+        values[name] = dataclasses.replace(settings, oauth2=o)
 
 
 def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:

@@ -24,7 +24,7 @@ from .digest import DigestAttachment, DigestData, DigestSubmission, render_diges
 from .errors import DeliveryError
 from .mailer import Mailer
 
-__all__ = ["build_digest", "describe", "send_digest"]
+__all__ = ["build_digest", "describe", "inbox_problems", "send_digest"]
 
 _CHART_DAYS = 14
 
@@ -45,6 +45,14 @@ def _digest_row(sub: Submission, ack_error: str | None) -> DigestSubmission:
             DigestAttachment(a.filename, a.parse_status, a.error) for a in sub.attachments
         ),
     )
+
+
+def inbox_problems(session: Session) -> tuple[str, ...]:
+    """For "needs attention": why the inbox could not be read, when the last poll failed."""
+    last = repo.last_poll_run(session)
+    if last is None or last.ok is not False or not last.error:
+        return ()
+    return (f"The inbox could not be read (last tried {format_uk(last.finished_at)}): {last.error}",)
 
 
 def build_digest(
@@ -80,7 +88,7 @@ def build_digest(
             (first_day + dt.timedelta(days=n), per_day.get(first_day + dt.timedelta(days=n), 0))
             for n in range(_CHART_DAYS)
         ),
-        attention_extra=attention_extra,
+        attention_extra=inbox_problems(session) + attention_extra,
     )
 
 
@@ -110,6 +118,10 @@ def send_digest(
             return None
         last = repo.last_sent_digest(session)
         start = since if since is not None else (last.period_end if last else None)
+        resent_id = None
+        if existing is not None and existing.status == "sending" and existing.message_id:
+            # A crash right after the server took it: send the same digest, same Message-ID.
+            start, end, resent_id = existing.period_start, existing.period_end, existing.message_id
         run = existing or DigestRun(day=day)
         run.period_start, run.period_end, run.status, run.error = start, end, "sending", None
         session.add(run)
@@ -122,6 +134,8 @@ def send_digest(
         message = render_digest(
             data, sender=mailer.sender, recipients=recipients, message_id_domain=mailer.domain
         )
+        if resent_id is not None:
+            message.replace_header("Message-ID", resent_id)
         run.message_id = str(message["Message-ID"])
         session.commit()
         try:

@@ -39,9 +39,13 @@ class Mailer:
 
     @contextmanager
     def connect(self) -> Iterator[SmtpConnection]:
+        from . import oauth  # sign-in with OAuth2 (auth = "oauth2")
+
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
+        source = oauth.source_for(s.oauth2) if s.auth == "oauth2" and s.oauth2 else None
         try:
+            token = source.access_token() if source is not None else None
             if s.security == "ssl":
                 client: smtplib.SMTP = smtplib.SMTP_SSL(
                     s.host,
@@ -53,12 +57,20 @@ class Mailer:
                 client = smtplib.SMTP(s.host, s.effective_port, timeout=s.timeout_s)
                 if s.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
-            if s.username:
+            if token is not None:
+                oauth.smtp_xoauth2(client, s.username, token)
+            elif s.username:
                 client.login(s.username, s.password)
+        except oauth.TokenError as exc:
+            raise DeliveryError(f"cannot sign in to the SMTP server {where}: {exc}") from exc
         except smtplib.SMTPAuthenticationError as exc:
+            client.close()
+            if source is not None:
+                source.invalidate()  # the next attempt asks for a new token
+            said = exc.smtp_error
+            text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
             raise DeliveryError(
-                f"the SMTP server {where} refused the login for {s.username!r}; check "
-                f"smtp.username and the password in ${s.password_env}"
+                oauth.login_refused("smtp", s, where, f"{exc.smtp_code} {text}")
             ) from exc
         except _ERRORS as exc:
             raise DeliveryError(f"cannot connect to the SMTP server {where}: {exc}") from exc

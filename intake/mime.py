@@ -40,8 +40,9 @@ _MACHINE_TYPES = {
     "application/x-pkcs7-signature",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-_MAX_NESTING = 20
-_MAX_PARTS = 2000
+MAX_NESTING = 10
+MAX_PARTS = 1000
+PART_LIMIT_DEFECT = "PartLimitExceeded"
 
 
 def clean_header(value: str, limit: int = 998) -> str:
@@ -154,7 +155,9 @@ def _safe_has_filename(part: Message) -> bool:
 class _Walker:
     """Collects body text, attachments and defects from a message tree."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_depth: int, max_parts: int) -> None:
+        self.max_depth = max_depth
+        self.max_parts = max_parts
         self.attachments: list[AttachmentPart] = []
         self.extra_text: list[str] = []
         self.defects: list[str] = []
@@ -165,8 +168,8 @@ class _Walker:
     ) -> None:
         self.seen_parts += 1
         self.defects.extend(type(defect).__name__ for defect in message.defects)
-        if depth > _MAX_NESTING or self.seen_parts > _MAX_PARTS:
-            self.defects.append("NestingOrPartLimitExceeded")
+        if depth > self.max_depth or self.seen_parts > self.max_parts:
+            self.defects.append(PART_LIMIT_DEFECT)
             return
         if message.is_multipart():
             payload = message.get_payload()
@@ -245,7 +248,13 @@ def _find_body(message: Message) -> Message | None:
     return None
 
 
-def read_message(raw: bytes, sha256: str | None = None) -> tuple[Envelope, list[AttachmentPart]]:
+def read_message(
+    raw: bytes,
+    sha256: str | None = None,
+    *,
+    max_depth: int = MAX_NESTING,
+    max_parts: int = MAX_PARTS,
+) -> tuple[Envelope, list[AttachmentPart]]:
     """Read the headers, body text and attachments of a raw message.
 
     Never raises for malformed input; problems are listed in ``Envelope.defects``.
@@ -253,7 +262,7 @@ def read_message(raw: bytes, sha256: str | None = None) -> tuple[Envelope, list[
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     message = parse_message(raw)
     body_part = _find_body(message)
-    walker = _Walker()
+    walker = _Walker(max_depth, max_parts)
     walker.walk(message, body_part, 0, None)
     body = _text_of(body_part) if body_part is not None else ""
     body = "\n\n".join(text for text in [body, *walker.extra_text] if text)

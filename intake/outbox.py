@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
@@ -262,10 +262,20 @@ def _send_one(
             template_text=settings.ack.template_text,
             template_html=settings.ack.template_html,
         )
-        ack.status = AckStatus.SENDING
-        ack.attempts += 1
+        # Claim the row: only the process whose conditional UPDATE matches sends it, so
+        # two senders (a worker and `intake resend-ack`, say) never both send one row.
+        claimed = session.execute(
+            update(Ack)
+            .where(Ack.id == ack.id, Ack.attempts == ack.attempts, Ack.status == ack.status)
+            .values(status=AckStatus.SENDING, attempts=ack.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            session.rollback()
+            return
         submission.ack_status = AckStatus.SENDING
         session.commit()
+        session.refresh(ack)
         try:
             connection.send(message, [ack.to_addr or ""], sender)
         except DeliveryError as exc:

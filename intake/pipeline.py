@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +30,7 @@ from .config import Settings
 from .deadline import classify, deadline_instant, pick_received_at, sent_in_time
 from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
-from .mime import decoded_leaves, message_id_of, read_message
+from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
 from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
 
 __all__ = ["Pipeline", "ReadCounts"]
@@ -48,6 +48,22 @@ class ReadCounts:
     read: int = 0
     failed: int = 0
     attachments: dict[str, int] = field(default_factory=dict)
+
+
+def _within_budget(
+    result: ExtractResult, budget: int, limit_mb: float
+) -> tuple[ExtractResult, int]:
+    """Cut text that would take the submission over ``[limits] max_text_mb``."""
+    if len(result.text) <= budget:
+        return result, budget - len(result.text)
+    kept = max(budget, 0)
+    note = (
+        f"Text cut after {kept:,} characters: the submission's text is over the "
+        f"{limit_mb:g} MB limit ([limits] max_text_mb)."
+    )
+    status = result.status if kept else ParseStatus.TOO_LARGE
+    message = f"{result.message} {note}".strip()
+    return replace(result, text=result.text[:kept], status=status, message=message), 0
 
 
 @dataclass
@@ -164,19 +180,28 @@ class Pipeline:
     def _read_one(self, submission_id: int, counts: ReadCounts) -> _Reading | None:
         with self.sessions() as session:
             submission = session.get(Submission, submission_id)
-            if submission is None:
-                return None
+            if submission is None or submission.status == SubmissionStatus.PURGED:
+                return None  # purged under the retention policy: nothing left to read
             raw = repo.load_raw(session, submission_id)
             header_only, internal_date = submission.header_only, submission.internal_date
             fetched_at, size, sha256 = submission.fetched_at, submission.size, submission.sha256
         try:
-            envelope, parts = read_message(raw, sha256)
+            limits = self.settings.limits
+            envelope, parts = read_message(
+                raw, sha256, max_depth=limits.max_nesting_depth, max_parts=limits.max_parts
+            )
         except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
             log.exception("reading failed", extra={"submission": submission_id})
             self._fail(submission_id, f"the message could not be read: {exc!r}")
             counts.failed += 1
             return None
         values = self._envelope_values(envelope, internal_date, fetched_at)
+        if PART_LIMIT_DEFECT in envelope.defects:
+            values["error"] = (
+                "Only part of this message was read: it nests deeper than "
+                f"{limits.max_nesting_depth} levels or has more than {limits.max_parts} parts "
+                "([limits] max_nesting_depth, max_parts)."
+            )
         if header_only:
             limit = self.settings.limits.max_message_mb
             values["status"] = SubmissionStatus.TOO_LARGE
@@ -242,10 +267,14 @@ class Pipeline:
 
     def _save(self, reading: _Reading, counts: ReadCounts) -> None:
         records = []
+        budget = int(self.settings.limits.max_text_mb * 1_000_000) - len(
+            str(reading.values.get("body_text") or "")
+        )
         for part in reading.parts:
             result = reading.results.get(part.position) or ExtractResult(
                 status=ParseStatus.FAILED, message="No result came back from the extraction worker."
             )
+            result, budget = _within_budget(result, budget, self.settings.limits.max_text_mb)
             counts.attachments[result.status] = counts.attachments.get(result.status, 0) + 1
             records.append(
                 {
@@ -259,7 +288,8 @@ class Pipeline:
                     "parse_status": str(result.status),
                     "error": result.message or None,
                     "text": result.text,
-                    "parser": " ".join(filter(None, [result.parser, result.parser_version])) or None,
+                    "parser": " ".join(filter(None, [result.parser, result.parser_version]))
+                    or None,
                     "pages": result.pages,
                     "parsed_at": self.now(),
                 }

@@ -121,6 +121,8 @@ class ImapInbox:
         self.close()
 
     def connect(self) -> None:
+        from . import oauth  # sign-in with OAuth2 (auth = "oauth2")
+
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
         try:
@@ -144,18 +146,32 @@ class ImapInbox:
             raise MailboxError(f"cannot connect to the IMAP server {where}: {exc}") from exc
         self._box = box
         try:
-            box.login(s.username, s.password, initial_folder=None)
+            if s.auth == "oauth2" and s.oauth2 is not None:
+                source = oauth.source_for(s.oauth2)
+                token = source.access_token()
+                try:
+                    box.xoauth2(s.username, token, initial_folder=None)
+                except imaplib.IMAP4.abort:
+                    raise
+                except (MailboxLoginError, imaplib.IMAP4.error) as exc:
+                    source.invalidate()  # the next attempt asks for a new token
+                    raise MailboxAuthError(oauth.login_refused("imap", s, where, str(exc))) from exc
+            else:
+                box.login(s.username, s.password, initial_folder=None)
             # Servers announce MOVE and friends only after login.
             typ, caps = box.client.capability()
             if typ == "OK" and caps and isinstance(caps[-1], bytes):
                 box.client.capabilities = tuple(caps[-1].decode().upper().split())
             self.uidvalidity = self._select(s.folder)
+        except oauth.TokenError as exc:
+            self.close()
+            raise MailboxAuthError(f"cannot sign in to the IMAP server {where}: {exc}") from exc
+        except MailboxAuthError:
+            self.close()
+            raise
         except MailboxLoginError as exc:
             self.close()
-            raise MailboxAuthError(
-                f"the IMAP server {where} refused the login for {s.username!r}; check "
-                f"imap.username and the password in ${s.password_env}"
-            ) from exc
+            raise MailboxAuthError(oauth.login_refused("imap", s, where, str(exc))) from exc
         except _NETWORK_ERRORS as exc:
             self.close()
             raise MailboxError(f"IMAP error on {where}: {exc}") from exc

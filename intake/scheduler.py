@@ -36,6 +36,7 @@ from store.errors import StoreError
 from .app import App
 from .daily import send_digest
 from .errors import IntakeError, MailboxError
+from .oauth import LogOnce
 from .worker import InboxBusy, holder_id, run_cycle
 
 __all__ = ["Worker", "digest_trigger", "poll_trigger"]
@@ -73,6 +74,7 @@ class Worker:
         # The interval job and a retry job are separate jobs to APScheduler; this lock
         # keeps them from running two cycles at once in this process.
         self._cycle = threading.Lock()
+        self._problems = LogOnce(log)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1},
@@ -116,9 +118,9 @@ class Worker:
         except (IntakeError, StoreError, SQLAlchemyError) as exc:
             self.failures += 1
             delay = min(_RETRY_FIRST_S * 2 ** (self.failures - 1), self.interval_s)
-            log.warning(
-                "poll failed (attempt %d), retrying in %.0f s: %s", self.failures, delay, exc
-            )
+            # Said once per distinct error (then at debug level): an outage must not flood the log.
+            self._problems.problem("poll", f"poll failed, retrying with backoff: {exc}")
+            log.debug("poll attempt %d failed; next in %.0f s", self.failures, delay)
             if not self.stopping.is_set():
                 self.scheduler.add_job(
                     self.poll,
@@ -128,6 +130,8 @@ class Worker:
                     run_date=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
                 )
             return
+        if self.failures:
+            self._problems.resolved("poll", "polling works again")
         self.failures = 0
         log.info(
             "poll done: %d new, %d read, %d acknowledged",
@@ -157,6 +161,27 @@ class Worker:
             return
         if run is not None:
             log.info("digest sent")
+
+    def purge(self) -> None:
+        """Apply ``[retention] purge_after_days`` (daily; audited like `intake purge`)."""
+        retention = self.app.settings.retention
+        if self.stopping.is_set() or retention.purge_after_days <= 0:
+            return
+        now = self.app.now()
+        cutoff = now - dt.timedelta(days=retention.purge_after_days)
+        detail = (
+            f"received before {cutoff.isoformat()} "
+            f"([retention] purge_after_days = {retention.purge_after_days})"
+        )
+        try:
+            with self.app.sessions() as session:
+                ids = repo.purgeable(session, cutoff)
+                if ids:
+                    repo.purge(session, ids, anonymise=retention.anonymise)
+                    repo.audit(session, "purge", None, f"{len(ids)} response(s) {detail}", now)
+                    session.commit()
+        except (StoreError, SQLAlchemyError) as exc:
+            log.warning("retention purge failed, trying again tomorrow: %s", exc)
 
     def _digest_due_now(self) -> bool:
         """True when today's send time has passed and today's digest is not sent."""
@@ -207,6 +232,13 @@ class Worker:
             )
             if self._digest_due_now():
                 self.scheduler.add_job(self.digest, "date", id="digest-catch-up", run_date=now)
+        if self.app.settings.retention.purge_after_days > 0:
+            self.scheduler.add_job(
+                self.purge,
+                CronTrigger(hour=3, timezone=self.app.settings.consultation.zone),
+                id="purge",
+                next_run_time=now,
+            )
         self.scheduler.start()
         idle = None
         if self.app.settings.imap is not None and self.app.settings.imap.idle:

@@ -48,7 +48,7 @@ def read_path(
         )
     try:
         for key in sorted(box.iterkeys()):
-            if key.startswith("."):
+            if isinstance(key, str) and key.startswith("."):
                 continue  # hidden files are not messages (the Maildir convention)
             with box.get_file(key) as handle:
                 yield _fetched(handle.read(), now(), max_message_bytes)

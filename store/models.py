@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "DigestRun",
     "Lease",
+    "OAuthToken",
     "PollRun",
     "RawMessage",
     "Sighting",
@@ -75,6 +76,7 @@ class SubmissionStatus(enum.StrEnum):
     PARSED = "parsed"  # headers, body and every attachment have a result
     FAILED = "failed"  # reading the message itself failed; raw bytes kept for a rerun
     TOO_LARGE = "too_large"  # over the message size limit: only its header was stored
+    PURGED = "purged"  # raw mail, files and texts deleted under the retention policy
 
 
 class SubmissionKind(enum.StrEnum):
@@ -324,3 +326,26 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(50))
     reference: Mapped[str | None] = mapped_column(String(32), index=True)
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class OAuthToken(Base):
+    """A delegated OAuth2 sign-in: the latest refresh token, encrypted (Fernet).
+
+    One row per provider, app (client_id) and mailbox; replaced whenever the token
+    endpoint hands out a new refresh token (Microsoft rotates them on every use).
+    """
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (
+        UniqueConstraint(
+            "provider", "client_id", "account", name="uq_oauth_tokens_provider_client_account"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str] = mapped_column(String(255))
+    account: Mapped[str] = mapped_column(String(320))
+    refresh_token_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

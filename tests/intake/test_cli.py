@@ -49,7 +49,7 @@ deadline = 2018-07-27T23:59:59
 reference_prefix = "KIL"
 
 [database]
-url = "sqlite:///{tmp_path / 'intake.db'}"
+url = "sqlite:///{tmp_path / "intake.db"}"
 
 [maildir]
 path = "inbox"
@@ -89,12 +89,34 @@ class TestDemoFlow:
         records = [json.loads(line) for line in out.read_text().splitlines()]
         assert len(records) == 7
         first = records[0]
-        for key in ("reference", "message_id", "sender_email", "sender_name", "subject", "received_at",
-                    "received_at_source", "sent_at", "timeliness", "status", "body_text", "attachments", "ack_status"):
+        for key in (
+            "reference",
+            "message_id",
+            "sender_email",
+            "sender_name",
+            "subject",
+            "received_at",
+            "received_at_source",
+            "sent_at",
+            "timeliness",
+            "status",
+            "body_text",
+            "attachments",
+            "ack_status",
+        ):
             assert key in first, key
         assert first["received_at"] == "2018-07-24T13:02:11Z"
         (att,) = first["attachments"]
-        assert set(att) >= {"filename", "content_type", "detected_type", "size", "sha256", "parse_status", "error", "text"}
+        assert set(att) >= {
+            "filename",
+            "content_type",
+            "detected_type",
+            "size",
+            "sha256",
+            "parse_status",
+            "error",
+            "text",
+        }
         assert att["parse_status"] == "ok" and "more buses" in att["text"]
         rows = list(csv.DictReader(io.StringIO(run(demo, "export", "--format", "csv"))))
         assert len(rows) == 7 and rows[0]["reference"] == "KIL-00001"
@@ -104,12 +126,17 @@ class TestDemoFlow:
         run(demo, "poll")
         lines = run(demo, "list", "--json").splitlines()
         assert len(lines) == 7 and "body_text" not in json.loads(lines[0])
-        assert json.loads(run(demo, "show", "KIL-00002", "--json"))["reply_to"] == "policy@riverside-trust.org.uk"
+        assert (
+            json.loads(run(demo, "show", "KIL-00002", "--json"))["reply_to"]
+            == "policy@riverside-trust.org.uk"
+        )
 
     def test_set_timeliness_survives_reparse(self, demo: Path) -> None:
         """A staff override is recorded, shown, and kept when the message is read again."""
         run(demo, "poll")
-        run(demo, "set-timeliness", "KIL-00005", "on_time", "--reason", "posted before the deadline")
+        run(
+            demo, "set-timeliness", "KIL-00005", "on_time", "--reason", "posted before the deadline"
+        )
         run(demo, "reparse", "KIL-00005")
         shown = run(demo, "show", "KIL-00005")
         assert "on_time (set by staff: posted before the deadline)" in shown
@@ -118,7 +145,9 @@ class TestDemoFlow:
         """Importing the same mail again (a Maildir, then one .eml) stores nothing twice."""
         run(demo, "poll")
         assert "0 new, 7 already stored" in run(demo, "import", str(tmp_path / "inbox"))
-        one = sorted(p for p in (tmp_path / "inbox" / "new").iterdir() if not p.name.startswith("."))[0]
+        one = sorted(
+            p for p in (tmp_path / "inbox" / "new").iterdir() if not p.name.startswith(".")
+        )[0]
         eml = tmp_path / "one.eml"
         eml.write_bytes(one.read_bytes())
         assert "0 new, 1 already stored" in run(demo, "import", str(eml))

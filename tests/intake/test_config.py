@@ -127,3 +127,13 @@ def test_bad_toml(tmp_path: Path) -> None:
     path.write_text("[consultation\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(path, {})
+
+
+def test_database_password_from_environment() -> None:
+    """The database password comes from the environment and stays out of repr."""
+    text = BASE + '\n[database]\nurl = "postgresql://intake@db.example.org/intake"\npassword_env = "DB_PW"\n'
+    settings = _parse(text, {"DB_PW": "pg-s3cret"})
+    assert settings.database.connect_url == "postgresql://intake:pg-s3cret@db.example.org/intake"
+    assert "pg-s3cret" not in repr(settings)
+    with pytest.raises(ConfigError, match="database.password_env"):
+        _parse(text, {})

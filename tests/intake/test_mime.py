@@ -13,7 +13,11 @@ from tests.conftest import DATA, SHARED_CORPUS
 
 CASES = sorted((DATA / "eml").glob("*.eml"))
 # Our own fixtures always; the shared corpus of real-world mail when it is beside the project.
-NEVER_CRASH = CASES + sorted((DATA / "robots").glob("*.eml")) + sorted((SHARED_CORPUS / "emails").glob("*.eml"))
+NEVER_CRASH = (
+    CASES
+    + sorted((DATA / "robots").glob("*.eml"))
+    + sorted((SHARED_CORPUS / "emails").glob("*.eml"))
+)
 
 
 def _iso(value: dt.datetime | None) -> str | None:

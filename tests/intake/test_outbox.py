@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from intake.app import App
 from intake.worker import poll_once
-from store.models import Ack, Submission
+from store.models import Ack
 from tests.conftest import DATA, ROOT, SHARED_CORPUS, imap_section, make_settings, smtp_section
 from tests.intake.test_poll import AUG, compose, make_docx, submissions
 from tests.support import Dovecot, SmtpServer
@@ -265,12 +265,13 @@ def send_then_die(self, message, recipients, envelope_from):
     {after}
 mailer.SmtpConnection.send = send_then_die
 
-settings = make_settings({url!r}, inbox={{"imap": {{"host": "127.0.0.1", "port": {imap_port},
-    "security": "none", "username": {user!r}, "password_env": "P"}}}}, env={{"P": {password!r}}},
-    extra={smtp!r})
-app = App(settings)
-with app.pipeline() as pipeline:
-    poll_once(pipeline, app.inbox_factory())
+if __name__ == "__main__":  # the extraction pool's forkserver imports this module
+    settings = make_settings({url!r}, inbox={{"imap": {{"host": "127.0.0.1", "port": {imap_port},
+        "security": "none", "username": {user!r}, "password_env": "P"}}}}, env={{"P": {password!r}}},
+        extra={smtp!r})
+    app = App(settings)
+    with app.pipeline() as pipeline:
+        poll_once(pipeline, app.inbox_factory())
 """
 
 

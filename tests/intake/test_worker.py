@@ -89,7 +89,7 @@ class WorkerProcess:
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "intake", "--config", str(config), "-v", "worker"],
+                [sys.executable, "-m", "intake", "--config", str(config), "-vv", "worker"],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -161,6 +161,8 @@ class TestWorkerProcess:
         assert worker.proc.poll() is None, worker.output()
         assert worker.stop() == 0
         assert len(smtp.messages) == 2
+        # The whole run's debug log never contains the password.
+        assert "poll failed" in worker.output() and dovecot.password not in worker.output()
         app.close()
 
     def test_sigterm_during_a_batch(self, tmp_path, db_url, dovecot, smtp, worker_factory) -> None:
@@ -318,3 +320,25 @@ class TestDigestSchedule:
         )
         text = smtp.messages[-1].message.get_body(("plain",)).get_content()
         assert "KIL-00002" in text and "KIL-00001" not in text.split("Needs attention")[0]
+
+
+def test_idle_takes_new_mail_within_seconds(tmp_path, db_url, dovecot, smtp, worker_factory) -> None:
+    """With [imap] idle = true, new mail is stored long before the next scheduled poll."""
+    config = write_config(tmp_path, db_url, dovecot, smtp, every_s=600)
+    text = config.read_text().replace("batch_size = 5\n", "batch_size = 5\nidle = true\n")
+    config.write_text(text)
+    app = App(load_settings(config, {"TEST_IMAP_PASSWORD": dovecot.password}))
+    worker = worker_factory(config)
+
+    def polled() -> bool:
+        with app.sessions() as session:
+            return (session.scalar(select(func.count()).select_from(PollRun)) or 0) >= 1
+
+    wait_until(polled, what="the first poll")
+    time.sleep(1.0)  # let the IDLE connection settle
+    dovecot.append(compose(1), AUG)
+    started = time.monotonic()
+    wait_until(lambda: counts(app) == (1, 1), timeout=30, what="mail taken through IDLE")
+    assert time.monotonic() - started < 30  # the scheduled poll is 10 minutes away
+    assert worker.stop() == 0
+    app.close()
