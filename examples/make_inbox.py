@@ -22,7 +22,7 @@ TYPES = {
 }
 
 MESSAGES = [
-    ("Jane Smith, Anytown Borough Council <jane.smith@anytown.gov.uk>", "Keep it Local: response from Anytown Borough Council",
+    ("\"Jane Smith, Anytown Borough Council\" <jane.smith@anytown.gov.uk>", "Keep it Local: response from Anytown Borough Council",
      "Tue, 24 Jul 2018 14:02:11 +0100", "Dear Locality,\n\nPlease find attached our council's response.\n\nJane Smith\nHead of Commissioning",
      [("plain.pdf", "Anytown response.pdf")], {}),
     ("Riverside Community Trust <info@riverside-trust.org.uk>", "Evidence: community organisations transform lives",
