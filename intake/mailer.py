@@ -44,10 +44,11 @@ class Mailer:
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
         source = oauth.source_for(s.oauth2) if s.auth == "oauth2" and s.oauth2 else None
+        client: smtplib.SMTP | None = None
         try:
             token = source.access_token() if source is not None else None
             if s.security == "ssl":
-                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                client = smtplib.SMTP_SSL(
                     s.host,
                     s.effective_port,
                     timeout=s.timeout_s,
@@ -64,7 +65,8 @@ class Mailer:
         except oauth.TokenError as exc:
             raise DeliveryError(f"cannot sign in to the SMTP server {where}: {exc}") from exc
         except smtplib.SMTPAuthenticationError as exc:
-            client.close()
+            if client is not None:
+                client.close()
             if source is not None:
                 source.invalidate()  # the next attempt asks for a new token
             said = exc.smtp_error
@@ -73,6 +75,8 @@ class Mailer:
                 oauth.login_refused("smtp", s, where, f"{exc.smtp_code} {text}")
             ) from exc
         except _ERRORS as exc:
+            if client is not None:
+                client.close()  # e.g. a server that offers no STARTTLS: never go on in plain text
             raise DeliveryError(f"cannot connect to the SMTP server {where}: {exc}") from exc
         try:
             yield SmtpConnection(client, where)

@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
 
-from imap_tools import MailBox, MailBoxStartTls, MailBoxUnencrypted
+from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
 from .config import ImapSettings
@@ -103,7 +103,7 @@ class ImapInbox:
         self.settings = settings
         self.max_message_bytes = max_message_bytes
         self.now = now
-        self._box: MailBox | MailBoxUnencrypted | MailBoxStartTls | None = None
+        self._box: MailBox | MailBoxUnencrypted | None = None
         self.uidvalidity = 0
 
     @property
@@ -127,14 +127,7 @@ class ImapInbox:
         where = f"{s.host}:{s.effective_port}"
         try:
             if s.security == "ssl":
-                box: MailBox | MailBoxUnencrypted | MailBoxStartTls = MailBox(
-                    s.host,
-                    s.effective_port,
-                    timeout=s.timeout_s,
-                    ssl_context=ssl.create_default_context(),
-                )
-            elif s.security == "starttls":
-                box = MailBoxStartTls(
+                box: MailBox | MailBoxUnencrypted = MailBox(
                     s.host,
                     s.effective_port,
                     timeout=s.timeout_s,
@@ -145,6 +138,16 @@ class ImapInbox:
         except _NETWORK_ERRORS as exc:
             raise MailboxError(f"cannot connect to the IMAP server {where}: {exc}") from exc
         self._box = box
+        if s.security == "starttls":
+            # Upgraded here rather than by MailBoxStartTls, so a server without STARTTLS
+            # is an error we can clean up after; there is never a plain-text fallback.
+            try:
+                box.client.starttls(ssl_context=ssl.create_default_context())
+            except _NETWORK_ERRORS as exc:
+                self.close()
+                raise MailboxError(
+                    f"the IMAP server {where} did not start TLS ({exc}); check imap.security"
+                ) from exc
         try:
             if s.auth == "oauth2" and s.oauth2 is not None:
                 source = oauth.source_for(s.oauth2)

@@ -59,8 +59,12 @@ def _shared_strings(archive: zipfile.ZipFile) -> list[str]:
 
 def _string_item(item: etree._Element) -> str:
     # Rich text runs hold several t elements; phonetic runs (rPh) are not content.
-    return "".join(t.text or "" for t in item.iter(_S + "t")
-                   if t.getparent() is not None and t.getparent().tag != _S + "rPh")
+    texts = []
+    for t in item.iter(_S + "t"):
+        parent = t.getparent()
+        if parent is not None and parent.tag != _S + "rPh":
+            texts.append(t.text or "")
+    return "".join(texts)
 
 
 def _sheets(archive: zipfile.ZipFile, names: set[str]) -> list[tuple[str, str]]:
