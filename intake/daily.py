@@ -52,7 +52,8 @@ def inbox_problems(session: Session) -> tuple[str, ...]:
     last = repo.last_poll_run(session)
     if last is None or last.ok is not False or not last.error:
         return ()
-    return (f"The inbox could not be read (last tried {format_uk(last.finished_at)}): {last.error}",)
+    when = format_uk(last.finished_at)
+    return (f"The inbox could not be read (last tried {when}): {last.error}",)
 
 
 def build_digest(

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from store.db import make_engine, make_session_factory
-from store.models import OAuthToken, PollRun
+from store.models import OAuthToken
 
 from .config import ImapSettings, OAuth2Settings, SmtpSettings
 from .errors import IntakeError
