@@ -4,24 +4,108 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from store.models import Submission
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from store.models import Attachment, Submission
 
 from .deadline import format_uk
 
-__all__ = ["CSV_COLUMNS", "csv_safe", "csv_text", "submission_record", "write_csv", "write_jsonl"]
+__all__ = [
+    "CSV_COLUMNS",
+    "csv_safe",
+    "iter_records",
+    "submission_record",
+    "write_csv",
+    "write_jsonl",
+]
 
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
-def submission_record(submission: Submission) -> dict[str, Any]:
-    """One submission as a JSON-ready dict (keys are a stable interface)."""
+_SUBMISSION_COLUMNS = (
+    "id",
+    "reference",
+    "message_id",
+    "sender_email",
+    "sender_name",
+    "reply_to",
+    "subject",
+    "received_at",
+    "received_at_source",
+    "sent_at",
+    "timeliness",
+    "timeliness_override_reason",
+    "sent_in_time",
+    "status",
+    "error",
+    "size",
+    "sha256",
+    "body_text",
+    "ack_status",
+)
+_ATTACHMENT_COLUMNS = (
+    "submission_id",
+    "filename",
+    "content_type",
+    "detected_type",
+    "size",
+    "sha256",
+    "parse_status",
+    "error",
+    "parser",
+    "pages",
+    "text",
+)
+
+
+def iter_records(
+    session: Session, query: Select[Submission], *, with_text: bool = True
+) -> Iterator[dict[str, Any]]:
+    """Stream the records of the submissions ``query`` selects, in its (id) order.
+
+    Two streaming queries, submissions and their attachments both in id order, are
+    merged here: no ORM objects, no query per submission, bounded memory.
+    """
+    skip = set() if with_text else {"body_text", "text"}
+    columns = [getattr(Submission, name) for name in _SUBMISSION_COLUMNS if name not in skip]
+    submissions = session.execute(
+        query.with_only_columns(*columns).execution_options(yield_per=1000)
+    )
+    ids = query.with_only_columns(Submission.id).order_by(None)
+    attachments = iter(
+        session.execute(
+            select(*[getattr(Attachment, n) for n in _ATTACHMENT_COLUMNS if n not in skip])
+            .where(Attachment.submission_id.in_(ids))
+            .order_by(Attachment.submission_id, Attachment.position)
+            .execution_options(yield_per=1000)
+        )
+    )
+    pending = next(attachments, None)
+    for row in submissions:
+        own = []
+        while pending is not None and pending.submission_id < row.id:
+            pending = next(attachments, None)
+        while pending is not None and pending.submission_id == row.id:
+            own.append(pending)
+            pending = next(attachments, None)
+        record = submission_record(row, own)
+        if not with_text:
+            record.pop("body_text")
+            for att in record["attachments"]:
+                att.pop("text")
+        yield record
+
+
+def submission_record(submission: Any, attachments: Sequence[Any] | None = None) -> dict[str, Any]:
+    """One submission (a model or a row) as a JSON-ready dict; the keys are a stable interface."""
+    attachments = submission.attachments if attachments is None else attachments
     return {
         "reference": submission.reference,
         "message_id": submission.message_id,
@@ -40,7 +124,7 @@ def submission_record(submission: Submission) -> dict[str, Any]:
         "error": submission.error,
         "size": submission.size,
         "sha256": submission.sha256,
-        "body_text": submission.body_text,
+        "body_text": getattr(submission, "body_text", None),
         "attachments": [
             {
                 "filename": att.filename,
@@ -52,18 +136,18 @@ def submission_record(submission: Submission) -> dict[str, Any]:
                 "error": att.error,
                 "parser": att.parser,
                 "pages": att.pages,
-                "text": att.text,
+                "text": getattr(att, "text", None),
             }
-            for att in submission.attachments
+            for att in attachments
         ],
         "ack_status": submission.ack_status,
     }
 
 
-def write_jsonl(submissions: Iterable[Submission], out: IO[str]) -> int:
+def write_jsonl(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
     count = 0
-    for submission in submissions:
-        out.write(json.dumps(submission_record(submission), ensure_ascii=False) + "\n")
+    for record in records:
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
 
@@ -92,24 +176,18 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def write_csv(submissions: Iterable[Submission], out: IO[str]) -> int:
+def write_csv(records: Iterable[dict[str, Any]], out: IO[str]) -> int:
     """A spreadsheet-friendly summary (no extracted text; use JSONL for that)."""
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     count = 0
-    for submission in submissions:
-        record = submission_record(submission)
+    for record in records:
         atts = record["attachments"]
-        record["attachments"] = "; ".join(a["filename"] for a in atts)
-        record["unreadable_attachments"] = "; ".join(
+        row = dict(record)
+        row["attachments"] = "; ".join(a["filename"] for a in atts)
+        row["unreadable_attachments"] = "; ".join(
             f"{a['filename']} ({a['parse_status']})" for a in atts if a["parse_status"] != "ok"
         )
-        writer.writerow({col: csv_safe(record.get(col)) for col in CSV_COLUMNS})
+        writer.writerow({col: csv_safe(row.get(col)) for col in CSV_COLUMNS})
         count += 1
     return count
-
-
-def csv_text(submissions: Iterable[Submission]) -> str:
-    buffer = io.StringIO()
-    write_csv(submissions, buffer)
-    return buffer.getvalue()

@@ -15,10 +15,6 @@ import email.policy
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
 
-from extract_msg import openMsg
-from extract_msg.enums import AttachmentType
-from extract_msg.exceptions import ExMsgBaseException
-
 from parsers.errors import CorruptDocument
 from parsers.html import decode_html, html_to_text
 from parsers.text import decode_text
@@ -32,10 +28,20 @@ __all__ = ["EML_PARSER", "MSG_PARSER", "extract_eml", "extract_msg"]
 EML_PARSER = stdlib_parser("email")
 MSG_PARSER = package_parser("extract-msg")
 _HEADERS = ("From", "To", "Cc", "Date", "Subject")
-_SIGNATURES = {"application/pgp-signature", "application/pkcs7-signature",
-               "application/x-pkcs7-signature", "application/pgp-keys"}
-_HEADER_ERRORS = (ValueError, TypeError, IndexError, AttributeError, LookupError,
-                  email.errors.MessageError)
+_SIGNATURES = {
+    "application/pgp-signature",
+    "application/pkcs7-signature",
+    "application/x-pkcs7-signature",
+    "application/pgp-keys",
+}
+_HEADER_ERRORS = (
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    LookupError,
+    email.errors.MessageError,
+)
 _MAX_MIME_DEPTH = 60
 
 
@@ -64,8 +70,9 @@ def _header_block(message: email.message.Message) -> str:
     return "\n".join(lines)
 
 
-def _walk(part: email.message.Message, ctx: ExtractContext, body: list[str],
-          found: Extraction, depth: int) -> None:
+def _walk(
+    part: email.message.Message, ctx: ExtractContext, body: list[str], found: Extraction, depth: int
+) -> None:
     if ctx.budget[0] <= 0 or depth > _MAX_MIME_DEPTH:
         if "some parts were skipped (too many or nested too deeply)" not in found.warnings:
             found.warnings.append("some parts were skipped (too many or nested too deeply)")
@@ -133,19 +140,39 @@ def _as_bytes(message: email.message.Message) -> bytes:
 
 def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract an Outlook .msg: body (plain, else HTML) and its attachments as parts."""
+    # Imported here: extract-msg takes a quarter of a second to import, and most runs
+    # of the command line never meet an Outlook file.
+    from extract_msg import openMsg
+    from extract_msg.enums import AttachmentType
+    from extract_msg.exceptions import ExMsgBaseException
+
     from parsers.registry import Extraction
 
     try:
         message: Any = openMsg(data)  # Message, or a contact/appointment/task item
-    except (ExMsgBaseException, OSError, ValueError, KeyError, TypeError, IndexError,
-            AttributeError, NotImplementedError) as exc:
-        raise CorruptDocument("This Outlook message (.msg) is damaged and could not be "
-                              "read; please forward the original email instead.") from exc
+    except (
+        ExMsgBaseException,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        NotImplementedError,
+    ) as exc:
+        raise CorruptDocument(
+            "This Outlook message (.msg) is damaged and could not be "
+            "read; please forward the original email instead."
+        ) from exc
     try:
         lines = []
-        for label, value in (("From", message.sender), ("To", message.to),
-                             ("Cc", message.cc), ("Date", message.date),
-                             ("Subject", message.subject)):
+        for label, value in (
+            ("From", message.sender),
+            ("To", message.to),
+            ("Cc", message.cc),
+            ("Date", message.date),
+            ("Subject", message.subject),
+        ):
             if value:
                 lines.append(f"{label}: {' '.join(str(value).split())}")
         text = message.body or ""
@@ -154,20 +181,30 @@ def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
         found = Extraction(text=text, header="\n".join(lines))
         for attachment in message.attachments:
             ctx.check_time(" while reading the message's attachments")
-            name = getattr(attachment, "longFilename", None) or getattr(
-                attachment, "name", None)
+            name = getattr(attachment, "longFilename", None) or getattr(attachment, "name", None)
             if attachment.type is AttachmentType.MSG:
                 raw = attachment.data.exportBytes()
-                found.parts.append(ctx.child(raw, name or "attached message",
-                                             "application/vnd.ms-outlook"))
+                found.parts.append(
+                    ctx.child(raw, name or "attached message", "application/vnd.ms-outlook")
+                )
             elif isinstance(attachment.data, bytes):
                 found.parts.append(ctx.child(attachment.data, name, None))
             else:
                 found.warnings.append(f"attachment {name!r} could not be read")
         return found
-    except (ExMsgBaseException, OSError, ValueError, KeyError, TypeError, IndexError,
-            AttributeError, NotImplementedError) as exc:
-        raise CorruptDocument("This Outlook message (.msg) is damaged and could not be "
-                              "read; please forward the original email instead.") from exc
+    except (
+        ExMsgBaseException,
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        AttributeError,
+        NotImplementedError,
+    ) as exc:
+        raise CorruptDocument(
+            "This Outlook message (.msg) is damaged and could not be "
+            "read; please forward the original email instead."
+        ) from exc
     finally:
         message.close()

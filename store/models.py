@@ -197,6 +197,8 @@ class Sighting(Base):
     __tablename__ = "sightings"
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_sightings_mailbox_uid"),
+        # Finds the few sightings the server has not been told about without a scan.
+        Index("ix_sightings_unflagged", "mailbox", "uidvalidity", "flagged"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +46,7 @@ __all__ = [
     "last_poll_run",
     "last_sent_digest",
     "lease_holder",
+    "list_rows",
     "load_raw",
     "mark_flagged",
     "needs_rereading",
@@ -259,6 +260,29 @@ def select_submissions(
     if failed:
         query = query.where(needs_rereading())
     return query
+
+
+def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
+    """The columns ``intake list`` shows, with file and unread counts, for ``query``'s rows."""
+    counts = (
+        select(
+            Attachment.submission_id,
+            func.count().label("files"),
+            func.sum(case((Attachment.parse_status != "ok", 1), else_=0)).label("unread"),
+        )
+        .group_by(Attachment.submission_id)
+        .subquery()
+    )
+    return query.with_only_columns(
+        Submission.reference,
+        Submission.received_at,
+        Submission.timeliness,
+        Submission.status,
+        Submission.sender_email,
+        Submission.subject,
+        func.coalesce(counts.c.files, 0).label("files"),
+        func.coalesce(counts.c.unread, 0).label("unread"),
+    ).outerjoin(counts, counts.c.submission_id == Submission.id)
 
 
 # Attachment statuses that mean "no usable text yet"; an empty file is not a failure.

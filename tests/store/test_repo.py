@@ -164,3 +164,8 @@ def test_migrations_round_trip(db_url: str) -> None:
     db.upgrade(engine)
     assert db.current_revision(engine) == db.head_revision()
     engine.dispose()
+
+
+def test_head_revision_constant_matches_migrations() -> None:
+    """store.db.HEAD_REVISION names the newest migration in the folder."""
+    assert db.HEAD_REVISION == db.head_revision()
