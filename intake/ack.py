@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import email.utils
 import re
 from collections.abc import Collection, Mapping, Sequence
@@ -143,6 +144,7 @@ class AckContent:
     resend: bool = False
 
 
+@functools.cache
 def _environment(html: bool) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
@@ -155,10 +157,15 @@ def _environment(html: bool) -> jinja2.Environment:
 
 
 def _template(path: Path | None, default: str, html: bool) -> jinja2.Template:
-    env = _environment(html)
     if path is None:
-        return env.get_template(default)
-    return env.from_string(path.read_text(encoding="utf-8"))
+        return _environment(html).get_template(default)  # the loader caches compiled templates
+    return _admin_template(str(path), path.stat().st_mtime_ns, html)
+
+
+@functools.lru_cache(maxsize=8)
+def _admin_template(path: str, mtime_ns: int, html: bool) -> jinja2.Template:
+    """An admin's template, compiled once per version of the file (mtime in the key)."""
+    return _environment(html).from_string(Path(path).read_text(encoding="utf-8"))
 
 
 def render_ack(

@@ -405,7 +405,7 @@ def resend_ack(state: _Context, reference: str, reason: str) -> None:
 def worker(state: _Context) -> None:
     """Run in the foreground: poll on a schedule, retry, send the daily digest.
 
-    For systemd or a container. SIGTERM or Ctrl-C finishes the current message and
+    For systemd or a container. SIGTERM or Ctrl-C finishes the current batch of messages and
     stops; a second one stops at once.
     """
     from .scheduler import Worker  # APScheduler is only needed here

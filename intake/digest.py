@@ -58,6 +58,9 @@ CSV_COLUMNS = (
     "ack_status",
 )
 
+# A busy day (a campaign, or the first digest) lists this many in the email; the CSV
+# attachment always has every submission of the period.
+LISTED_LIMIT = 200
 BAR_WIDTH = 40  # the longest bar of the arrivals chart, in characters
 _BAR = "\u2588"
 _READABLE = ("ok", "empty")
@@ -333,6 +336,8 @@ def _view(sub: DigestSubmission, zone: ZoneInfo) -> _SubmissionView:
 
 def _context(data: DigestData) -> dict[str, Any]:
     zone = data.timezone
+    ordered = _ordered(data)
+    attention = needs_attention(data)
     end = format_uk(data.period_end, zone)
     if data.period_start is None:
         period = f"everything up to {end}"
@@ -351,8 +356,10 @@ def _context(data: DigestData) -> dict[str, Any]:
         "received": data.totals_received,
         "on_time": data.totals_on_time,
         "late": data.totals_late,
-        "attention": needs_attention(data),
-        "submissions": [_view(sub, zone) for sub in _ordered(data)],
+        "attention": attention[:LISTED_LIMIT],
+        "attention_count": len(attention),
+        "submissions": [_view(sub, zone) for sub in ordered[:LISTED_LIMIT]],
+        "new_count": len(ordered),
         "empty": empty,
         "chart": _chart(data.arrivals_by_day),
     }

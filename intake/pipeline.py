@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -123,23 +123,35 @@ class Pipeline:
 
     def store_fetched(self, mail: FetchedMail, source: str) -> repo.StoredRaw:
         """Store one fetched message whole and commit; a second sighting is a no-op."""
-        sha256 = hashlib.sha256(mail.raw).hexdigest()
-        message_id, derived = message_id_of(mail.raw, sha256)
-        key = (mail.key.mailbox, mail.key.uidvalidity, mail.key.uid) if mail.key else None
-        with self.sessions() as session:
-            return repo.store_raw(
-                session,
-                raw=mail.raw,
-                message_id=message_id,
-                message_id_derived=derived,
-                source=source,
-                fetched_at=mail.fetched_at,
-                reference_prefix=self.settings.consultation.reference_prefix,
-                key=key,
-                internal_date=mail.internal_date,
-                size=mail.size,
-                header_only=mail.oversize,
+        return self.store_fetched_many([mail], source)[0]
+
+    def store_fetched_many(self, mails: Sequence[FetchedMail], source: str) -> list[repo.StoredRaw]:
+        """Store fetched messages whole, in one transaction, and commit.
+
+        Nothing has read them yet and the server is told only after this returns, so
+        a crash before the commit loses nothing: the messages are fetched again.
+        """
+        items = []
+        for mail in mails:
+            sha256 = hashlib.sha256(mail.raw).hexdigest()
+            message_id, derived = message_id_of(mail.raw, sha256)
+            key = (mail.key.mailbox, mail.key.uidvalidity, mail.key.uid) if mail.key else None
+            items.append(
+                repo.RawItem(
+                    raw=mail.raw,
+                    sha256=sha256,
+                    message_id=message_id,
+                    message_id_derived=derived,
+                    source=source,
+                    fetched_at=mail.fetched_at,
+                    key=key,
+                    internal_date=mail.internal_date,
+                    size=mail.size,
+                    header_only=mail.oversize,
+                )
             )
+        with self.sessions() as session:
+            return repo.store_raws(session, items, self.settings.consultation.reference_prefix)
 
     # --- step 2 ----------------------------------------------------------------------
 

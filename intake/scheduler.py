@@ -11,7 +11,7 @@ APScheduler 3 runs in the background while the main thread waits for a signal:
 * with ``[imap] idle = true`` a thread waits in IMAP IDLE and starts a poll as soon
   as the server announces new mail; polling stays the fallback.
 
-The first SIGTERM or SIGINT lets the running job finish its current message and
+The first SIGTERM or SIGINT lets the running job finish its current batch and
 then stops; a second one stops at once.
 """
 
@@ -216,7 +216,7 @@ class Worker:
         if self.stopping.is_set():
             log.warning("second signal: stopping at once")
             os._exit(128 + signum)
-        log.warning("signal %d: finishing the current message, then stopping", signum)
+        log.warning("signal %d: finishing the current message(s), then stopping", signum)
         self.stopping.set()
 
     def run(self, *, install_signals: bool = True) -> None:

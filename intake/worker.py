@@ -17,6 +17,7 @@ make the second store a no-op).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import secrets
@@ -74,8 +75,8 @@ def poll_imap(
 ) -> PollReport:
     """Fetch and store every new message of an IMAP folder, flagging each after its commit.
 
-    ``should_stop`` is asked after each message (a stop request finishes the current
-    message, flags what is stored and returns); ``on_batch`` runs after each batch.
+    ``should_stop`` is asked after each batch (a stop request finishes the current
+    batch, flags what is stored and returns); ``on_batch`` runs after each batch.
     """
     report = PollReport(mailbox=inbox.name)
     batch_size = inbox.settings.batch_size
@@ -87,21 +88,17 @@ def poll_imap(
         _mark(pipeline, inbox, leftover)
         new = inbox.uids_after(watermark)
         log.info("poll", extra={"mailbox": inbox.name, "uidvalidity": validity, "new": len(new)})
-        done: list[int] = []
-        for mail in inbox.fetch(new):
-            stored = pipeline.store_fetched(mail, inbox.name)
-            _count(report, stored)
-            assert mail.key is not None
-            done.append(mail.key.uid)
+        fetched = inbox.fetch(new)
+        while chunk := list(itertools.islice(fetched, batch_size)):
+            # One transaction per batch; the server hears of a message only after it.
+            for stored in pipeline.store_fetched_many(chunk, inbox.name):
+                _count(report, stored)
+            _mark(pipeline, inbox, [mail.key.uid for mail in chunk if mail.key is not None])
+            on_batch()
             if progress is not None:
-                progress(1)
-            if len(done) >= batch_size:
-                _mark(pipeline, inbox, done)
-                done = []
-                on_batch()
+                progress(len(chunk))
             if should_stop():
                 break
-        _mark(pipeline, inbox, done)
     return report
 
 

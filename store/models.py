@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -198,7 +199,15 @@ class Sighting(Base):
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_sightings_mailbox_uid"),
         # Finds the few sightings the server has not been told about without a scan.
-        Index("ix_sightings_unflagged", "mailbox", "uidvalidity", "flagged"),
+        # Partial, and written "flagged IS false", so that SQLite uses it too.
+        Index(
+            "ix_sightings_unflagged",
+            "mailbox",
+            "uidvalidity",
+            "uid",
+            sqlite_where=text("flagged IS 0"),
+            postgresql_where=text("flagged IS false"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from .errors import NotFound
 from .models import (
@@ -33,6 +33,7 @@ from .models import (
 
 __all__ = [
     "SETTLED_STATUSES",
+    "RawItem",
     "StoredRaw",
     "ack_counts",
     "acks_by_submission",
@@ -60,6 +61,7 @@ __all__ = [
     "select_submissions",
     "start_poll_run",
     "store_raw",
+    "store_raws",
     "take_lease",
     "uid_watermark",
     "unflagged_uids",
@@ -75,22 +77,20 @@ class StoredRaw:
     created: bool  # False: this message was already stored (a second sighting)
 
 
-def _existing(
-    session: Session, message_id: str, sha256: str, key: tuple[str, int, int] | None
-) -> Submission | None:
-    if key is not None:
-        found = session.scalar(
-            select(Submission)
-            .join(Sighting)
-            .where(
-                Sighting.mailbox == key[0], Sighting.uidvalidity == key[1], Sighting.uid == key[2]
-            )
-        )
-        if found is not None:
-            return found
-    return session.scalar(
-        select(Submission).where(Submission.message_id == message_id, Submission.sha256 == sha256)
-    )
+@dataclass(frozen=True, slots=True)
+class RawItem:
+    """One message to store: its bytes and where and when it was seen."""
+
+    raw: bytes
+    sha256: str
+    message_id: str
+    message_id_derived: bool
+    source: str
+    fetched_at: dt.datetime
+    key: tuple[str, int, int] | None = None
+    internal_date: dt.datetime | None = None
+    size: int | None = None
+    header_only: bool = False
 
 
 def store_raw(
@@ -107,56 +107,114 @@ def store_raw(
     size: int | None = None,
     header_only: bool = False,
 ) -> StoredRaw:
-    """Store a message's bytes and where it was seen, then commit.
+    """Store one message's bytes and where it was seen, then commit (see :func:`store_raws`)."""
+    item = RawItem(
+        raw,
+        hashlib.sha256(raw).hexdigest(),
+        message_id,
+        message_id_derived,
+        source,
+        fetched_at,
+        key,
+        internal_date,
+        size,
+        header_only,
+    )
+    return store_raws(session, [item], reference_prefix)[0]
+
+
+def store_raws(
+    session: Session, items: Sequence[RawItem], reference_prefix: str
+) -> list[StoredRaw]:
+    """Store messages' bytes and where they were seen, in one transaction, then commit.
 
     A message already stored (same mailbox key, or same Message-ID and SHA-256) is
-    not stored again; only the new sighting is recorded.
+    not stored again; only the new sighting is recorded. When another process
+    stores one of them at the same moment, the batch is redone one message at a time.
     """
-    sha256 = hashlib.sha256(raw).hexdigest()
-    for attempt in range(2):
-        existing = _existing(session, message_id, sha256, key)
+    try:
+        return _store_batch(session, items, reference_prefix)
+    except IntegrityError:
+        session.rollback()
+    stored = []
+    for item in items:
         try:
-            if existing is not None:
-                if key is not None and not _has_sighting(session, key):
-                    session.add(_sighting(existing.id, key, fetched_at))
-                session.commit()
-                return StoredRaw(existing.id, existing.reference or "", created=False)
+            stored.extend(_store_batch(session, [item], reference_prefix))
+        except IntegrityError:
+            session.rollback()  # lost a race for this very message: it is stored now
+            stored.extend(_store_batch(session, [item], reference_prefix))
+    return stored
+
+
+def _store_batch(
+    session: Session, items: Sequence[RawItem], reference_prefix: str
+) -> list[StoredRaw]:
+    by_key = _known_keys(session, [item.key for item in items if item.key is not None])
+    known: dict[tuple[str, str], tuple[int, str]] = {
+        (row.message_id, row.sha256): (row.id, row.reference or "")
+        for row in session.execute(
+            select(
+                Submission.id, Submission.reference, Submission.message_id, Submission.sha256
+            ).where(Submission.sha256.in_({item.sha256 for item in items}))
+        )
+    }
+    created: dict[tuple[str, str], Submission] = {}
+    plan: list[tuple[RawItem, tuple[str, str], bool]] = []  # item, identity, new sighting?
+    for item in items:
+        identity = (item.message_id, item.sha256)
+        fresh_key = item.key is not None and item.key not in by_key
+        if identity not in known and identity not in created:
             submission = Submission(
-                message_id=message_id,
-                message_id_derived=message_id_derived,
-                sha256=sha256,
-                size=size if size is not None else len(raw),
-                source=source,
-                fetched_at=fetched_at,
-                internal_date=internal_date,
+                message_id=item.message_id,
+                message_id_derived=item.message_id_derived,
+                sha256=item.sha256,
+                size=item.size if item.size is not None else len(item.raw),
+                source=item.source,
+                fetched_at=item.fetched_at,
+                internal_date=item.internal_date,
                 status=SubmissionStatus.RECEIVED,
-                header_only=header_only,
+                header_only=item.header_only,
             )
             session.add(submission)
-            session.flush()
-            submission.reference = f"{reference_prefix}-{submission.id:05d}"
-            session.add(RawMessage(submission_id=submission.id, data=raw))
-            if key is not None:
-                session.add(_sighting(submission.id, key, fetched_at))
-            session.commit()
-            return StoredRaw(submission.id, submission.reference, created=True)
-        except IntegrityError:
-            # Another process stored the same message between our look-up and insert.
-            session.rollback()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+            created[identity] = submission
+        plan.append((item, identity, fresh_key))
+        if item.key is not None:
+            by_key.setdefault(item.key, -1)  # the same key twice in one batch: one sighting
+    session.flush()
+    results = []
+    for item, identity, fresh_key in plan:
+        new = created.pop(identity, None)  # popped: only its first sighting creates it
+        if new is not None:
+            new.reference = f"{reference_prefix}-{new.id:05d}"
+            session.add(RawMessage(submission_id=new.id, data=item.raw))
+            known[identity] = (new.id, new.reference)
+        submission_id, reference = known[identity]
+        if fresh_key and item.key is not None:
+            session.add(_sighting(submission_id, item.key, item.fetched_at))
+        results.append(StoredRaw(submission_id, reference, created=new is not None))
+    session.commit()
+    return results
 
 
-def _has_sighting(session: Session, key: tuple[str, int, int]) -> bool:
-    return (
-        session.scalar(
-            select(Sighting.id).where(
-                Sighting.mailbox == key[0], Sighting.uidvalidity == key[1], Sighting.uid == key[2]
-            )
-        )
-        is not None
-    )
+def _known_keys(
+    session: Session, keys: Sequence[tuple[str, int, int]]
+) -> dict[tuple[str, int, int], int]:
+    """Which of these (mailbox, UIDVALIDITY, UID) keys are stored, and as which submission."""
+    found: dict[tuple[str, int, int], int] = {}
+    groups: dict[tuple[str, int], list[int]] = {}
+    for mailbox, validity, uid in keys:
+        groups.setdefault((mailbox, validity), []).append(uid)
+    for (mailbox, validity), uids in groups.items():
+        for start in range(0, len(uids), 500):
+            for uid, submission_id in session.execute(
+                select(Sighting.uid, Sighting.submission_id).where(
+                    Sighting.mailbox == mailbox,
+                    Sighting.uidvalidity == validity,
+                    Sighting.uid.in_(uids[start : start + 500]),
+                )
+            ):
+                found[(mailbox, validity, int(uid))] = int(submission_id)
+    return found
 
 
 def _sighting(submission_id: int, key: tuple[str, int, int], at: dt.datetime) -> Sighting:
@@ -442,8 +500,32 @@ def digest_for_day(session: Session, day: dt.date) -> DigestRun | None:
 def period_submissions(
     session: Session, start: dt.datetime | None, end: dt.datetime
 ) -> list[Submission]:
-    """Responses stored in (start, end], by the time we stored them (fetched_at)."""
-    query = select(Submission).where(Submission.kind == "response", Submission.fetched_at <= end)
+    """Responses stored in (start, end], by the time we stored them (fetched_at).
+
+    Loads what a digest shows, not the texts: a busy day must not read every file's text.
+    """
+    query = (
+        select(Submission)
+        .where(Submission.kind == "response", Submission.fetched_at <= end)
+        .options(
+            load_only(
+                Submission.reference,
+                Submission.sender_name,
+                Submission.sender_email,
+                Submission.subject,
+                Submission.received_at,
+                Submission.fetched_at,
+                Submission.timeliness,
+                Submission.sent_in_time,
+                Submission.status,
+                Submission.ack_status,
+                Submission.error,
+            ),
+            selectinload(Submission.attachments).load_only(
+                Attachment.filename, Attachment.parse_status, Attachment.error, Attachment.position
+            ),
+        )
+    )
     if start is not None:
         query = query.where(Submission.fetched_at > start)
     return list(session.scalars(query.order_by(Submission.id)))

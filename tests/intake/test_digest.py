@@ -626,3 +626,30 @@ class TestValidation:
             sub(received_at=dt.datetime(2018, 7, 26, 9, 0))
         with pytest.raises(ValueError):
             data(period_end=dt.datetime(2018, 7, 26, 9, 0))
+
+
+class TestBusyPeriod:
+    def test_long_periods_are_capped_in_the_email_not_the_csv(self) -> None:
+        """A period of 1,000 submissions lists 200 in the body, says how many more, and the CSV has all."""
+        import dataclasses
+        import datetime as dt
+
+        from intake.digest import LISTED_LIMIT, DigestSubmission
+
+        base = dt.datetime(2018, 7, 26, 9, 0, tzinfo=dt.UTC)
+        many = tuple(
+            DigestSubmission(
+                reference=f"KIL-{n:05d}", sender_name=None, sender_email=f"r{n}@example.org",
+                subject=f"Response {n}", received_at=base + dt.timedelta(seconds=n),
+                timeliness="on_time", sent_in_time=False, status="parsed", ack_status="sent",
+            )
+            for n in range(1, 1001)
+        )
+        data = dataclasses.replace(summer(), new=many)
+        text = digest_text(data)
+        assert "New submissions (1000)" in text
+        assert text.count("KIL-0") == LISTED_LIMIT
+        assert f"... and {1000 - LISTED_LIMIT} more" in text
+        message = render_digest(data, sender="k@example.org", recipients=("t@example.org",), message_id_domain="example.org")
+        (csv_part,) = [p for p in message.iter_attachments()]
+        assert csv_part.get_content().count("KIL-0") == 1000

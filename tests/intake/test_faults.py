@@ -99,8 +99,8 @@ daily.send_digest(app.sessions, settings, app.mailer(), app.now, scheduled=True)
 STAGES = {
     # stage: (hook installed in the child, what may legitimately be sent twice)
     "fetch": ("after(poller.ImapInbox, '_fetch_group')", 0),
-    "store-commit-before": ("before(repo, 'store_raw', times=2)", 0),
-    "store-commit-after": ("after(repo, 'store_raw', times=3)", 0),
+    "store-commit-before": ("before(repo, 'store_raws', times=2)", 0),
+    "store-commit-after": ("after(repo, 'store_raws', times=2)", 0),
     "server-flag": ("after(poller.ImapInbox, 'mark_stored')", 0),
     "extraction": ("after(pool.ExtractionPool, 'extract_many')", 0),
     "ack-send": ("before(mailer.SmtpConnection, 'send', times=2)", 0),

@@ -174,7 +174,7 @@ class TestWorkerProcess:
         worker = worker_factory(config)
         wait_until(lambda: counts(app)[0] >= 3, what="some messages stored")
         assert worker.stop() == 0, worker.output()
-        assert "finishing the current message" in worker.output()
+        assert "finishing the current message(s)" in worker.output()
         with app.sessions() as session:
             stored = session.scalar(select(func.count()).select_from(Submission))
             assert (

@@ -169,3 +169,32 @@ def test_migrations_round_trip(db_url: str) -> None:
 def test_head_revision_constant_matches_migrations() -> None:
     """store.db.HEAD_REVISION names the newest migration in the folder."""
     assert db.HEAD_REVISION == db.head_revision()
+
+
+class TestStoreBatch:
+    def _item(self, raw: bytes, uid: int | None, message_id: str = "<a@x>") -> repo.RawItem:
+        import hashlib
+
+        return repo.RawItem(raw=raw, sha256=hashlib.sha256(raw).hexdigest(), message_id=message_id,
+                            message_id_derived=False, source="test", fetched_at=NOW,
+                            key=("inbox", 7, uid) if uid is not None else None)
+
+    def test_batch_mixes_new_known_and_repeated(self, sessions) -> None:
+        """One transaction stores new messages once, records sightings, and skips what it knows."""
+        with sessions() as session:
+            first = _store(session, b"old", key=("inbox", 7, 1))
+            batch = [
+                self._item(b"old", 1),  # same key again: nothing new
+                self._item(b"old", 9),  # same message under another UID: a sighting only
+                self._item(b"new", 2),
+                self._item(b"new", 3),  # the same new message twice in one batch
+                self._item(b"other", None),
+            ]
+            stored = repo.store_raws(session, batch, "KIL")
+        assert [s.created for s in stored] == [False, False, True, False, True]
+        assert stored[0].submission_id == stored[1].submission_id == first.submission_id
+        assert stored[2].submission_id == stored[3].submission_id
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Submission)) == 3
+            assert sorted(session.scalars(select(Sighting.uid))) == [1, 2, 3, 9]
+            assert repo.load_raw(session, stored[2].submission_id) == b"new"

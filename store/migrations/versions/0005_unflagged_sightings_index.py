@@ -7,6 +7,7 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
@@ -16,8 +17,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Partial, and written "flagged IS false", so that SQLite uses it too.
     op.create_index(
-        "ix_sightings_unflagged", "sightings", ["mailbox", "uidvalidity", "flagged"], unique=False
+        "ix_sightings_unflagged",
+        "sightings",
+        ["mailbox", "uidvalidity", "uid"],
+        unique=False,
+        sqlite_where=sa.text("flagged IS 0"),
+        postgresql_where=sa.text("flagged IS false"),
     )
 
 
