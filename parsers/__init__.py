@@ -11,6 +11,8 @@ Public API:
 
 from __future__ import annotations
 
+from typing import Any
+
 from parsers.detect import detect_type
 from parsers.errors import (
     CorruptDocument,
@@ -26,7 +28,6 @@ from parsers.errors import (
 )
 from parsers.html import html_to_text
 from parsers.pool import ExtractionPool, ExtractJob
-from parsers.registry import extract
 from parsers.result import ExtractResult, Limits, ParseStatus
 from parsers.text import decode_text
 
@@ -51,3 +52,13 @@ __all__ = [
     "extract",
     "html_to_text",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The extractors (pdfminer, python-docx, ...) load on first use, not on import:
+    # the command line's staff commands never extract and start faster without them.
+    if name == "extract":
+        from parsers.registry import extract
+
+        return extract
+    raise AttributeError(f"module 'parsers' has no attribute {name!r}")
