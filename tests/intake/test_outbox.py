@@ -318,3 +318,77 @@ def test_crash_around_send(
     assert len(received) == expected_copies
     assert len({m.message["Message-ID"] for m in received}) == 1
     assert acks(ack_app)[0].status == "sent" and len(acks(ack_app)) == 1
+
+
+def _config_file(tmp_path: Path, app: App, dovecot: Dovecot, smtp: SmtpServer) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[consultation]
+name = "Keep it Local: call for evidence"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[database]
+url = "{app.settings.database.connect_url}"
+
+[imap]
+host = "{dovecot.host}"
+port = {dovecot.port}
+security = "none"
+username = "{dovecot.user}"
+password_env = "TEST_IMAP_PASSWORD"
+
+[digest]
+recipients = ["team@example.org"]
+
+{smtp_section(smtp)}
+"""
+    )
+    return path
+
+
+class TestCommands:
+    def test_resend_ack_is_explicit_and_recorded(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path) -> None:
+        """`intake resend-ack` sends one more copy, says so in it, and records who asked."""
+        from click.testing import CliRunner
+
+        from intake.cli import cli
+        from store.models import AuditEvent
+
+        dovecot.append(compose(1), AUG)
+        poll(ack_app)
+        config = _config_file(tmp_path, ack_app, dovecot, smtp)
+        result = CliRunner().invoke(
+            cli, ["--config", str(config), "resend-ack", "KIL-00001", "--reason", "lost in spam"],
+            env={"TEST_IMAP_PASSWORD": dovecot.password},
+        )
+        assert result.exit_code == 0, result.output
+        first, again = smtp.messages
+        assert "sent again at your request" in again.message.get_body(("plain",)).get_content()
+        assert first.message["Message-ID"] != again.message["Message-ID"]
+        with ack_app.sessions() as session:
+            (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "resend-ack"))
+            assert event.reference == "KIL-00001" and event.detail == "lost in spam"
+            assert [a.sequence for a in session.scalars(select(Ack).order_by(Ack.id))] == [0, 1]
+        poll(ack_app)
+        assert len(smtp.messages) == 2  # nothing more goes out on its own
+
+    def test_digest_send(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path) -> None:
+        """`intake digest --send` mails the digest, with its CSV, to the recipients."""
+        from click.testing import CliRunner
+
+        from intake.cli import cli
+
+        dovecot.append(compose(1), AUG)
+        poll(ack_app)
+        smtp.clear()
+        config = _config_file(tmp_path, ack_app, dovecot, smtp)
+        result = CliRunner().invoke(cli, ["--config", str(config), "digest", "--send"],
+                                    env={"TEST_IMAP_PASSWORD": dovecot.password})
+        assert result.exit_code == 0, result.output
+        (digest,) = smtp.messages
+        assert list(digest.rcpt_tos) == ["team@example.org"]
+        assert digest.message["Auto-Submitted"] == "auto-generated"
+        names = [part.get_filename() for part in digest.message.iter_attachments()]
+        assert len(names) == 1 and names[0].endswith(".csv")
