@@ -92,3 +92,34 @@ class TestCleaning:
         raw = b"Subject: x\r\nMessage-ID:\r\n <abc@host>\r\n\r\nMessage-ID: <body@x>\r\n"
         assert sniff_message_id(raw) == "<abc@host>"
         assert sniff_message_id(b"Subject: x\r\n\r\nMessage-ID: <body@x>\r\n") == ""
+
+
+class TestLargeMessages:
+    """Big base64 bodies are decoded from the original bytes, not through the line parser."""
+
+    def _big(self, payload: bytes, cte: str = "base64", ctype: str = "application/pdf") -> bytes:
+        import base64
+
+        body = base64.encodebytes(payload) if cte == "base64" else payload
+        return (
+            b"From: a@example.org\r\nSubject: big\r\nMessage-ID: <big@x>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
+            b"--b\r\nContent-Type: " + ctype.encode() + b"\r\nContent-Transfer-Encoding: " + cte.encode()
+            + b'\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n' + body + b"\r\n--b--\r\n"
+        )
+
+    def test_big_base64_attachment_is_exact(self) -> None:
+        """A 6 MB attachment comes out byte for byte."""
+        import os
+
+        payload = os.urandom(6 * 1024 * 1024)
+        envelope, (part,) = read_message(self._big(payload))
+        assert part.data == payload and envelope.body_text == "See attached."
+
+    def test_base64_looking_text_is_kept_as_text(self) -> None:
+        """Lines that only look like base64 in a 7bit part are left as they were."""
+        line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n"
+        text = line * 70_000  # 5 MB of base64-looking text, declared 7bit
+        _, (part,) = read_message(self._big(text, cte="7bit", ctype="text/csv"))
+        assert part.data.replace(b"\r\n", b"\n") == text.replace(b"\r\n", b"\n")
