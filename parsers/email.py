@@ -138,6 +138,12 @@ def _as_bytes(message: email.message.Message) -> bytes:
         return str(message).encode("utf-8", "replace")
 
 
+_DAMAGED_MSG = (
+    "This Outlook message (.msg) is damaged and could not be read; "
+    "please forward the original email instead."
+)
+
+
 def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract an Outlook .msg: body (plain, else HTML) and its attachments as parts."""
     # Imported here: extract-msg takes a quarter of a second to import, and most runs
@@ -148,9 +154,7 @@ def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
 
     from parsers.registry import Extraction
 
-    try:
-        message: Any = openMsg(data)  # Message, or a contact/appointment/task item
-    except (
+    damaged = (
         ExMsgBaseException,
         OSError,
         ValueError,
@@ -159,11 +163,11 @@ def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
         IndexError,
         AttributeError,
         NotImplementedError,
-    ) as exc:
-        raise CorruptDocument(
-            "This Outlook message (.msg) is damaged and could not be "
-            "read; please forward the original email instead."
-        ) from exc
+    )
+    try:
+        message: Any = openMsg(data)  # Message, or a contact/appointment/task item
+    except damaged as exc:
+        raise CorruptDocument(_DAMAGED_MSG) from exc
     try:
         lines = []
         for label, value in (
@@ -192,19 +196,7 @@ def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
             else:
                 found.warnings.append(f"attachment {name!r} could not be read")
         return found
-    except (
-        ExMsgBaseException,
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        IndexError,
-        AttributeError,
-        NotImplementedError,
-    ) as exc:
-        raise CorruptDocument(
-            "This Outlook message (.msg) is damaged and could not be "
-            "read; please forward the original email instead."
-        ) from exc
+    except damaged as exc:
+        raise CorruptDocument(_DAMAGED_MSG) from exc
     finally:
         message.close()

@@ -18,6 +18,7 @@ from intake.worker import poll_once
 from store.models import Ack
 from tests.conftest import DATA, ROOT, SHARED_CORPUS, imap_section, make_settings, smtp_section
 from tests.intake.test_poll import AUG, compose, make_docx, submissions
+from tests.intake.test_worker import write_config
 from tests.support import Dovecot, SmtpServer
 
 UTC = dt.UTC
@@ -320,36 +321,10 @@ def test_crash_around_send(
     assert acks(ack_app)[0].status == "sent" and len(acks(ack_app)) == 1
 
 
-def _config_file(tmp_path: Path, app: App, dovecot: Dovecot, smtp: SmtpServer) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "{app.settings.database.connect_url}"
-
-[imap]
-host = "{dovecot.host}"
-port = {dovecot.port}
-security = "none"
-username = "{dovecot.user}"
-password_env = "TEST_IMAP_PASSWORD"
-
-[digest]
-recipients = ["team@example.org"]
-
-{smtp_section(smtp)}
-"""
-    )
-    return path
-
-
 class TestCommands:
-    def test_resend_ack_is_explicit_and_recorded(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path) -> None:
+    def test_resend_ack_is_explicit_and_recorded(
+        self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+    ) -> None:
         """`intake resend-ack` sends one more copy, says so in it, and records who asked."""
         from click.testing import CliRunner
 
@@ -358,9 +333,10 @@ class TestCommands:
 
         dovecot.append(compose(1), AUG)
         poll(ack_app)
-        config = _config_file(tmp_path, ack_app, dovecot, smtp)
+        config = write_config(tmp_path, ack_app.settings.database.connect_url, dovecot, smtp)
         result = CliRunner().invoke(
-            cli, ["--config", str(config), "resend-ack", "KIL-00001", "--reason", "lost in spam"],
+            cli,
+            ["--config", str(config), "resend-ack", "KIL-00001", "--reason", "lost in spam"],
             env={"TEST_IMAP_PASSWORD": dovecot.password},
         )
         assert result.exit_code == 0, result.output
@@ -374,7 +350,9 @@ class TestCommands:
         poll(ack_app)
         assert len(smtp.messages) == 2  # nothing more goes out on its own
 
-    def test_digest_send(self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path) -> None:
+    def test_digest_send(
+        self, ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+    ) -> None:
         """`intake digest --send` mails the digest, with its CSV, to the recipients."""
         from click.testing import CliRunner
 
@@ -383,9 +361,12 @@ class TestCommands:
         dovecot.append(compose(1), AUG)
         poll(ack_app)
         smtp.clear()
-        config = _config_file(tmp_path, ack_app, dovecot, smtp)
-        result = CliRunner().invoke(cli, ["--config", str(config), "digest", "--send"],
-                                    env={"TEST_IMAP_PASSWORD": dovecot.password})
+        config = write_config(tmp_path, ack_app.settings.database.connect_url, dovecot, smtp)
+        result = CliRunner().invoke(
+            cli,
+            ["--config", str(config), "digest", "--send"],
+            env={"TEST_IMAP_PASSWORD": dovecot.password},
+        )
         assert result.exit_code == 0, result.output
         (digest,) = smtp.messages
         assert list(digest.rcpt_tos) == ["team@example.org"]
