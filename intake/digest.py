@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from .deadline import format_uk
+from .export import CSV_COLUMNS as EXPORT_CSV_COLUMNS
 from .export import csv_safe
 from .mime import clean_header
 
@@ -44,19 +45,8 @@ __all__ = [
 
 TEMPLATES = Path(__file__).with_name("templates")
 
-CSV_COLUMNS = (
-    "reference",
-    "received_at_uk",
-    "timeliness",
-    "sent_in_time",
-    "sender_name",
-    "sender_email",
-    "subject",
-    "status",
-    "attachments",
-    "unreadable_attachments",
-    "ack_status",
-)
+# The export's summary columns, less the two an analyst needs but staff do not.
+CSV_COLUMNS = tuple(c for c in EXPORT_CSV_COLUMNS if c not in ("received_at", "message_id"))
 
 # A busy day (a campaign, or the first digest) lists this many in the email; the CSV
 # attachment always has every submission of the period.

@@ -44,11 +44,12 @@ import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
-from types import TracebackType
 from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.lifecycle import StartStop
 
 __all__ = ["ReceivedMessage", "SmtpServer"]
 
@@ -165,7 +166,7 @@ class _Handler:
         return "250 2.0.0 Message accepted for delivery"
 
 
-class SmtpServer:
+class SmtpServer(StartStop):
     """Recording SMTP server on ``127.0.0.1:<port>`` (see module docstring).
 
     Args:
@@ -287,17 +288,6 @@ class SmtpServer:
         """:meth:`stop` then :meth:`start` on the same port; returns self."""
         self.stop()
         return self.start()
-
-    def __enter__(self) -> SmtpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ recording
 

@@ -28,11 +28,12 @@ import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.support.lifecycle import StartStop
 
 __all__ = ["TokenServer"]
 
@@ -67,7 +68,7 @@ class _State:
     requests: list[dict[str, str]] = field(default_factory=list)
 
 
-class TokenServer:
+class TokenServer(StartStop):
     """See the module docstring.
 
     Args:
@@ -154,17 +155,6 @@ class TokenServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-
-    def __enter__(self) -> TokenServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ addresses
 

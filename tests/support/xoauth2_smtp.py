@@ -14,11 +14,12 @@ import json
 import socket
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from tests.support.lifecycle import StartStop
 
 __all__ = ["XOAuth2SmtpServer"]
 
@@ -79,7 +80,7 @@ class _Handler:
         return "250 2.0.0 OK"
 
 
-class XOAuth2SmtpServer:
+class XOAuth2SmtpServer(StartStop):
     def __init__(self, *, username: str, token: str) -> None:
         self.username = username
         self.token = token
@@ -116,14 +117,3 @@ class XOAuth2SmtpServer:
         controller, self._controller = self._controller, None
         if controller is not None:
             controller.stop()
-
-    def __enter__(self) -> XOAuth2SmtpServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
