@@ -3,8 +3,11 @@
 #   dovecot-imapd  the IMAP server the tests start on 127.0.0.1
 #   s-nail         a real mail client the tests compose messages with
 #   antiword       reads legacy Word (.doc) files
+#   poppler-utils  pdftotext/pdftoppm: the PDF benchmark baseline and page images for OCR
+#   tesseract-ocr  OCR of scanned pages (English and Welsh language data)
+#   chromium       the real browser the web view tests drive
 set -eu
-PACKAGES="dovecot-imapd s-nail antiword"
+PACKAGES="dovecot-imapd s-nail antiword poppler-utils tesseract-ocr tesseract-ocr-eng tesseract-ocr-cym chromium"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
