@@ -13,6 +13,7 @@ from parsers import ExtractionPool
 from store.db import make_session_factory, open_database
 
 from .config import Settings
+from .deadline import deadline_instant
 from .mailer import Mailer
 from .pipeline import Pipeline
 from .poller import ImapInbox
@@ -30,6 +31,27 @@ class App:
     def __init__(self, settings: Settings, now: Callable[[], dt.datetime] = utc_now) -> None:
         self.settings = settings
         self.now = now
+        # What starts the extraction workers; a benchmark or test may swap it.
+        self.pool_factory: Callable[[], ExtractionPool] = self.make_pool
+        self._pool: ExtractionPool | None = None
+
+    @property
+    def pool(self) -> ExtractionPool:
+        """The extraction workers, started on first use (an idle poll starts none)."""
+        if self._pool is None:
+            self._pool = self.pool_factory()
+        return self._pool
+
+    def close_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+
+    @cached_property
+    def cutoff(self) -> dt.datetime:
+        """The deadline as an instant (UTC), grace included: computed here only."""
+        c = self.settings.consultation
+        return deadline_instant(c.deadline, c.zone, c.grace_minutes)
 
     @cached_property
     def engine(self) -> Engine:
@@ -48,9 +70,7 @@ class App:
         return Mailer(smtp) if smtp is not None else None
 
     def pipeline(self, *, acks: bool = True) -> Pipeline:
-        return Pipeline(
-            self.settings, self.sessions, self.make_pool, self.now, self.mailer(), acks=acks
-        )
+        return Pipeline(self, acks=acks)
 
     def inbox_factory(self) -> Callable[[], ImapInbox] | None:
         imap = self.settings.imap
@@ -60,5 +80,6 @@ class App:
         return lambda: ImapInbox(imap, max_message_bytes=limit, now=self.now)
 
     def close(self) -> None:
+        self.close_pool()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import func, select
 
-from store import db, repo
+from store import db, repo, work
 from store.errors import StoreError
 from store.models import Attachment, Submission
 
@@ -30,7 +30,7 @@ from .errors import ConfigError, IntakeError
 from .export import iter_records, submission_record, write_csv, write_jsonl
 from .health import gather_health
 from .message import Timeliness
-from .worker import holder_id, import_path, run_cycle
+from .worker import import_path, run_cycle
 
 __all__ = ["main"]
 
@@ -107,19 +107,25 @@ def poll(state: _Context, no_ack: bool) -> None:
             report = run_cycle(
                 pipeline,
                 app.inbox_factory(),
-                holder=holder_id(),
-                lease_ttl=dt.timedelta(minutes=30),
+                holder=pipeline.holder,
+                lease_ttl=dt.timedelta(seconds=app.settings.stages.lease_ttl_s),
             )
     acks = report.acks
     click.echo(
         f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
         f"read {report.read.read}, failed {report.read.failed}; "
         + (
-            f"acknowledgements sent {acks.sent}, retrying {acks.retrying}, failed {acks.failed}"
+            "nothing sent (--no-ack)"
+            if no_ack
+            else (
+                f"acknowledgements sent {acks.sent}, retrying {acks.retrying}, failed {acks.failed}"
+            )
             if app.settings.acks_on
             else "acknowledgements are off (no [smtp] section)"
         )
     )
+    for _sid, stage, reason in report.read.stages.errors:
+        click.echo(f"  {stage} failed: {reason[:300]}", err=True)
     for error in dict.fromkeys(acks.errors):
         click.echo(f"  acknowledgement problem: {error}", err=True)
     for reference in report.references:
@@ -128,17 +134,30 @@ def poll(state: _Context, no_ack: bool) -> None:
 
 @cli.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--ack",
+    is_flag=True,
+    help="Also acknowledge what is imported [default: no acknowledgements for a backfill].",
+)
 @pass_ctx
-def import_(state: _Context, paths: tuple[Path, ...]) -> None:
-    """Backfill from .eml files, mbox files or Maildir folders (duplicates are skipped)."""
+def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
+    """Backfill from .eml files, mbox files or Maildir folders (duplicates are skipped).
+
+    Everything imported is read before the command ends. Nobody is acknowledged unless
+    --ack is given.
+    """
     with _errors():
         app = state.app
-        with app.pipeline() as pipeline:
+        with app.pipeline(acks=ack) as pipeline:
             for path in paths:
                 report = import_path(pipeline, path)
                 click.echo(f"{path}: {report.stored} new, {report.duplicates} already stored")
             counts = pipeline.read_pending()
-    click.echo(f"read {counts.read}, failed {counts.failed}")
+            sent = pipeline.send_acks()
+    click.echo(
+        f"read {counts.read}, failed {counts.failed}"
+        + (f"; acknowledgements sent {sent.sent}" if ack else "")
+    )
 
 
 def _selection(late: bool, on_time: bool, failed: bool) -> dict[str, Any]:
@@ -157,7 +176,11 @@ def _filters(func_: F) -> F:
             click.option(
                 "--on-time", "on_time", is_flag=True, help="Only submissions received in time."
             ),
-            click.option("--failed", is_flag=True, help="Only submissions with something unread."),
+            click.option(
+                "--failed",
+                is_flag=True,
+                help="Only submissions with something unread or a failed stage.",
+            ),
         ]
     ):
         func_ = option(func_)
@@ -183,6 +206,12 @@ def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: boo
                 f"{row.reference}  {format_uk(row.received_at)}  {row.timeliness or row.status:<8} "
                 f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}\n"
             )
+        if failed:
+            for reference, stage, attempts, error in work.failed_stages(session):
+                out.write(
+                    f"{reference}  stage {stage} FAILED after {attempts} attempt(s): "
+                    f"{error[:200]}\n"
+                )
 
 
 @cli.command()

@@ -37,6 +37,7 @@ __all__ = [
     "MaildirSettings",
     "OAuth2Settings",
     "RetentionSettings",
+    "StagesSettings",
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
@@ -236,6 +237,17 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class StagesSettings:
+    """``[stages]``: how each submission's stages (read, ack...) are claimed and retried."""
+
+    max_attempts: int = 3  # then the stage is "failed" for that submission, for a person
+    retry_after_s: float = 60.0  # first wait after a failure; doubles with each attempt
+    claim_ttl_s: float = 600.0  # a claim not finished by then is taken again
+    batch: int = 50  # submissions claimed at once
+    lease_ttl_s: float = 120.0  # the inbox lease; a heartbeat renews it while held
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     """``[retention]``: how long raw mail and files are kept (UK GDPR)."""
 
@@ -257,6 +269,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     digest: DigestSettings = DigestSettings()
     retention: RetentionSettings = RetentionSettings()
+    stages: StagesSettings = StagesSettings()
     oauth2: OAuth2Settings | None = None
     source_path: Path | None = None
 
@@ -459,9 +472,17 @@ def parse_settings(
         ("schedule", ScheduleSettings),
         ("digest", DigestSettings),
         ("retention", RetentionSettings),
+        ("stages", StagesSettings),
     ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
+    if "stages" in values:
+        stages = values["stages"]
+        _check_range("stages.max_attempts", stages.max_attempts, 1, 100)
+        _check_range("stages.retry_after_s", stages.retry_after_s, 0)
+        _check_range("stages.claim_ttl_s", stages.claim_ttl_s, 10)
+        _check_range("stages.batch", stages.batch, 1, 10_000)
+        _check_range("stages.lease_ttl_s", stages.lease_ttl_s, 10, 120)
     _with_oauth2(data, values, env, base)
     return Settings(**values)
 

@@ -2,8 +2,10 @@
 
 The period runs from the end of the last digest that was sent to now, so a missed
 day is folded into the next one. The scheduled digest claims its UK date in the
-database (a unique key) before it is sent, so a restart at send time, or two
-workers, cannot send two for the same day.
+database (a unique key, then a claim with an expiry) before it is sent, so a restart
+at send time, or two workers, cannot send two for the same day; a worker whose
+claim is live is left to finish, and a dead one's digest goes out again with the
+same Message-ID.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import repo
+from store import repo, work
 from store.models import DigestRun, Submission
 
 from .config import Settings
@@ -24,7 +25,7 @@ from .digest import DigestAttachment, DigestData, DigestSubmission, render_diges
 from .errors import DeliveryError
 from .mailer import Mailer
 
-__all__ = ["build_digest", "describe", "inbox_problems", "send_digest"]
+__all__ = ["build_digest", "describe", "inbox_problems", "send_digest", "stage_problems"]
 
 _CHART_DAYS = 14
 
@@ -54,6 +55,18 @@ def inbox_problems(session: Session) -> tuple[str, ...]:
         return ()
     when = format_uk(last.finished_at)
     return (f"The inbox could not be read (last tried {when}): {last.error}",)
+
+
+def stage_problems(session: Session, limit: int = 20) -> tuple[str, ...]:
+    """For "needs attention": stages that failed for good, with the reason."""
+    failed = work.failed_stages(session)
+    lines = tuple(
+        f"{reference}: the {stage} stage failed after {attempts} attempt(s): {error[:200]}"
+        for reference, stage, attempts, error in failed[:limit]
+    )
+    if len(failed) > limit:
+        lines += (f"... and {len(failed) - limit} more: see `intake list --failed`",)
+    return lines
 
 
 def build_digest(
@@ -89,7 +102,7 @@ def build_digest(
             (first_day + dt.timedelta(days=n), per_day.get(first_day + dt.timedelta(days=n), 0))
             for n in range(_CHART_DAYS)
         ),
-        attention_extra=inbox_problems(session) + attention_extra,
+        attention_extra=inbox_problems(session) + stage_problems(session) + attention_extra,
     )
 
 
@@ -112,25 +125,26 @@ def send_digest(
     if not recipients:
         raise DeliveryError("no digest recipients: set [digest] recipients in the configuration")
     end = now()
-    day = end.astimezone(settings.consultation.zone).date() if scheduled else None
+    holder = work.holder_id()
     with sessions() as session:
-        existing = repo.digest_for_day(session, day) if day is not None else None
-        if existing is not None and existing.status == "sent":
-            return None
+        if scheduled:
+            day = end.astimezone(settings.consultation.zone).date()
+            ttl = dt.timedelta(seconds=4 * mailer.settings.timeout_s + 120)
+            run = work.claim_digest_day(session, day, holder, end, ttl)
+            if run is None:
+                return None  # sent already, or another worker is sending it right now
+        else:
+            run = DigestRun(day=None, period_end=end, status="sending")
+            session.add(run)
         last = repo.last_sent_digest(session)
         start = since if since is not None else (last.period_end if last else None)
         resent_id = None
-        if existing is not None and existing.status == "sending" and existing.message_id:
-            # A crash right after the server took it: send the same digest, same Message-ID.
-            start, end, resent_id = existing.period_start, existing.period_end, existing.message_id
-        run = existing or DigestRun(day=day)
+        if run.id is not None and run.message_id:
+            # A crash (or a dead worker) after the message was built: the same digest,
+            # the same period, the same Message-ID.
+            start, end, resent_id = run.period_start, run.period_end, run.message_id
         run.period_start, run.period_end, run.status, run.error = start, end, "sending", None
-        session.add(run)
-        try:
-            session.commit()
-        except IntegrityError:  # another worker claimed today's digest first
-            session.rollback()
-            return None
+        session.commit()
         data = build_digest(session, settings, end, start, attention_extra)
         message = render_digest(
             data, sender=mailer.sender, recipients=recipients, message_id_domain=mailer.domain
@@ -144,9 +158,11 @@ def send_digest(
                 connection.send(message, list(recipients), mailer.sender)
         except DeliveryError as exc:
             run.status, run.error = "failed", str(exc)
+            run.claimed_by = run.claimed_until = None
             session.commit()
             raise
         run.status, run.sent_at = "sent", now()
+        run.claimed_by = run.claimed_until = None
         session.commit()
         return run
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from store import repo
+from store import repo, work
 from store.models import DigestRun, PollRun, Submission
 
 from .config import Settings
@@ -28,6 +28,8 @@ class Health:
     statuses: dict[str, int]
     acks: dict[str, int]
     digest: DigestRun | None
+    stages: dict[str, dict[str, int]]
+    failed_stages: list[tuple[str, str, int, str]]
 
     @property
     def healthy(self) -> bool:
@@ -74,6 +76,21 @@ class Health:
         else:
             found.append("Acknowledgements: off (no [smtp] section, or [ack] enabled = false)")
         found.append(f"Last digest: {describe(self.digest) if self.digest else 'none sent'}")
+        if self.stages:
+            found.append(
+                "Stages: "
+                + "; ".join(
+                    f"{stage} " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+                    for stage, states in sorted(self.stages.items())
+                )
+            )
+        for reference, stage, attempts, error in self.failed_stages[:10]:
+            found.append(
+                f"NEEDS ATTENTION: {reference} {stage} failed after {attempts} attempt(s): "
+                f"{error[:200]}"
+            )
+        if len(self.failed_stages) > 10:
+            found.append(f"... {len(self.failed_stages) - 10} more: see `intake list --failed`")
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
         return found
@@ -89,4 +106,6 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         statuses=repo.count_by(session, Submission.status),
         acks=repo.ack_counts(session),
         digest=repo.last_sent_digest(session),
+        stages=work.stage_counts(session),
+        failed_stages=work.failed_stages(session),
     )

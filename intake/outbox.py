@@ -1,18 +1,25 @@
-"""Acknowledgements through a database outbox: queued once, sent, retried, never twice.
+"""Acknowledgements through a database outbox: queued once, sent under a claim, never twice.
 
 Each submission gets at most one automatic acknowledgement: the outbox row
-``(submission_id, sequence=0)`` is unique, and it is written in the same transaction
-that saves the reading of the message. Sending is:
+``(submission_id, sequence=0)`` is unique, and it is written by the ``ack`` stage in
+the transaction that records that stage done. Sending is:
 
-1. mark the row ``sending`` (attempts + 1) and commit;
+1. *claim* the row: one conditional UPDATE sets ``sending``, attempts + 1, and
+   ``claimed_by``/``claimed_until`` (``store.work.claim_ack``); only one process
+   matches it, and nobody else may take it until the claim expires (or its holder,
+   a process on this host, is gone);
 2. hand the message to the SMTP server;
 3. as soon as the server accepts it, mark the row ``sent`` and commit.
 
-The only way to send a second copy is for the process to die between the server's
-"250 accepted" and the commit in step 3 (a few milliseconds: nothing else happens
-in between). A row found in ``sending`` is then sent again with the *same*
-Message-ID, so most mail clients show the respondent one message. Everything else
-(a crash before step 2, an SMTP error, a restart, a rerun) sends nothing twice.
+A row found in ``sending`` past its claim is sent again with the *same* Message-ID.
+
+The real duplicate window is ``[smtp] timeout_s``, not milliseconds: a server that
+accepted the message while our client was still waiting for its reply delivers it,
+and our client, having timed out, records a failed attempt and later sends it again
+(same Message-ID, so most mail clients show one message). A crash between the
+server's "250" and our commit does the same. Nothing else sends a second copy:
+a crash before step 2, an SMTP refusal, a restart, a rerun, two workers, or a worker
+and ``intake resend-ack`` at once (tests/intake/test_exactly_once.py).
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from store import work
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
 
 from .ack import AckAttachment, AckContent, ack_message_id, render_ack, robot_reason
@@ -189,45 +197,53 @@ def _content(
     )
 
 
+def claim_ttl(settings: Settings) -> dt.timedelta:
+    """How long a sender holds an outbox row: longer than any one SMTP exchange can take."""
+    timeout = settings.smtp.timeout_s if settings.smtp else 30.0
+    return dt.timedelta(seconds=4 * timeout + 60)
+
+
 def send_due(
     sessions: sessionmaker[Session],
     mailer: Mailer,
     settings: Settings,
     cutoff: dt.datetime,
     now: Callable[[], dt.datetime],
+    *,
+    holder: str | None = None,
 ) -> SendReport:
-    """Send every acknowledgement that is due; record each outcome at once."""
+    """Send every acknowledgement that is due, each under a claim; record each outcome at once."""
     report = SendReport()
+    holder = holder or work.holder_id()
     with sessions() as session:
-        due = list(
-            session.scalars(
-                select(Ack.id)
-                .where(
-                    Ack.status.in_([AckStatus.PENDING, AckStatus.SENDING]),
-                    (Ack.next_attempt_at.is_(None)) | (Ack.next_attempt_at <= now()),
-                )
-                .order_by(Ack.id)
-            )
-        )
+        due = work.due_acks(session, now())
     if not due:
         return report
     try:
         with mailer.connect() as connection:
             for ack_id in due:
                 _send_one(
-                    sessions, connection, ack_id, settings, mailer.sender, cutoff, now, report
+                    sessions,
+                    connection,
+                    ack_id,
+                    settings,
+                    mailer.sender,
+                    cutoff,
+                    now,
+                    report,
+                    holder,
                 )
     except DeliveryError as exc:
-        # The connection itself failed: every due row waits for the next attempt.
+        # The connection itself failed: every due row nobody else holds waits for the
+        # next attempt.
         report.errors.append(str(exc))
         with sessions() as session:
             for ack_id in due:
                 ack = session.get(Ack, ack_id)
-                if (
-                    ack is not None
-                    and ack.status in (AckStatus.PENDING, AckStatus.SENDING)
-                    and ack.sent_at is None
-                ):
+                if ack is None or ack.sent_at is not None:
+                    continue
+                mine = ack.status == AckStatus.SENDING and ack.claimed_by == holder
+                if ack.status == AckStatus.PENDING or mine:
                     _failed_attempt(
                         session,
                         ack,
@@ -249,33 +265,26 @@ def _send_one(
     cutoff: dt.datetime,
     now: Callable[[], dt.datetime],
     report: SendReport,
+    holder: str,
 ) -> None:
     with sessions() as session:
-        ack = session.get(Ack, ack_id)
-        if ack is None or ack.status not in (AckStatus.PENDING, AckStatus.SENDING):
+        # Claim the row: only the process whose conditional UPDATE matches sends it, and
+        # the claim stays exclusive until it expires, so two senders (two workers, or a
+        # worker and `intake resend-ack`) never both send one row.
+        if not work.claim_ack(session, ack_id, holder, now(), claim_ttl(settings)):
             return
+        ack = session.get(Ack, ack_id)
+        assert ack is not None
         submission = session.get(Submission, ack.submission_id)
         assert submission is not None
+        submission.ack_status = AckStatus.SENDING
+        session.commit()
         message = render_ack(
             _content(ack, submission, settings, sender, cutoff, now()),
             subject_format=settings.ack.subject,
             template_text=settings.ack.template_text,
             template_html=settings.ack.template_html,
         )
-        # Claim the row: only the process whose conditional UPDATE matches sends it, so
-        # two senders (a worker and `intake resend-ack`, say) never both send one row.
-        claimed = session.execute(
-            update(Ack)
-            .where(Ack.id == ack.id, Ack.attempts == ack.attempts, Ack.status == ack.status)
-            .values(status=AckStatus.SENDING, attempts=ack.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(claimed, "rowcount", 0) != 1:
-            session.rollback()
-            return
-        submission.ack_status = AckStatus.SENDING
-        session.commit()
-        session.refresh(ack)
         try:
             connection.send(message, [ack.to_addr or ""], sender)
         except DeliveryError as exc:
@@ -290,6 +299,7 @@ def _send_one(
         ack.status = AckStatus.SENT
         ack.sent_at = now()
         ack.reason = None
+        ack.claimed_by = ack.claimed_until = None
         submission.ack_status = AckStatus.SENT
         session.commit()
         report.sent += 1
@@ -302,9 +312,12 @@ def _failed_attempt(
     if count:
         ack.attempts += 1
     ack.reason = error[:2000]
+    ack.claimed_by = ack.claimed_until = None
     submission = session.get(Submission, ack.submission_id)
     if ack.attempts >= settings.ack.max_attempts:
         ack.status = AckStatus.FAILED
+        # The submission's "ack" stage shows the failure (intake list --failed, status).
+        work.set_failed(session, ack.submission_id, "ack", f"not sent: {error}", at)
     else:
         ack.status = AckStatus.PENDING
         ack.next_attempt_at = at + _backoff(ack.attempts)

@@ -2,6 +2,8 @@
 
 APScheduler 3 runs in the background while the main thread waits for a signal:
 
+* a stages job runs every 30 s whatever stage is due (retries after a failure,
+  ``intake reparse`` requests) and sends due acknowledgements;
 * the poll job runs every ``[schedule] poll_every_minutes`` (one at a time, missed
   runs coalesced); a failed cycle is retried sooner, with backoff, up to the
   interval; each cycle also retries acknowledgements that are due;
@@ -43,6 +45,7 @@ __all__ = ["Worker", "digest_trigger", "poll_trigger"]
 
 log = logging.getLogger(__name__)
 _RETRY_FIRST_S = 15.0
+_STAGES_EVERY_S = 30.0  # due stages between polls: retries, reparse and resend requests
 
 
 def poll_trigger(app: App) -> IntervalTrigger:
@@ -102,7 +105,7 @@ class Worker:
 
     def _poll(self) -> None:
         app = self.app
-        ttl = dt.timedelta(seconds=max(600.0, 3 * self.interval_s))
+        ttl = dt.timedelta(seconds=app.settings.stages.lease_ttl_s)
         try:
             with app.pipeline() as pipeline:
                 report = run_cycle(
@@ -139,6 +142,20 @@ class Worker:
             report.read.read,
             report.acks.sent,
         )
+
+    def stages(self) -> None:
+        """Run whatever stage is due (retries, `intake reparse` requests...) between polls."""
+        if self.stopping.is_set() or not self._cycle.acquire(blocking=False):
+            return
+        try:
+            with self.app.pipeline() as pipeline:
+                pipeline.read_pending(should_stop=self.stopping.is_set)
+                if not self.stopping.is_set():
+                    pipeline.send_acks()
+        except (IntakeError, StoreError, SQLAlchemyError) as exc:
+            self._problems.problem("stages", f"running due stages failed: {exc}")
+        finally:
+            self._cycle.release()
 
     def digest(self) -> None:
         if self.stopping.is_set() or not self.digest_on:
@@ -226,6 +243,7 @@ class Worker:
             signal.signal(signal.SIGINT, self._on_signal)
         now = dt.datetime.now(dt.UTC)
         self.scheduler.add_job(self.poll, poll_trigger(self.app), id="poll", next_run_time=now)
+        self.scheduler.add_job(self.stages, IntervalTrigger(seconds=_STAGES_EVERY_S), id="stages")
         if self.digest_on:
             self.scheduler.add_job(
                 self.digest, digest_trigger(self.app), id="digest", misfire_grace_time=3600

@@ -19,16 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import logging
-import os
-import secrets
-import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-from store import repo
+from store import repo, work
 from store.errors import StoreError
 
 from .config import Settings
@@ -167,7 +166,48 @@ def inbox_name(settings: Settings) -> str:
 
 def holder_id() -> str:
     """Who holds a lease: host, process and a random part (PIDs are reused)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return work.holder_id()
+
+
+class _Heartbeat:
+    """Renews the inbox lease every third of its time-to-live while a cycle holds it.
+
+    If a renewal finds the lease taken (we stalled past the TTL and another process
+    took over), :attr:`lost` is set and the cycle stops after its current batch.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        name: str,
+        holder: str,
+        ttl: dt.timedelta,
+        now: Callable[[], dt.datetime],
+    ) -> None:
+        self._args = (sessions, name, holder, ttl, now)
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        sessions, name, holder, ttl, now = self._args
+        while not self._stop.wait(ttl.total_seconds() / 3):
+            try:
+                with sessions() as session:
+                    if not work.take_lease_healing(session, name, holder, now(), ttl):
+                        log.warning("lease lost", extra={"lease": name})
+                        self.lost.set()
+                        return
+            except SQLAlchemyError as exc:  # a busy database: try again next beat
+                log.warning("lease renewal failed: %s", exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_cycle(
@@ -181,35 +221,40 @@ def run_cycle(
 ) -> PollReport:
     """One poll cycle under the inbox's lease, recorded in the health table.
 
+    The lease is renewed by a heartbeat while the cycle runs; a holder on this host
+    whose process is gone (SIGKILL, OOM) is taken over at once.
+
     Raises:
-        InboxBusy: another process is polling this inbox.
+        InboxBusy: another live process is polling this inbox.
         MailboxError: the inbox could not be read (recorded as a failed cycle).
     """
     name = inbox_name(pipeline.settings)
+    lease = f"poll:{name}"
     sessions, now = pipeline.sessions, pipeline.now
     with sessions() as session:
-        if not repo.take_lease(session, f"poll:{name}", holder, now(), lease_ttl):
-            other = repo.lease_holder(session, f"poll:{name}", now())
+        if not work.take_lease_healing(session, lease, holder, now(), lease_ttl):
+            other = repo.lease_holder(session, lease, now())
             raise InboxBusy(
                 f"another process ({other}) is polling {name}; only one may at a time. "
-                "If it crashed, its lease lapses by itself within "
-                f"{int(lease_ttl.total_seconds() // 60)} minutes."
+                f"If it stopped, its lease lapses within {int(lease_ttl.total_seconds())} s "
+                "(at once when it ran on this machine)."
             )
         run_id = repo.start_poll_run(session, name, now())
+    heartbeat = _Heartbeat(sessions, lease, holder, lease_ttl, now)
 
-    def renew() -> None:
-        with sessions() as session:
-            repo.take_lease(session, f"poll:{name}", holder, now(), lease_ttl)
+    def stop() -> bool:
+        return should_stop() or heartbeat.lost.is_set()
 
     try:
-        report = poll_once(pipeline, inbox_factory, progress, should_stop, renew)
+        with heartbeat:
+            report = poll_once(pipeline, inbox_factory, progress, stop)
     except (IntakeError, StoreError, SQLAlchemyError) as exc:
         with sessions() as session:
             repo.finish_poll_run(session, run_id, now(), ok=False, error=str(exc)[:2000])
         raise
     finally:
         with sessions() as session:
-            repo.release_lease(session, f"poll:{name}", holder)
+            repo.release_lease(session, lease, holder)
     with sessions() as session:
         repo.finish_poll_run(session, run_id, now(), ok=True, stored=report.stored)
     return report

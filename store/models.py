@@ -276,6 +276,10 @@ class Ack(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     requested_by: Mapped[str | None] = mapped_column(Text)
+    # Who is sending it, until when: a `sending` row is taken again only after this
+    # (or when its holder, a process on this host, is gone), with the same Message-ID.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     submission: Mapped[Submission] = relationship(foreign_keys=[submission_id])
 
 
@@ -311,6 +315,8 @@ class DigestRun(Base):
     message_id: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class Lease(Base):
@@ -360,3 +366,6 @@ class OAuthToken(Base):
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+from . import work as _work  # noqa: E402,F401 - stage records, seen by Alembic

@@ -7,6 +7,7 @@ before anything else is attempted.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
@@ -17,9 +18,12 @@ from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
+from . import work
+from .clean import clean_text, fit
 from .errors import NotFound
 from .models import (
     Ack,
+    AckStatus,
     Attachment,
     AuditEvent,
     DigestRun,
@@ -124,31 +128,50 @@ def store_raw(
 
 
 def store_raws(
-    session: Session, items: Sequence[RawItem], reference_prefix: str
+    session: Session,
+    items: Sequence[RawItem],
+    reference_prefix: str,
+    *,
+    stages: Sequence[str] = (),
+    acks_off: bool = False,
+    now: dt.datetime | None = None,
 ) -> list[StoredRaw]:
     """Store messages' bytes and where they were seen, in one transaction, then commit.
 
     A message already stored (same mailbox key, or same Message-ID and SHA-256) is
     not stored again; only the new sighting is recorded. When another process
     stores one of them at the same moment, the batch is redone one message at a time.
+
+    Each new submission gets ``stages`` marked due in the same transaction, so no
+    stored message is ever left without its work; ``acks_off`` records that it will
+    not be acknowledged (a backfill, ``--no-ack``).
     """
+    plan = _NewWork(tuple(stages), acks_off, now)
     try:
-        return _store_batch(session, items, reference_prefix)
+        return _store_batch(session, items, reference_prefix, plan)
     except IntegrityError:
         session.rollback()
     stored = []
     for item in items:
         try:
-            stored.extend(_store_batch(session, [item], reference_prefix))
+            stored.extend(_store_batch(session, [item], reference_prefix, plan))
         except IntegrityError:
             session.rollback()  # lost a race for this very message: it is stored now
-            stored.extend(_store_batch(session, [item], reference_prefix))
+            stored.extend(_store_batch(session, [item], reference_prefix, plan))
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class _NewWork:
+    stages: tuple[str, ...]
+    acks_off: bool
+    now: dt.datetime | None
+
+
 def _store_batch(
-    session: Session, items: Sequence[RawItem], reference_prefix: str
+    session: Session, items: Sequence[RawItem], reference_prefix: str, work_plan: _NewWork
 ) -> list[StoredRaw]:
+    items = [_fitted(item) for item in items]
     by_key = _known_keys(session, [item.key for item in items if item.key is not None])
     known: dict[tuple[str, str], tuple[int, str]] = {
         (row.message_id, row.sha256): (row.id, row.reference or "")
@@ -192,8 +215,27 @@ def _store_batch(
         if fresh_key and item.key is not None:
             session.add(_sighting(submission_id, item.key, item.fetched_at))
         results.append(StoredRaw(submission_id, reference, created=new is not None))
+    new_ids = [r.submission_id for r in results if r.created]
+    if new_ids and work_plan.stages:
+        at = work_plan.now or max(item.fetched_at for item in items)
+        work.mark_due(session, new_ids, work_plan.stages, at)
+    if new_ids and work_plan.acks_off:
+        session.execute(
+            update(Submission)
+            .where(Submission.id.in_(new_ids), Submission.ack_status == AckStatus.NONE)
+            .values(ack_status=AckStatus.OFF)
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
     return results
+
+
+def _fitted(item: RawItem) -> RawItem:
+    """The item with its Message-ID and source as PostgreSQL will take them."""
+    message_id, source = clean_text(item.message_id)[:998], clean_text(item.source)[:500]
+    if (message_id, source) == (item.message_id, item.source):
+        return item
+    return dataclasses.replace(item, message_id=message_id, source=source)
 
 
 def _known_keys(
@@ -348,11 +390,13 @@ SETTLED_STATUSES = ("ok", "empty")
 
 
 def needs_rereading() -> ColumnElement[bool]:
-    """Submissions whose message or an attachment could not be read."""
+    """Submissions whose message or an attachment could not be read, or a stage failed."""
     bad = select(Attachment.submission_id).where(Attachment.parse_status.not_in(SETTLED_STATUSES))
-    return Submission.status.in_(
-        [SubmissionStatus.FAILED, SubmissionStatus.RECEIVED]
-    ) | Submission.id.in_(bad)
+    return (
+        Submission.status.in_([SubmissionStatus.FAILED, SubmissionStatus.RECEIVED])
+        | Submission.id.in_(bad)
+        | work.failed_submission_ids()
+    )
 
 
 def select_acks(statuses: Sequence[str] = ()) -> Select[Ack, str | None]:
@@ -390,11 +434,20 @@ def save_reading(
     previous = {att.position: att.attempts for att in submission.attachments}
     if submission.timeliness_override_reason:
         values = {k: v for k, v in values.items() if k not in ("timeliness", "sent_in_time")}
+    values, notes = fit(Submission, values)
+    if notes:
+        # Recorded with the row: what a hostile message made us change to store it.
+        values["defects"] = "; ".join(filter(None, [str(values.get("defects") or ""), *notes]))
+        values, _ = fit(Submission, values)
     for name, value in values.items():
         setattr(submission, name, value)
     submission.attachments.clear()
     session.flush()
-    for record in attachments:
+    for raw_record in attachments:
+        record, notes = fit(Attachment, raw_record)
+        if notes:
+            note = "Stored with changes: " + "; ".join(notes) + "."
+            record["error"] = " ".join(filter(None, [str(record.get("error") or ""), note]))
         position = int(str(record["position"]))
         submission.attachments.append(Attachment(**record, attempts=previous.get(position, 0) + 1))
     session.flush()

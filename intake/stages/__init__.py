@@ -1,0 +1,66 @@
+"""The stages a stored submission goes through, in order: the registry.
+
+A stage is a plain function ``run(app, session, submission_id) -> None`` that does
+its work for ONE submission inside the caller's transaction and raises on failure;
+:mod:`intake.stages.runner` claims due submissions, runs the function under its own
+catch-all, and records ``done`` or the failure (``store.work``). Adding a stage is
+one line at the bottom of this module::
+
+    register(Stage("index", index.run))
+
+Stages run in the order registered; a stage runs for a submission only once the
+earlier stages of that submission are ``done``. New submissions get every stage
+marked due at ingest (``ack`` only when acknowledgements are wanted); a person
+makes one due again with :func:`intake.stages.runner.make_due` (``intake reparse``
+makes ``read`` due, and every stage with ``redo_after_read``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["STAGES", "Stage", "StageFn", "register", "stage_names"]
+
+StageFn = Callable[["App", Session, int], None]
+FailFn = Callable[["App", Session, int, str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One named step: its function, and what to record when it fails."""
+
+    name: str
+    run: StageFn
+    # Called in a fresh transaction after each failed attempt (e.g. "read" marks the
+    # submission failed with the reason, so the lists show it).
+    on_failure: FailFn | None = None
+    # Made due again whenever the submission is re-read (an index of its text, say).
+    redo_after_read: bool = False
+    # Marked due at ingest only when acknowledgements are wanted.
+    sends_mail: bool = False
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def register(stage: Stage) -> Stage:
+    """Add ``stage`` at the end of the order (or replace one of the same name)."""
+    STAGES[stage.name] = stage
+    return stage
+
+
+def stage_names() -> list[str]:
+    return list(STAGES)
+
+
+from . import ack, read  # noqa: E402 - the registry must exist before the stages register
+
+register(Stage("read", read.run, on_failure=read.on_failure))
+register(Stage("ack", ack.run, sends_mail=True))

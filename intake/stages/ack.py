@@ -1,0 +1,33 @@
+"""The ``ack`` stage: decide a read submission's acknowledgement and queue it (no I/O).
+
+Runs after ``read``. Robots, our own mail and senders over the daily limit are
+recorded as ``suppressed``; everyone else gets one ``pending`` outbox row, unique
+per submission, which :func:`intake.outbox.send_due` sends under an exclusive
+claim. Sending is not part of this stage on purpose: one SMTP connection serves
+the whole batch, and a slow or refusing server never holds a stage claim.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from store.models import Submission
+
+from ..outbox import queue_ack
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["run"]
+
+
+def run(app: App, session: Session, submission_id: int) -> None:
+    """Queue the acknowledgement of one read submission (in the caller's transaction)."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        return
+    headers = json.loads(submission.headers_json or "{}")
+    queue_ack(session, submission, app.settings, app.now(), headers, enabled=True)

@@ -1,0 +1,196 @@
+"""The ``read`` stage: one stored message -> headers, body, on time or late, file texts.
+
+Reads the stored raw bytes (never the mailbox), classifies the arrival against the
+deadline and extracts each attachment's text through the isolated extraction
+workers; the reading replaces the submission's parsed view in the caller's
+transaction. A delivery report about one of our acknowledgements is filed with it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from parsers import ExtractJob, ExtractResult, ParseStatus
+from store import repo
+from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
+
+from ..ack import is_delivery_report
+from ..deadline import classify, pick_received_at, sent_in_time
+from ..message import AttachmentPart, Envelope
+from ..mime import PART_LIMIT_DEFECT, decoded_leaves, read_message
+from ..outbox import find_bounced_ack, quoted_ack_ids
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["on_failure", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def within_budget(result: ExtractResult, budget: int, limit_mb: float) -> tuple[ExtractResult, int]:
+    """Cut text that would take the submission over ``[limits] max_text_mb``."""
+    if len(result.text) <= budget:
+        return result, budget - len(result.text)
+    kept = max(budget, 0)
+    note = (
+        f"Text cut after {kept:,} characters: the submission's text is over the "
+        f"{limit_mb:g} MB limit ([limits] max_text_mb)."
+    )
+    status = result.status if kept else ParseStatus.TOO_LARGE
+    message = f"{result.message} {note}".strip()
+    return replace(result, text=result.text[:kept], status=status, message=message), 0
+
+
+def run(app: App, session: Session, submission_id: int) -> None:
+    """Read one submission from its stored bytes and save the reading (no commit)."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or submission.status == SubmissionStatus.PURGED:
+        return  # purged under the retention policy: nothing left to read
+    raw = repo.load_raw(session, submission_id)
+    limits = app.settings.limits
+    envelope, parts = read_message(
+        raw, submission.sha256, max_depth=limits.max_nesting_depth, max_parts=limits.max_parts
+    )
+    values = _envelope_values(app, envelope, submission.internal_date, submission.fetched_at)
+    if PART_LIMIT_DEFECT in envelope.defects:
+        values["error"] = (
+            "Only part of this message was read: it nests deeper than "
+            f"{limits.max_nesting_depth} levels or has more than {limits.max_parts} parts "
+            "([limits] max_nesting_depth, max_parts)."
+        )
+    if submission.header_only:
+        values["status"] = SubmissionStatus.TOO_LARGE
+        values["error"] = (
+            f"The message is {submission.size / 1e6:.1f} MB, over the "
+            f"{limits.max_message_mb:g} MB limit; only its header was stored. "
+            "Ask the sender to send smaller files in separate emails."
+        )
+        parts = []
+    quoted: list[str] = []
+    if is_delivery_report(envelope.headers, envelope.sender_email):
+        quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
+    records = _records(app, parts, _extract(app, parts), values)
+    saved = repo.save_reading(session, submission_id, values, records)
+    if quoted:
+        _attach_bounce(session, saved, quoted)
+
+
+def on_failure(app: App, session: Session, submission_id: int, error: str) -> None:
+    """Show the failure on the submission itself (status ``failed`` with the reason)."""
+    repo.save_reading(
+        session,
+        submission_id,
+        {
+            "status": SubmissionStatus.FAILED,
+            "error": f"the message could not be read: {error}",
+            "parsed_at": app.now(),
+        },
+        [],
+    )
+
+
+def _envelope_values(
+    app: App, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
+) -> dict[str, object]:
+    received = pick_received_at(
+        internal_date, envelope.received_header_at, envelope.sent_at, fetched_at
+    )
+    timeliness = classify(received.at, app.cutoff)
+    return {
+        "status": SubmissionStatus.PARSED,
+        "error": None,
+        "sender_email": envelope.sender_email or None,
+        "sender_name": envelope.sender_name or None,
+        "reply_to": envelope.reply_to or None,
+        "subject": envelope.subject,
+        "sent_at": envelope.sent_at,
+        "received_at": received.at,
+        "received_at_source": received.source,
+        "timeliness": timeliness,
+        "sent_in_time": sent_in_time(timeliness, envelope.sent_at, app.cutoff),
+        "body_text": envelope.body_text,
+        "headers_json": json.dumps(envelope.headers, ensure_ascii=False),
+        "defects": ", ".join(envelope.defects) or None,
+        "parsed_at": app.now(),
+    }
+
+
+def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
+    limit = app.settings.limits.max_attachments
+    results: dict[int, ExtractResult] = {}
+    jobs: list[ExtractJob] = []
+    for part in parts:
+        if part.position > limit:
+            results[part.position] = ExtractResult(
+                status=ParseStatus.TOO_LARGE,
+                message=f"Not read: the message has more than {limit} attachments.",
+            )
+            continue
+        jobs.append(
+            ExtractJob(
+                key=part.position,
+                data=part.data,
+                filename=part.filename,
+                declared_type=part.content_type,
+            )
+        )
+    if jobs:
+        for job, result in app.pool.extract_many(jobs):
+            results[int(job.key)] = result  # type: ignore[call-overload]
+    return results
+
+
+def _records(
+    app: App,
+    parts: list[AttachmentPart],
+    results: dict[int, ExtractResult],
+    values: dict[str, object],
+) -> list[dict[str, object]]:
+    limits = app.settings.limits
+    budget = int(limits.max_text_mb * 1_000_000) - len(str(values.get("body_text") or ""))
+    records: list[dict[str, object]] = []
+    for part in parts:
+        result = results.get(part.position) or ExtractResult(
+            status=ParseStatus.FAILED, message="No result came back from the extraction worker."
+        )
+        result, budget = within_budget(result, budget, limits.max_text_mb)
+        records.append(
+            {
+                "position": part.position,
+                "filename": part.filename,
+                "content_type": part.content_type,
+                "detected_type": result.detected_type,
+                "size": len(part.data),
+                "sha256": hashlib.sha256(part.data).hexdigest(),
+                "nested_in": part.nested_in,
+                "parse_status": str(result.status),
+                "error": result.message or None,
+                "text": result.text,
+                "parser": " ".join(filter(None, [result.parser, result.parser_version])) or None,
+                "pages": result.pages,
+                "parsed_at": app.now(),
+            }
+        )
+    return records
+
+
+def _attach_bounce(session: Session, submission: Submission, quoted: list[str]) -> None:
+    """A report about one of our acknowledgements is filed with it, not as a response."""
+    ack = find_bounced_ack(session, quoted)
+    if ack is None:
+        return
+    submission.kind = SubmissionKind.ACK_BOUNCE
+    submission.bounced_ack_id = ack.id
+    ack.status = AckStatus.BOUNCED
+    ack.reason = f"bounced: see {submission.reference}"
+    original = session.get(Submission, ack.submission_id)
+    if original is not None:
+        original.ack_status = AckStatus.BOUNCED

@@ -1,0 +1,155 @@
+"""Run the stages: claim due submissions, run each under its own catch-all, record.
+
+For each stage in registry order, :func:`run_due` claims a batch of submissions
+whose stage is due (``store.work.claim``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+a conditional ``UPDATE`` on SQLite), then for each one opens a transaction, calls
+the stage's function, and records ``done`` in that same transaction. Anything the
+function raises is caught here -- this is the one catch-all of the program -- the
+transaction is rolled back, and the failure is recorded in a fresh one: attempts
++ 1, the reason, and ``failed`` after ``[stages] max_attempts`` (before that the
+submission waits ``retry_after_s``, doubling, and is tried again). One submission's
+failure never stops another's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from store import work
+
+from . import STAGES, Stage
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = ["StageReport", "make_due", "run_due", "run_stage"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageReport:
+    """What one pass of the runner did, per stage."""
+
+    done: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)  # attempts that failed
+    errors: list[tuple[int, str, str]] = field(default_factory=list)  # (id, stage, reason)
+
+    def count(self, stage: str, ok: bool) -> None:
+        bucket = self.done if ok else self.failed
+        bucket[stage] = bucket.get(stage, 0) + 1
+
+
+def make_due(session: Session, ids: Iterable[int], stages: Sequence[str], now: dt.datetime) -> int:
+    """Make ``stages`` due (again) for these submissions; the caller commits.
+
+    ``read`` brings along every stage registered with ``redo_after_read``.
+    """
+    unknown = [name for name in stages if name not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage {unknown[0]!r}; the stages are {', '.join(STAGES)}")
+    names = list(stages)
+    if "read" in names:
+        names += [s.name for s in STAGES.values() if s.redo_after_read and s.name not in names]
+    return work.mark_due(session, ids, names, now)
+
+
+def run_due(
+    app: App,
+    *,
+    stages: Sequence[str] | None = None,
+    only: Sequence[int] | None = None,
+    holder: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
+) -> StageReport:
+    """Run every due stage (or those named) until nothing is claimable; what was done.
+
+    Args:
+        only: restrict to these submissions (what a command took in).
+        holder: who claims; a fresh ``host:pid:random`` by default.
+    """
+    report = StageReport()
+    holder = holder or work.holder_id()
+    names = list(stages) if stages is not None else list(STAGES)
+    order = list(STAGES)
+    for name in names:
+        stage = STAGES[name]
+        before = order[: order.index(name)]
+        while not should_stop():
+            ids = _claim(app, stage, holder, before, only)
+            if not ids:
+                break
+            for submission_id in ids:
+                run_stage(app, stage, submission_id, holder, report)
+                if name == "read" and progress is not None:
+                    progress(1)
+    return report
+
+
+def _claim(
+    app: App, stage: Stage, holder: str, before: list[str], only: Sequence[int] | None
+) -> list[int]:
+    config = app.settings.stages
+    with app.sessions() as session:
+        return work.claim(
+            session,
+            stage.name,
+            holder,
+            app.now(),
+            dt.timedelta(seconds=config.claim_ttl_s),
+            limit=config.batch,
+            before=before,
+            only=only,
+        )
+
+
+def run_stage(app: App, stage: Stage, submission_id: int, holder: str, report: StageReport) -> bool:
+    """Run one claimed stage of one submission; True when it is done."""
+    try:
+        with app.sessions() as session:
+            stage.run(app, session, submission_id)
+            work.mark_done(session, submission_id, stage.name, holder, app.now())
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
+        reason = f"{type(exc).__name__}: {exc}"
+        log.exception(
+            "stage failed",
+            extra={"stage": stage.name, "submission": submission_id},
+        )
+        _record_failure(app, stage, submission_id, holder, reason)
+        report.count(stage.name, ok=False)
+        report.errors.append((submission_id, stage.name, reason))
+        return False
+    report.count(stage.name, ok=True)
+    return True
+
+
+def _record_failure(app: App, stage: Stage, submission_id: int, holder: str, reason: str) -> None:
+    config = app.settings.stages
+    with app.sessions() as session:
+        work.record_failure(
+            session,
+            submission_id,
+            stage.name,
+            holder,
+            reason,
+            app.now(),
+            max_attempts=config.max_attempts,
+            retry_after=dt.timedelta(seconds=config.retry_after_s),
+        )
+        session.commit()
+    if stage.on_failure is None:
+        return
+    try:
+        with app.sessions() as session:
+            stage.on_failure(app, session, submission_id, reason[:2000])
+            session.commit()
+    except Exception:  # noqa: BLE001 - showing the failure must not stop the others
+        log.exception("recording a failure failed", extra={"stage": stage.name})
