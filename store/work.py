@@ -60,6 +60,7 @@ __all__ = [
     "mark_done",
     "mark_due",
     "record_failure",
+    "release",
     "set_failed",
     "stage_counts",
     "stage_state",
@@ -234,15 +235,18 @@ def claim(
     limit: int = 50,
     before: Sequence[str] = (),
     only: Sequence[int] | None = None,
+    after_id: int = 0,
 ) -> list[int]:
     """Claim up to ``limit`` due submissions for ``stage`` and commit; their ids, oldest first.
 
     Args:
         before: stages that must be ``done`` for a submission first.
         only: restrict the claim to these submissions.
+        after_id: only submissions with a greater id (one pass walks the ids upwards,
+            so a submission that failed in this pass is not tried again in it).
     """
     _free_dead_claims(session, stage, now)
-    condition = _claimable(stage, now, before)
+    condition = and_(_claimable(stage, now, before), StageRow.submission_id > after_id)
     if only is not None:
         if not only:
             return []
@@ -314,6 +318,24 @@ def _free_dead_claims(session: Session, stage: str, now: dt.datetime) -> int:
     else:
         session.rollback()
     return freed
+
+
+def release(
+    session: Session, ids: Sequence[int], stage: str, holder: str, now: dt.datetime
+) -> None:
+    """Give back claims not worked on (a stop request): due again at once."""
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(StageRow)
+            .where(
+                StageRow.stage == stage,
+                StageRow.submission_id.in_(list(ids[start : start + 500])),
+                StageRow.claimed_by == holder,
+                StageRow.state == StageState.RUNNING,
+            )
+            .values(state=StageState.DUE, claimed_by=None, claimed_until=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_done(

@@ -82,11 +82,20 @@ def run_due(
     for name in names:
         stage = STAGES[name]
         before = order[: order.index(name)]
+        last = 0
         while not should_stop():
-            ids = _claim(app, stage, holder, before, only)
+            ids = _claim(app, stage, holder, before, only, last)
             if not ids:
                 break
-            for submission_id in ids:
+            last = max(ids)
+            for index, submission_id in enumerate(ids):
+                if should_stop():
+                    # Hand back what this pass will not do, so another runner need
+                    # not wait for the claims to expire.
+                    with app.sessions() as session:
+                        work.release(session, ids[index:], name, holder, app.now())
+                        session.commit()
+                    break
                 run_stage(app, stage, submission_id, holder, report)
                 if name == "read" and progress is not None:
                     progress(1)
@@ -94,7 +103,12 @@ def run_due(
 
 
 def _claim(
-    app: App, stage: Stage, holder: str, before: list[str], only: Sequence[int] | None
+    app: App,
+    stage: Stage,
+    holder: str,
+    before: list[str],
+    only: Sequence[int] | None,
+    after_id: int,
 ) -> list[int]:
     config = app.settings.stages
     with app.sessions() as session:
@@ -107,6 +121,7 @@ def _claim(
             limit=config.batch,
             before=before,
             only=only,
+            after_id=after_id,
         )
 
 

@@ -12,6 +12,9 @@ records every accepted message and can be switched into fault modes:
 * ``server.delay_s = 5.0`` -- wait that long before answering the end of DATA, so
   a client with a shorter timeout sees a timeout.  A message whose client has
   disconnected by then (or that straddles :meth:`SmtpServer.clear`) is not recorded.
+* ``server.deliver_late = True`` (with ``delay_s``) -- record the message even when
+  the client gave up waiting for the reply, as a real server does once it has the
+  whole message: the client sees a timeout, the recipient gets the mail.
 * ``server.stop()`` -- connections are refused until ``server.start()``.
 
 Optional AUTH (PLAIN/LOGIN without TLS): pass ``username`` and ``password``.  With
@@ -137,7 +140,8 @@ class _Handler:
         if srv.delay_s > 0:
             await asyncio.sleep(srv.delay_s)
             transport = server.transport
-            if transport is None or transport.is_closing() or generation != srv._generation:
+            gone = transport is None or transport.is_closing()
+            if generation != srv._generation or (gone and not srv.deliver_late):
                 # The client gave up (timed out) or the test reset the server meanwhile:
                 # don't record a message nobody was told was accepted.
                 return "451 4.4.2 Timed out"
@@ -175,7 +179,7 @@ class SmtpServer(StartStop):
         auth_required: refuse MAIL FROM before successful AUTH (needs credentials).
 
     Attributes that can be changed at any time (also while running):
-        refuse, refuse_at, refuse_reply, delay_s, auth_required.
+        refuse, refuse_at, refuse_reply, delay_s, deliver_late, auth_required.
     """
 
     def __init__(
@@ -198,6 +202,7 @@ class SmtpServer(StartStop):
         self.refuse_at: RefuseStage = "RCPT"
         self.refuse_reply = "451 4.3.0 Temporary failure, please try again later"
         self.delay_s = 0.0
+        self.deliver_late = False
         self._messages: list[ReceivedMessage] = []
         self._generation = 0  # bumped by clear(); late (delayed) deliveries are dropped
         self._cond = threading.Condition()
@@ -308,6 +313,7 @@ class SmtpServer(StartStop):
         self.refuse = False
         self.refuse_at = "RCPT"
         self.delay_s = 0.0
+        self.deliver_late = False
 
     def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedMessage]:
         """Block until at least *count* messages were received; return them all.

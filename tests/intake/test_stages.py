@@ -1,0 +1,211 @@
+"""Stages end to end: one bad message never stops the others, failures are shown, reruns work.
+
+Real Dovecot, real SMTP server, SQLite and PostgreSQL (``db_url``).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import delete, func, select
+
+from intake.app import App
+from intake.cli import cli
+from intake.daily import build_digest
+from intake.health import gather_health
+from intake.worker import import_path, poll_once
+from store import work
+from store.models import Ack, Attachment, RawMessage, Submission
+from store.work import StageRow
+from tests.conftest import make_settings
+from tests.intake.test_poll import AUG, compose
+from tests.support import Dovecot, SmtpServer
+
+LONG_TYPE = "application/x-" + "y" * 286  # 300 characters
+LONG_NAME = "n" * 1996 + ".pdf"  # 2,000 characters
+
+
+def poison() -> bytes:
+    """NUL bytes in the body, a 300-character type, a 2,000-character name, bad UTF-8."""
+    body = base64.encodebytes("before\x00after, a NUL in the text".encode())
+    attachment = base64.encodebytes(b"%PDF-1.4\n\x00\x00 not really a PDF")
+    return (
+        b"From: \xc3\x28 Bad \xff Name <poison@example.org>\r\n"
+        b"To: keepitlocal@example.org\r\n"
+        b"Subject: caf\xe9 \xff\xfe invalid\r\n"
+        b"Message-ID: <poison@example.org>\r\n"
+        b"Date: Fri, 27 Jul 2018 20:00:00 +0100\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + body + b"--b\r\n"
+        b"Content-Type: " + LONG_TYPE.encode() + b"\r\n"
+        b'Content-Disposition: attachment; filename="' + LONG_NAME.encode() + b'"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + attachment + b"--b--\r\n"
+    )
+
+
+def _poll(app: App, *, acks: bool = True):
+    with app.pipeline(acks=acks) as pipeline:
+        return poll_once(pipeline, app.inbox_factory())
+
+
+def _subs(app: App) -> dict[str, Submission]:
+    with app.sessions() as session:
+        return {s.message_id: s for s in session.scalars(select(Submission))}
+
+
+def test_poison_in_a_batch_does_not_stop_the_good_ones(
+    ack_app: App, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    """GIVEN a poison message between good ones in one fetch batch
+    WHEN one cycle runs THEN the good ones are read and acknowledged, the poison one is
+    read with its odd values cut and recorded, and the next cycle is undisturbed."""
+    dovecot.append(compose(1), AUG)
+    dovecot.append(poison(), AUG)
+    dovecot.append(compose(2), AUG)
+    report = _poll(ack_app)
+    assert report.stored == 3
+    subs = _subs(ack_app)
+    for n in (1, 2):
+        good = subs[f"<msg-{n}@example.org>"]
+        assert (good.status, good.ack_status) == ("parsed", "sent")
+    bad = subs["<poison@example.org>"]
+    assert bad.status == "parsed", bad.error
+    assert "\x00" not in (bad.body_text or "") and "after, a NUL" in (bad.body_text or "")
+    (att,) = bad.attachments
+    assert len(att.content_type) <= 200 and len(att.filename) <= 500
+    assert "Stored with changes" in (att.error or "")
+    assert "cut from" in (att.error or "")
+    with ack_app.sessions() as session:
+        poison_ack = session.scalar(select(Ack).where(Ack.submission_id == bad.id))
+    # Its From header is undecodable, so there is no address to answer: recorded as such.
+    assert poison_ack is not None and poison_ack.status == "suppressed"
+    assert poison_ack.reason == "no valid address to reply to"
+    assert sorted(str(m.message["In-Reply-To"]) for m in smtp.messages) == [
+        "<msg-1@example.org>",
+        "<msg-2@example.org>",
+    ]
+    dovecot.append(compose(3), AUG)
+    again = _poll(ack_app)
+    assert again.stored == 1 and again.read.read == 1 and again.read.failed == 0
+    assert _subs(ack_app)["<msg-3@example.org>"].ack_status == "sent"
+
+
+def _retry_at_once(app: App) -> App:
+    settings = dataclasses.replace(
+        app.settings,
+        stages=dataclasses.replace(app.settings.stages, retry_after_s=0.0, max_attempts=2),
+    )
+    return App(settings)
+
+
+def test_a_failing_stage_is_retried_then_failed_and_shown(
+    ack_app: App, dovecot: Dovecot, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """A submission whose read keeps failing is failed after max_attempts, with the reason,
+    in `intake list --failed`, `intake status` and the digest; the others are read and
+    acknowledged; `intake reparse` makes it due again."""
+    app = _retry_at_once(ack_app)
+    for n in range(3):
+        dovecot.append(compose(n), AUG)
+    with app.pipeline() as pipeline:
+        poll = poll_once(pipeline, app.inbox_factory())
+    assert poll.read.read == 3
+    # Now break one: its stored bytes are gone, so reading it again must fail.
+    with app.sessions() as session:
+        victim = session.scalar(select(Submission).where(Submission.message_id == "<msg-1@example.org>"))
+        assert victim is not None
+        session.execute(delete(RawMessage).where(RawMessage.submission_id == victim.id))
+        session.commit()
+    with app.pipeline() as pipeline:
+        first = pipeline.read([victim.id])
+        assert (first.read, first.failed) == (0, 1)
+        second = pipeline.read_pending()
+        assert (second.read, second.failed) == (0, 1)
+    with app.sessions() as session:
+        row = work.stage_state(session, victim.id, "read")
+        assert row is not None and (row.state, row.attempts) == ("failed", 2)
+        assert "NotFound" in (row.last_error or "")
+        assert session.get(Submission, victim.id).status == "failed"
+        health = gather_health(session, app.settings, app.now())
+        digest = build_digest(session, app.settings, app.now(), None)
+    assert any("NEEDS ATTENTION: KIL-00002 read failed after 2" in line for line in health.lines())
+    assert any("KIL-00002: the read stage failed" in line for line in digest.attention_extra)
+    # The others were acknowledged once each and stay done.
+    assert sorted(str(m.message["In-Reply-To"]) for m in smtp.messages) == [
+        f"<msg-{n}@example.org>" for n in range(3)
+    ]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[consultation]\nname = 'K'\ndeadline = 2018-07-27T23:59:59\nreference_prefix = 'KIL'\n"
+        f"[database]\nurl = '{app.settings.database.url}'\n[maildir]\npath = '{tmp_path}'\n"
+    )
+    listed = CliRunner().invoke(cli, ["--config", str(config), "list", "--failed"])
+    assert listed.exit_code == 0, listed.output
+    assert "KIL-00002  stage read FAILED after 2 attempt(s): NotFound" in listed.output
+    assert "KIL-00001" not in listed.output
+    status = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert "NEEDS ATTENTION: KIL-00002 read failed" in status.output
+    # A rerun asked by a person: due again, attempts from zero (and fails again here).
+    rerun = CliRunner().invoke(cli, ["--config", str(config), "reparse", "KIL-00002"])
+    assert rerun.exit_code == 0, rerun.output
+    with app.sessions() as session:
+        row = work.stage_state(session, victim.id, "read")
+        assert row is not None and row.attempts == 1 and row.state == "due"
+    app.close()
+
+
+def test_no_ack_poll_sends_nothing_at_all(
+    ack_app: App, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    """`poll --no-ack` stores and reads, but neither queues nor sends, even acks already due."""
+    dovecot.append(compose(1), AUG)
+    smtp.refuse = True
+    _poll(ack_app)  # acknowledgement queued, refused: due again later
+    smtp.refuse = False
+    with ack_app.sessions() as session:
+        session.execute(Ack.__table__.update().values(next_attempt_at=None))
+        session.commit()
+    dovecot.append(compose(2), AUG)
+    report = _poll(ack_app, acks=False)
+    assert report.stored == 1 and report.acks.sent == 0 and smtp.messages == []
+    subs = _subs(ack_app)
+    assert subs["<msg-2@example.org>"].ack_status == "off"
+    with ack_app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Ack)) == 1
+        stages = {
+            (r.submission_id, r.stage) for r in session.scalars(select(StageRow))
+        }
+    assert (subs["<msg-2@example.org>"].id, "ack") not in stages
+    _poll(ack_app)  # a normal cycle sends the one that was due
+    assert [str(m.message["In-Reply-To"]) for m in smtp.messages] == ["<msg-1@example.org>"]
+
+
+def test_import_acknowledges_only_with_ack(smtp: SmtpServer, db_url: str, tmp_path: Path) -> None:
+    """A backfill through `intake import` sends nothing unless --ack is given."""
+    from tests.conftest import smtp_section
+
+    app = App(make_settings(db_url, extra="\n" + smtp_section(smtp)))
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "a.eml").write_bytes(compose(1))
+    (folder / "b.eml").write_bytes(compose(2))
+    with app.pipeline(acks=False) as pipeline:
+        import_path(pipeline, folder / "a.eml")
+        counts = pipeline.read_pending()
+        assert pipeline.send_acks().sent == 0
+    assert counts.read == 1 and smtp.messages == []
+    assert _subs(app)["<msg-1@example.org>"].ack_status == "off"
+    with app.pipeline(acks=True) as pipeline:
+        import_path(pipeline, folder / "b.eml")
+        pipeline.read_pending()
+        assert pipeline.send_acks().sent == 1
+    assert [str(m.message["In-Reply-To"]) for m in smtp.messages] == ["<msg-2@example.org>"]
+    with app.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Attachment)) == 0
+    app.close()

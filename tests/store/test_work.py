@@ -1,0 +1,162 @@
+"""Stage records, claims and leases on SQLite and PostgreSQL: exclusive, expiring, healing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import select
+
+from store import db, repo, work
+from store.models import Lease
+from store.work import StageRow, StageState
+
+NOW = dt.datetime(2018, 7, 27, 12, 0, tzinfo=dt.UTC)
+TTL = dt.timedelta(minutes=10)
+
+
+@pytest.fixture
+def sessions(db_url: str):
+    engine = db.open_database(db_url)
+    yield db.make_session_factory(engine)
+    engine.dispose()
+
+
+def _stored(sessions, count: int, stages=("read", "ack")) -> list[int]:
+    items = [
+        repo.RawItem(
+            raw=f"Subject: {n}\r\n\r\nbody {n}".encode(),
+            sha256=f"{n:064x}",
+            message_id=f"<{n}@x>",
+            message_id_derived=False,
+            source="test",
+            fetched_at=NOW,
+        )
+        for n in range(count)
+    ]
+    with sessions() as session:
+        return [s.submission_id for s in repo.store_raws(session, items, "KIL", stages=stages)]
+
+
+def _dead_holder() -> str:
+    """A holder string naming a process on this host that has exited (and been reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, check=True, text=True)
+    return f"{socket.gethostname()}:{int(child.stdout)}:dead"
+
+
+def test_new_submissions_have_their_stages_due(sessions) -> None:
+    """Storing a message marks its stages due in the same transaction."""
+    ids = _stored(sessions, 3)
+    with sessions() as session:
+        rows = list(session.scalars(select(StageRow).order_by(StageRow.id)))
+    assert {(r.submission_id, r.stage, r.state) for r in rows} == {
+        (i, stage, "due") for i in ids for stage in ("read", "ack")
+    }
+
+
+def test_two_claimers_never_share_a_submission(sessions) -> None:
+    """Two holders claiming from the same due rows get disjoint batches that cover them."""
+    ids = _stored(sessions, 10)
+    with sessions() as one, sessions() as two:
+        first = work.claim(one, "read", "host:1:a", NOW, TTL, limit=6)
+        second = work.claim(two, "read", "host:2:b", NOW, TTL, limit=6)
+    assert len(first) == 6 and len(second) == 4
+    assert not set(first) & set(second) and set(first) | set(second) == set(ids)
+
+
+def test_later_stage_waits_for_earlier(sessions) -> None:
+    """"ack" is not claimable until "read" is done for that submission."""
+    first, second = _stored(sessions, 2)
+    with sessions() as session:
+        assert work.claim(session, "ack", "h:1:a", NOW, TTL, before=["read"]) == []
+        assert work.claim(session, "read", "h:1:a", NOW, TTL, only=[first]) == [first]
+        work.mark_done(session, first, "read", "h:1:a", NOW)
+        session.commit()
+        assert work.claim(session, "ack", "h:1:a", NOW, TTL, before=["read"]) == [first]
+
+
+def test_expired_claim_is_claimable_again(sessions) -> None:
+    """A claim past claimed_until is taken by the next claimer; before that it is not."""
+    (sid,) = _stored(sessions, 1)
+    with sessions() as session:
+        assert work.claim(session, "read", "elsewhere:1:a", NOW, TTL) == [sid]
+        assert work.claim(session, "read", "elsewhere:2:b", NOW + TTL / 2, TTL) == []
+        later = NOW + TTL + dt.timedelta(seconds=1)
+        assert work.claim(session, "read", "elsewhere:2:b", later, TTL) == [sid]
+
+
+def test_dead_holders_claim_is_taken_at_once(sessions) -> None:
+    """A claim held by a process of this host that has exited is free before it expires."""
+    (sid,) = _stored(sessions, 1)
+    dead = _dead_holder()
+    with sessions() as session:
+        assert work.claim(session, "read", dead, NOW, TTL) == [sid]
+        assert work.claim(session, "read", work.holder_id(), NOW, TTL) == [sid]
+
+
+def test_failures_retry_then_fail_with_reason(sessions) -> None:
+    """Each failure counts; the row waits, is retried, and is failed after max_attempts."""
+    (sid,) = _stored(sessions, 1)
+    holder = "h:1:a"
+    at = NOW
+    with sessions() as session:
+        for attempt in (1, 2, 3):
+            assert work.claim(session, "read", holder, at, TTL) == [sid], attempt
+            state = work.record_failure(
+                session, sid, "read", holder, f"boom {attempt}\x00", at,
+                max_attempts=3, retry_after=dt.timedelta(seconds=60),
+            )
+            session.commit()
+            if attempt < 3:
+                assert state == StageState.DUE
+                # Not before the wait is over (60 s, then 120 s).
+                assert work.claim(session, "read", holder, at, TTL) == []
+                at += dt.timedelta(seconds=60 * 2 ** (attempt - 1) + 1)
+        assert state == StageState.FAILED
+        assert work.claim(session, "read", holder, at + TTL * 10, TTL) == []
+        (failed,) = work.failed_stages(session)
+        assert failed == ("KIL-00001", "read", 3, "boom 3\\x00")
+        assert work.stage_counts(session)["read"] == {"failed": 1}
+
+
+def test_make_due_again_resets_a_failed_stage(sessions) -> None:
+    """Making a failed stage due again (reparse) clears its attempts and error."""
+    (sid,) = _stored(sessions, 1)
+    with sessions() as session:
+        work.claim(session, "read", "h:1:a", NOW, TTL)
+        work.record_failure(session, sid, "read", "h:1:a", "x", NOW, max_attempts=1,
+                            retry_after=dt.timedelta(0))
+        session.commit()
+        assert work.mark_due(session, [sid], ["read"], NOW) == 1
+        session.commit()
+        row = work.stage_state(session, sid, "read")
+        assert row is not None and (row.state, row.attempts, row.last_error) == ("due", 0, None)
+
+
+def test_lease_of_a_dead_holder_is_taken_over(sessions) -> None:
+    """A lease whose holder on this host has exited is taken at once; a live one is not."""
+    with sessions() as session:
+        assert work.take_lease_healing(session, "poll:x", _dead_holder(), NOW, TTL)
+        mine = work.holder_id()
+        assert work.take_lease_healing(session, "poll:x", mine, NOW, TTL)
+        assert session.scalar(select(Lease.holder)) == mine
+        # This process is alive: another claimant waits.
+        assert not work.take_lease_healing(session, "poll:x", "h:2:z", NOW, TTL)
+        # A holder on another host is trusted until its lease lapses.
+        assert work.take_lease_healing(session, "poll:y", "otherhost:1:a", NOW, TTL)
+        assert not work.take_lease_healing(session, "poll:y", mine, NOW + TTL / 2, TTL)
+        assert work.take_lease_healing(session, "poll:y", mine, NOW + TTL * 2, TTL)
+
+
+def test_holder_alive() -> None:
+    """Only a gone process on this host counts as dead."""
+    assert work.holder_alive(work.holder_id())
+    assert work.holder_alive(f"{socket.gethostname()}:{os.getppid()}:x")
+    assert not work.holder_alive(_dead_holder())
+    assert work.holder_alive("some-other-host:1:x")
+    assert not work.holder_alive(None)
