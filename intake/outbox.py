@@ -146,6 +146,13 @@ def request_resend(
         raise DeliveryError(
             "acknowledgements are off: there is no [smtp] section in the configuration"
         )
+    if submission.ack_status == AckStatus.NONE:
+        # Its automatic acknowledgement is not decided yet (the "ack" stage is due): a
+        # resend now would take its place and muddle the count of copies.
+        raise DeliveryError(
+            f"{submission.reference} is not read and acknowledged yet; its acknowledgement "
+            "goes out with the next poll. Run `intake poll`, then resend if still needed."
+        )
     last = session.scalar(select(func.max(Ack.sequence)).where(Ack.submission_id == submission.id))
     sequence = (last + 1) if last is not None else 1
     domain = settings.smtp.sender.rpartition("@")[2] or "localhost"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -31,7 +30,7 @@ LONG_NAME = "n" * 1996 + ".pdf"  # 2,000 characters
 
 def poison() -> bytes:
     """NUL bytes in the body, a 300-character type, a 2,000-character name, bad UTF-8."""
-    body = base64.encodebytes("before\x00after, a NUL in the text".encode())
+    body = base64.encodebytes(b"before\x00after, a NUL in the text")
     attachment = base64.encodebytes(b"%PDF-1.4\n\x00\x00 not really a PDF")
     return (
         b"From: \xc3\x28 Bad \xff Name <poison@example.org>\r\n"
@@ -118,7 +117,9 @@ def test_a_failing_stage_is_retried_then_failed_and_shown(
     assert poll.read.read == 3
     # Now break one: its stored bytes are gone, so reading it again must fail.
     with app.sessions() as session:
-        victim = session.scalar(select(Submission).where(Submission.message_id == "<msg-1@example.org>"))
+        victim = session.scalar(
+            select(Submission).where(Submission.message_id == "<msg-1@example.org>")
+        )
         assert victim is not None
         session.execute(delete(RawMessage).where(RawMessage.submission_id == victim.id))
         session.commit()
@@ -160,9 +161,7 @@ def test_a_failing_stage_is_retried_then_failed_and_shown(
     app.close()
 
 
-def test_no_ack_poll_sends_nothing_at_all(
-    ack_app: App, dovecot: Dovecot, smtp: SmtpServer
-) -> None:
+def test_no_ack_poll_sends_nothing_at_all(ack_app: App, dovecot: Dovecot, smtp: SmtpServer) -> None:
     """`poll --no-ack` stores and reads, but neither queues nor sends, even acks already due."""
     dovecot.append(compose(1), AUG)
     smtp.refuse = True
@@ -178,9 +177,7 @@ def test_no_ack_poll_sends_nothing_at_all(
     assert subs["<msg-2@example.org>"].ack_status == "off"
     with ack_app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Ack)) == 1
-        stages = {
-            (r.submission_id, r.stage) for r in session.scalars(select(StageRow))
-        }
+        stages = {(r.submission_id, r.stage) for r in session.scalars(select(StageRow))}
     assert (subs["<msg-2@example.org>"].id, "ack") not in stages
     _poll(ack_app)  # a normal cycle sends the one that was due
     assert [str(m.message["In-Reply-To"]) for m in smtp.messages] == ["<msg-1@example.org>"]

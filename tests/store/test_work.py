@@ -44,8 +44,12 @@ def _stored(sessions, count: int, stages=("read", "ack")) -> list[int]:
 
 def _dead_holder() -> str:
     """A holder string naming a process on this host that has exited (and been reaped)."""
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, check=True, text=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
     return f"{socket.gethostname()}:{int(child.stdout)}:dead"
 
 
@@ -70,7 +74,7 @@ def test_two_claimers_never_share_a_submission(sessions) -> None:
 
 
 def test_later_stage_waits_for_earlier(sessions) -> None:
-    """"ack" is not claimable until "read" is done for that submission."""
+    """ "ack" is not claimable until "read" is done for that submission."""
     first, second = _stored(sessions, 2)
     with sessions() as session:
         assert work.claim(session, "ack", "h:1:a", NOW, TTL, before=["read"]) == []
@@ -108,8 +112,14 @@ def test_failures_retry_then_fail_with_reason(sessions) -> None:
         for attempt in (1, 2, 3):
             assert work.claim(session, "read", holder, at, TTL) == [sid], attempt
             state = work.record_failure(
-                session, sid, "read", holder, f"boom {attempt}\x00", at,
-                max_attempts=3, retry_after=dt.timedelta(seconds=60),
+                session,
+                sid,
+                "read",
+                holder,
+                f"boom {attempt}\x00",
+                at,
+                max_attempts=3,
+                retry_after=dt.timedelta(seconds=60),
             )
             session.commit()
             if attempt < 3:
@@ -129,8 +139,9 @@ def test_make_due_again_resets_a_failed_stage(sessions) -> None:
     (sid,) = _stored(sessions, 1)
     with sessions() as session:
         work.claim(session, "read", "h:1:a", NOW, TTL)
-        work.record_failure(session, sid, "read", "h:1:a", "x", NOW, max_attempts=1,
-                            retry_after=dt.timedelta(0))
+        work.record_failure(
+            session, sid, "read", "h:1:a", "x", NOW, max_attempts=1, retry_after=dt.timedelta(0)
+        )
         session.commit()
         assert work.mark_due(session, [sid], ["read"], NOW) == 1
         session.commit()

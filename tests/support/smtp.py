@@ -137,14 +137,24 @@ class _Handler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         srv = self._server
         generation = srv._generation
+        if srv.delay_s > 0 and srv.deliver_late:
+            # A real server that has the whole message queues it, then answers: the
+            # message is delivered even if the client stops waiting for the answer.
+            answer = self._accept(session, envelope)
+            await asyncio.sleep(srv.delay_s)
+            return answer
         if srv.delay_s > 0:
             await asyncio.sleep(srv.delay_s)
             transport = server.transport
             gone = transport is None or transport.is_closing()
-            if generation != srv._generation or (gone and not srv.deliver_late):
+            if generation != srv._generation or gone:
                 # The client gave up (timed out) or the test reset the server meanwhile:
                 # don't record a message nobody was told was accepted.
                 return "451 4.4.2 Timed out"
+        return self._accept(session, envelope)
+
+    def _accept(self, session: Session, envelope: Envelope) -> str:
+        srv = self._server
         refusal = self._refusal("DATA")
         if refusal:
             return refusal
