@@ -58,7 +58,7 @@ def inbox_problems(session: Session) -> tuple[str, ...]:
 
 
 def stage_problems(session: Session, limit: int = 20) -> tuple[str, ...]:
-    """For "needs attention": stages that failed for good, with the reason."""
+    """For "needs attention": stages that failed for good, and UIDs the server withheld."""
     failed = work.failed_stages(session)
     lines = tuple(
         f"{reference}: the {stage} stage failed after {attempts} attempt(s): {error[:200]}"
@@ -66,6 +66,12 @@ def stage_problems(session: Session, limit: int = 20) -> tuple[str, ...]:
     )
     if len(failed) > limit:
         lines += (f"... and {len(failed) - limit} more: see `intake list --failed`",)
+    lines += tuple(
+        f"UID {gap.uid} in {gap.mailbox} was listed by the server but never returned "
+        f"({gap.attempts} attempt(s) since {format_uk(gap.first_seen)}); it is asked for "
+        "again at every poll: check it in a mail client"
+        for gap in work.unfetched(session)[:limit]
+    )
     return lines
 
 

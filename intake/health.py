@@ -30,6 +30,7 @@ class Health:
     digest: DigestRun | None
     stages: dict[str, dict[str, int]]
     failed_stages: list[tuple[str, str, int, str]]
+    unfetched: list[work.UnfetchedUid]
 
     @property
     def healthy(self) -> bool:
@@ -89,6 +90,11 @@ class Health:
                 f"NEEDS ATTENTION: {reference} {stage} failed after {attempts} attempt(s): "
                 f"{error[:200]}"
             )
+        for gap in self.unfetched[:10]:
+            found.append(
+                f"NEEDS ATTENTION: UID {gap.uid} in {gap.mailbox} was listed but never returned "
+                f"by the server ({gap.attempts} attempt(s)); retried at every poll"
+            )
         if len(self.failed_stages) > 10:
             found.append(f"... {len(self.failed_stages) - 10} more: see `intake list --failed`")
         if not self.healthy:
@@ -108,4 +114,5 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         digest=repo.last_sent_digest(session),
         stages=work.stage_counts(session),
         failed_stages=work.failed_stages(session),
+        unfetched=work.unfetched(session),
     )

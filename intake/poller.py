@@ -105,6 +105,7 @@ class ImapInbox:
         self.now = now
         self._box: MailBox | MailBoxUnencrypted | None = None
         self.uidvalidity = 0
+        self.unfetched: list[int] = []
 
     @property
     def name(self) -> str:
@@ -271,6 +272,21 @@ class ImapInbox:
     ) -> Iterator[FetchedMail]:
         if not uids:
             return
+        found = self._fetch_raw(uids, sizes, header_only)
+        missing = [uid for uid in uids if uid not in found]
+        if len(uids) > 1:
+            # A server may leave a UID out of a multi-message reply: ask for each alone.
+            for uid in missing:
+                found.update(self._fetch_raw([uid], sizes, header_only))
+        # Still absent: said before any later UID is yielded, so that the caller records
+        # the gap before its watermark can pass it.
+        self.unfetched.extend(uid for uid in missing if uid not in found)
+        for uid in sorted(found):
+            yield found[uid]
+
+    def _fetch_raw(
+        self, uids: list[int], sizes: dict[int, int], header_only: bool
+    ) -> dict[int, FetchedMail]:
         part = "BODY.PEEK[HEADER]" if header_only else "BODY.PEEK[]"
         data = self._command("FETCH", uid_set(uids), f"(UID INTERNALDATE {part})")
         fetched_at = self.now()
@@ -289,8 +305,12 @@ class ImapInbox:
                 oversize=header_only,
                 size=sizes.get(uid, len(literal)),
             )
-        for uid in sorted(found):
-            yield found[uid]
+        return found
+
+    def take_unfetched(self) -> list[int]:
+        """UIDs the server listed but did not return, even alone, since the last call."""
+        taken, self.unfetched = self.unfetched, []
+        return taken
 
     # --- marking ---------------------------------------------------------------------
 

@@ -84,11 +84,15 @@ def poll_imap(
         with pipeline.sessions() as session:
             leftover = repo.unflagged_uids(session, inbox.name, validity)
             watermark = repo.uid_watermark(session, inbox.name, validity)
+            gaps = [row.uid for row in work.unfetched(session, inbox.name, validity)]
         _mark(pipeline, inbox, leftover)
         new = inbox.uids_after(watermark)
         log.info("poll", extra={"mailbox": inbox.name, "uidvalidity": validity, "new": len(new)})
-        fetched = inbox.fetch(new)
+        fetched = inbox.fetch(sorted(set(gaps) | set(new)))
         while chunk := list(itertools.islice(fetched, batch_size)):
+            # A UID the server left out is recorded before anything after it is stored,
+            # so the watermark never passes it unrecorded.
+            _record_gaps(pipeline, inbox)
             # One transaction per batch; the server hears of a message only after it.
             for stored in pipeline.store_fetched_many(chunk, inbox.name):
                 _count(report, stored)
@@ -98,7 +102,23 @@ def poll_imap(
                 progress(len(chunk))
             if should_stop():
                 break
+        _record_gaps(pipeline, inbox)
+        if gaps:
+            with pipeline.sessions() as session:
+                work.resolve_unfetched(session, inbox.name, validity)
     return report
+
+
+def _record_gaps(pipeline: Pipeline, inbox: ImapInbox) -> None:
+    missing = inbox.take_unfetched()
+    if not missing:
+        return
+    log.warning(
+        "the server did not return these UIDs, even alone; recorded and retried each poll",
+        extra={"mailbox": inbox.name, "uids": missing},
+    )
+    with pipeline.sessions() as session:
+        work.record_unfetched(session, inbox.name, inbox.uidvalidity, missing, pipeline.now())
 
 
 def _mark(pipeline: Pipeline, inbox: ImapInbox, uids: list[int]) -> None:

@@ -1,7 +1,8 @@
 """Engines, sessions and the schema's migrations.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy
-timeout, so the worker and a staff command can share one file. PostgreSQL URLs work
+timeout, so the worker and a staff command can share one file, and with
+``synchronous=FULL``: every commit is on disk before the server is told (flag or MOVE). PostgreSQL URLs work
 unchanged (``postgresql+psycopg://...``; a plain ``postgresql://`` is read the same).
 """
 
@@ -55,7 +56,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss,
+        # and a commit here is what allows the server to flag or MOVE the message.
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
     finally:
         cursor.close()

@@ -28,6 +28,7 @@ import socket
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     ForeignKey,
     Index,
@@ -44,11 +45,21 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .models import Ack, AckStatus, Base, DigestRun, Lease, Submission, UTCDateTime
+from .models import (
+    Ack,
+    AckStatus,
+    Base,
+    DigestRun,
+    Lease,
+    Sighting,
+    Submission,
+    UTCDateTime,
+)
 
 __all__ = [
     "StageRow",
     "StageState",
+    "UnfetchedUid",
     "claim",
     "claim_ack",
     "claim_digest_day",
@@ -65,6 +76,9 @@ __all__ = [
     "stage_counts",
     "stage_state",
     "take_lease_healing",
+    "record_unfetched",
+    "resolve_unfetched",
+    "unfetched",
 ]
 
 _ERROR_LIMIT = 4000
@@ -99,6 +113,28 @@ class StageRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class UnfetchedUid(Base):
+    """A UID the server listed but did not return, even when asked for it alone.
+
+    Recorded before any later UID of the same fetch is stored, so the watermark
+    (the highest stored UID) never passes a message nobody knows about; every poll
+    asks for it again, and staff see it in ``intake status`` and the digest.
+    """
+
+    __tablename__ = "unfetched_uids"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_unfetched_uids_mailbox_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_tried: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 # --- holders -----------------------------------------------------------------------
@@ -600,3 +636,76 @@ def claim_digest_day(
         return None
     session.refresh(run)
     return run
+
+
+# --- UIDs the server did not return ----------------------------------------------------------
+
+
+def record_unfetched(
+    session: Session, mailbox: str, uidvalidity: int, uids: Sequence[int], now: dt.datetime
+) -> None:
+    """Record (or count another attempt at) UIDs the server did not return; commits."""
+    for uid in uids:
+        row = session.scalar(
+            select(UnfetchedUid).where(
+                UnfetchedUid.mailbox == mailbox,
+                UnfetchedUid.uidvalidity == uidvalidity,
+                UnfetchedUid.uid == uid,
+            )
+        )
+        if row is None:
+            session.add(
+                UnfetchedUid(
+                    mailbox=mailbox,
+                    uidvalidity=uidvalidity,
+                    uid=uid,
+                    attempts=1,
+                    first_seen=now,
+                    last_tried=now,
+                )
+            )
+        else:
+            row.attempts += 1
+            row.last_tried = now
+    session.commit()
+
+
+def resolve_unfetched(session: Session, mailbox: str, uidvalidity: int) -> list[int]:
+    """Forget recorded gaps that are now stored (a sighting exists); commits. Their UIDs."""
+    rows = list(
+        session.scalars(
+            select(UnfetchedUid).where(
+                UnfetchedUid.mailbox == mailbox, UnfetchedUid.uidvalidity == uidvalidity
+            )
+        )
+    )
+    if not rows:
+        return []
+    stored = set(
+        session.scalars(
+            select(Sighting.uid).where(
+                Sighting.mailbox == mailbox,
+                Sighting.uidvalidity == uidvalidity,
+                Sighting.uid.in_([row.uid for row in rows]),
+            )
+        )
+    )
+    resolved = []
+    for row in rows:
+        if row.uid in stored:
+            session.delete(row)
+            resolved.append(row.uid)
+    session.commit()
+    return resolved
+
+
+def unfetched(
+    session: Session, mailbox: str | None = None, uidvalidity: int | None = None
+) -> list[UnfetchedUid]:
+    """Recorded gaps, oldest first (all mailboxes unless one is named)."""
+    query = select(UnfetchedUid).order_by(UnfetchedUid.id)
+    if mailbox is not None:
+        query = query.where(UnfetchedUid.mailbox == mailbox)
+    if uidvalidity is not None:
+        query = query.where(UnfetchedUid.uidvalidity == uidvalidity)
+    return list(session.scalars(query))

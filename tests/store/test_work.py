@@ -171,3 +171,12 @@ def test_holder_alive() -> None:
     assert not work.holder_alive(_dead_holder())
     assert work.holder_alive("some-other-host:1:x")
     assert not work.holder_alive(None)
+
+
+def test_sqlite_commits_are_durable(tmp_path) -> None:
+    """SQLite runs with synchronous=FULL (2): a commit is on disk before a flag or MOVE."""
+    engine = db.open_database(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()

@@ -46,6 +46,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_submission_stages_submission_id", "submission_stages", ["submission_id"], unique=False
     )
+    op.create_table(
+        "unfetched_uids",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("mailbox", sa.String(length=500), nullable=False),
+        sa.Column("uidvalidity", sa.BigInteger(), nullable=False),
+        sa.Column("uid", sa.BigInteger(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_tried", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unfetched_uids")),
+        sa.UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_unfetched_uids_mailbox_uid"),
+    )
     with op.batch_alter_table("acks") as batch_op:
         batch_op.add_column(sa.Column("claimed_by", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
@@ -96,6 +108,7 @@ def downgrade() -> None:
     with op.batch_alter_table("acks") as batch_op:
         batch_op.drop_column("claimed_until")
         batch_op.drop_column("claimed_by")
+    op.drop_table("unfetched_uids")
     op.drop_index("ix_submission_stages_submission_id", table_name="submission_stages")
     op.drop_index("ix_submission_stages_stage_state", table_name="submission_stages")
     op.drop_table("submission_stages")
