@@ -23,11 +23,11 @@ from .config import ImapSettings
 from .errors import MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
-__all__ = ["ImapInbox", "imap_name", "uid_set"]
+__all__ = ["MAX_BATCH_BYTES", "ImapInbox", "imap_name", "uid_set"]
 
 # Fetch at most this many bytes of messages in one UID FETCH, whatever batch_size says,
 # so memory stays bounded when a batch holds several large attachments.
-_MAX_BATCH_BYTES = 32 * 1024 * 1024
+MAX_BATCH_BYTES = 32 * 1024 * 1024
 _NETWORK_ERRORS = (imaplib.IMAP4.error, OSError, EOFError, ssl.SSLError, socket.timeout)
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
@@ -260,7 +260,7 @@ class ImapInbox:
                     group, group_bytes = [], 0
                     yield from self._fetch_group([uid], sizes, header_only=True)
                     continue
-                if group and group_bytes + size > _MAX_BATCH_BYTES:
+                if group and group_bytes + size > MAX_BATCH_BYTES:
                     yield from self._fetch_group(group, sizes)
                     group, group_bytes = [], 0
                 group.append(uid)

@@ -17,10 +17,9 @@ make the second store a no-op).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +31,10 @@ from store.errors import StoreError
 
 from .config import Settings
 from .errors import IntakeError
+from .message import FetchedMail
 from .outbox import SendReport
 from .pipeline import Pipeline, ReadCounts
-from .poller import ImapInbox, imap_name
+from .poller import MAX_BATCH_BYTES, ImapInbox, imap_name
 from .sources import read_path
 
 __all__ = [
@@ -89,7 +89,7 @@ def poll_imap(
         new = inbox.uids_after(watermark)
         log.info("poll", extra={"mailbox": inbox.name, "uidvalidity": validity, "new": len(new)})
         fetched = inbox.fetch(sorted(set(gaps) | set(new)))
-        while chunk := list(itertools.islice(fetched, batch_size)):
+        for chunk in _chunks(fetched, batch_size, MAX_BATCH_BYTES):
             # A UID the server left out is recorded before anything after it is stored,
             # so the watermark never passes it unrecorded.
             _record_gaps(pipeline, inbox)
@@ -107,6 +107,26 @@ def poll_imap(
             with pipeline.sessions() as session:
                 work.resolve_unfetched(session, inbox.name, validity)
     return report
+
+
+def _chunks(
+    mails: Iterator[FetchedMail], count: int, max_bytes: int
+) -> Iterator[list[FetchedMail]]:
+    """Batches of at most ``count`` messages and (beyond the first) ``max_bytes`` bytes.
+
+    With the fetch's own byte cap this bounds what one cycle holds in memory: about
+    the largest message plus twice ``max_bytes``, whatever ``batch_size`` says.
+    """
+    chunk: list[FetchedMail] = []
+    held = 0
+    for mail in mails:
+        if chunk and (len(chunk) >= count or held + len(mail.raw) > max_bytes):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(mail)
+        held += len(mail.raw)
+    if chunk:
+        yield chunk
 
 
 def _record_gaps(pipeline: Pipeline, inbox: ImapInbox) -> None:

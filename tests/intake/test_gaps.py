@@ -76,3 +76,19 @@ def test_uid_never_returned_is_recorded_shown_and_retried(imap_app: App, dovecot
     assert sorted(s.message_id for s in submissions(imap_app)) == sorted(
         f"<msg-{n}@example.org>" for n in range(4)
     )
+
+
+def test_store_batches_are_bounded_by_bytes() -> None:
+    """A batch of stored messages holds at most batch_size messages and (beyond its first
+    message) the byte cap, so memory does not grow with batch_size x message size."""
+    import datetime as dt
+
+    from intake.message import FetchedMail
+    from intake.worker import _chunks
+
+    now = dt.datetime(2018, 7, 20, tzinfo=dt.UTC)
+    sizes = [10, 10, 60, 5, 5, 5, 200, 1]
+    mails = iter(FetchedMail(raw=b"x" * size, fetched_at=now) for size in sizes)
+    batches = [[len(m.raw) for m in chunk] for chunk in _chunks(mails, 3, 64)]
+    assert batches == [[10, 10], [60], [5, 5, 5], [200], [1]]
+    assert all(len(b) <= 3 and (len(b) == 1 or sum(b) <= 64) for b in batches)
