@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from parsers import ExtractionPool
+from parsers.result import MB
 from store.db import make_session_factory, open_database
 
 from .config import Settings
@@ -76,7 +77,7 @@ class App:
         imap = self.settings.imap
         if imap is None:
             return None
-        limit = int(self.settings.limits.max_message_mb * 1024 * 1024)
+        limit = int(self.settings.limits.max_message_mb * MB)
         return lambda: ImapInbox(imap, max_message_bytes=limit, now=self.now)
 
     def close(self) -> None:

@@ -10,6 +10,8 @@ import os
 import smtplib
 from dataclasses import dataclass
 
+from parsers.result import MB
+
 from . import oauth
 from .config import Settings
 from .errors import IntakeError
@@ -64,7 +66,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         if imap.auth == "oauth2" and token_failed:
             results.append(CheckResult("IMAP", False, "not tried: no access token (see above)"))
         else:
-            limit = int(settings.limits.max_message_mb * 1024 * 1024)
+            limit = int(settings.limits.max_message_mb * MB)
             try:
                 with ImapInbox(imap, max_message_bytes=limit) as inbox:
                     detail = (

@@ -127,28 +127,33 @@ class MaildirSettings:
     path: Path
 
 
+_PARSER_DEFAULTS = Limits()
+
+
 @dataclass(frozen=True)
 class ExtractionSettings:
     """``[limits]`` and ``[ocr]``: resource limits for reading attachments."""
 
-    parse_timeout_s: float = 60.0
-    parse_memory_mb: int = 1024
-    max_attachment_mb: float = 25.0
+    # The keys shared with the extractors take their defaults from parsers' Limits.
+    parse_timeout_s: float = _PARSER_DEFAULTS.parse_timeout_s
+    parse_memory_mb: int = _PARSER_DEFAULTS.parse_memory_mb
+    max_attachment_mb: float = _PARSER_DEFAULTS.max_attachment_mb
     max_message_mb: float = 50.0
     max_attachments: int = 100
-    max_nesting_depth: int = 10
+    max_nesting_depth: int = _PARSER_DEFAULTS.max_nesting_depth  # MIME and archives alike
     max_parts: int = 1000
     max_text_mb: float = 20.0
     workers: int = 0  # 0: one per CPU core
-    ocr_enabled: bool = False
+    ocr_enabled: bool = _PARSER_DEFAULTS.ocr_enabled
 
     def parser_limits(self) -> Limits:
-        return Limits(
+        return dataclasses.replace(
+            _PARSER_DEFAULTS,
             parse_timeout_s=self.parse_timeout_s,
             parse_memory_mb=self.parse_memory_mb,
             max_attachment_mb=self.max_attachment_mb,
             ocr_enabled=self.ocr_enabled,
-            max_nesting_depth=min(self.max_nesting_depth, 10),
+            max_nesting_depth=self.max_nesting_depth,
         )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from parsers.result import MB
 from store import repo, work
 from store.errors import StoreError
 
@@ -164,7 +165,7 @@ def import_path(
 ) -> PollReport:
     """Store every message of an .eml, mbox or Maildir; the files are left as they are."""
     report = PollReport(mailbox=f"file:{path.resolve()}")
-    limit = int(pipeline.settings.limits.max_message_mb * 1024 * 1024)
+    limit = int(pipeline.settings.limits.max_message_mb * MB)
     for mail in read_path(path, pipeline.now, limit):
         _count(report, pipeline.store_fetched(mail, report.mailbox))
         if progress is not None:

@@ -16,7 +16,7 @@ from parsers.safezip import open_zip, read_member
 from parsers.versions import stdlib_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "extract_zip"]
 
@@ -26,7 +26,7 @@ _WHAT = "ZIP archive"
 
 def extract_zip(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract each file inside a ZIP archive as a part."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     found = Extraction()
     with open_zip(data, ctx.limits, _WHAT) as archive:

@@ -20,7 +20,7 @@ from parsers.errors import CorruptDocument, EncryptedDocument, ParseTimeout, Uns
 from parsers.versions import Parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "antiword_version", "extract_doc"]
 
@@ -45,7 +45,7 @@ def antiword_version() -> str:
 
 def extract_doc(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract a .doc file with antiword (paragraphs separated by blank lines)."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     program = shutil.which("antiword")
     if program is None:

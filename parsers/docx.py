@@ -32,7 +32,7 @@ from parsers.versions import package_parser
 if TYPE_CHECKING:
     from docx.opc.part import Part
 
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "extract_docx", "extract_encrypted_ooxml", "word_blocks"]
 
@@ -58,7 +58,7 @@ _CORRUPT = ("This Word document is damaged and could not be read; please send it
 def extract_docx(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract a Word 2007+ document: headers, body, notes, footers."""
     from parsers import html
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     open_zip(data, ctx.limits, "Word document").close()
     try:

@@ -21,7 +21,7 @@ from parsers.text import decode_text
 from parsers.versions import package_parser, stdlib_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["EML_PARSER", "MSG_PARSER", "extract_eml", "extract_msg"]
 
@@ -47,7 +47,7 @@ _MAX_MIME_DEPTH = 60
 
 def extract_eml(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract an RFC 822 message: body text plus its attachments as parts."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     message = BytesParser(policy=email.policy.default).parsebytes(data)
     found = Extraction(header=_header_block(message))
@@ -152,7 +152,7 @@ def extract_msg(data: bytes, ctx: ExtractContext) -> Extraction:
     from extract_msg.enums import AttachmentType
     from extract_msg.exceptions import ExMsgBaseException
 
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     damaged = (
         ExMsgBaseException,

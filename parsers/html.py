@@ -20,7 +20,7 @@ from parsers.textnorm import normalize_text
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext
+    from parsers.context import ExtractContext
 
 __all__ = ["PARSER", "decode_html", "extract_html", "html_to_text"]
 

@@ -8,7 +8,7 @@ from parsers.errors import NeedsOcr
 from parsers.versions import Parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext
+    from parsers.context import ExtractContext
 
 __all__ = ["PARSER", "TYPES", "extract_image"]
 

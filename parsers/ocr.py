@@ -19,7 +19,7 @@ from parsers.errors import NeedsOcr, ParseTimeout
 from parsers.versions import Parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "available", "recognize"]
 
@@ -34,7 +34,7 @@ def available() -> bool:
 def recognize(data: bytes, detected: str, ctx: ExtractContext, cause: NeedsOcr
               ) -> Extraction:
     """OCR an image or a scanned PDF; re-raises ``cause`` when that is not possible."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     if detected.startswith("image/"):
         return Extraction(text=_tesseract(data, ctx), pages=1, parser=_parser())

@@ -21,7 +21,7 @@ from parsers.textnorm import join_blocks
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "extract_odt"]
 
@@ -42,7 +42,7 @@ _SPACES = re.compile(r"[ \t\r\n]+")
 
 def extract_odt(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the text of an OpenDocument package."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     with open_zip(data, ctx.limits, _WHAT) as archive:
         names = set(archive.namelist())

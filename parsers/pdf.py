@@ -43,7 +43,7 @@ from parsers.errors import CorruptDocument, EmptyDocument, EncryptedDocument, Ne
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["LAYOUT", "PARSER", "extract_pdf"]
 
@@ -67,7 +67,7 @@ _CORRUPT = ("This PDF is damaged and could not be read; please send it again or 
 
 def extract_pdf(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the text of a PDF, one page at a time, within the context's limits."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     document = _open(data)
     try:

@@ -33,11 +33,11 @@ from types import TracebackType
 from typing import Any
 
 from parsers import detect
-from parsers.result import ExtractResult, Limits, ParseStatus
+from parsers.result import MB, ExtractResult, Limits, ParseStatus
 
 __all__ = ["ExtractJob", "ExtractionPool"]
 
-_MB = 1024 * 1024
+_MB = MB
 DEFAULT_LIMITS = Limits()
 _KILL_GRACE_S = 1.0  # after the soft deadline, before the parent kills the worker
 _PRELOAD = ["parsers.registry"]

@@ -7,14 +7,13 @@ limits, normalises text, judges garbled output and writes the human messages for
 outcomes. :func:`extract` never raises for bad input: a catch-all here turns any
 unexpected exception into status ``failed``, so one hostile file cannot take a
 worker down. Containers (zip, email, msg, tnef) call :meth:`ExtractContext.child`
-to recurse through the same code.
+to recurse through the same code. The context and result types live in
+:mod:`parsers.context`, so the format modules never import this module.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from parsers import (
     archive,
@@ -32,62 +31,17 @@ from parsers import (
     tnef,
     xlsx,
 )
-from parsers.errors import NeedsOcr, NestingTooDeep, ParseError, ParseTimeout, TooLarge
-from parsers.result import ExtractResult, Limits, ParseStatus
+from parsers.context import ExtractContext, Extraction, Extractor
+from parsers.errors import NeedsOcr, NestingTooDeep, ParseError, TooLarge
+from parsers.result import MB, ExtractResult, Limits, ParseStatus
 from parsers.textnorm import garbage_ratio, normalize_text, strip_placeholders
 from parsers.versions import Parser
 
 __all__ = ["ExtractContext", "Extraction", "extract", "extractor_for"]
 
-_MB = 1024 * 1024
+_MB = MB
 DEFAULT_LIMITS = Limits()
 _GARBLED_RATIO = 0.3
-
-
-@dataclass
-class Extraction:
-    """What an extractor found: its own text, child results and page count."""
-
-    text: str = ""
-    pages: int | None = None
-    parts: list[ExtractResult] = field(default_factory=list)
-    header: str = ""  # e.g. an email's From/Subject lines: shown, but not content
-    warnings: list[str] = field(default_factory=list)
-    parser: Parser | None = None  # overrides the registered parser (e.g. its version)
-
-
-Extractor = Callable[[bytes, "ExtractContext"], Extraction | str]
-
-
-@dataclass
-class ExtractContext:
-    """Limits, nesting depth and deadline for one extraction and its children."""
-
-    limits: Limits
-    depth: int = 0
-    deadline: float = float("inf")
-    budget: list[int] = field(default_factory=lambda: [0])  # members left, shared
-
-    def check_time(self, done: str = "") -> None:
-        """Raise :class:`ParseTimeout` once the soft deadline has passed."""
-        if time.monotonic() > self.deadline:
-            raise ParseTimeout(
-                f"Reading this file took longer than {self.limits.parse_timeout_s:g} s "
-                f"and was stopped{done}; staff will look at it by hand."
-            )
-
-    def child(self, data: bytes, name: str | None, declared_type: str | None = None,
-              ) -> ExtractResult:
-        """Extract a member of a container (attachment, archive member) recursively."""
-        if self.budget[0] <= 0:
-            return ExtractResult(
-                status=ParseStatus.TOO_LARGE, name=name, declared_type=declared_type,
-                message=f"Skipped: the container holds more than "
-                f"{self.limits.max_archive_members} files in all.",
-            )
-        self.budget[0] -= 1
-        sub = ExtractContext(self.limits, self.depth + 1, self.deadline, self.budget)
-        return _extract_with(data, name, declared_type, sub)
 
 
 _OOXML_WORD = (detect.DOCX, detect.DOCM, detect.DOTX, detect.DOTM)
@@ -136,6 +90,7 @@ def extract(data: bytes, *, filename: str | None = None,
         limits=limits,
         deadline=time.monotonic() + limits.parse_timeout_s,
         budget=[limits.max_archive_members],
+        recurse=_extract_with,
     )
     return _extract_with(data, filename, declared_type, ctx)
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-__all__ = ["ExtractResult", "Limits", "ParseStatus"]
+__all__ = ["MB", "ExtractResult", "Limits", "ParseStatus"]
+
+# One megabyte, everywhere a setting or a message says "MB".
+MB = 1024 * 1024
 
 
 class ParseStatus(enum.StrEnum):
@@ -33,13 +36,17 @@ class ParseStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits for extracting one file (configured under ``[limits]``)."""
+    """Resource limits for extracting one file (configured under ``[limits]``).
+
+    These defaults are the only definition: ``intake.config.ExtractionSettings``
+    takes its defaults for the same keys from here.
+    """
 
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1024
     max_attachment_mb: float = 25.0
     max_archive_members: int = 200
-    max_nesting_depth: int = 5
+    max_nesting_depth: int = 10
     max_inflate_ratio: float = 100.0
     max_inflated_mb: float = 200.0
     max_text_chars: int = 5_000_000

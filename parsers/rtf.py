@@ -18,7 +18,7 @@ from parsers.errors import CorruptDocument
 from parsers.versions import Parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext
+    from parsers.context import ExtractContext
 
 __all__ = ["PARSER", "extract_rtf", "rtf_to_text"]
 

@@ -17,7 +17,7 @@ import zlib
 from lxml import etree
 
 from parsers.errors import CorruptDocument, EncryptedDocument, TooLarge
-from parsers.result import Limits
+from parsers.result import MB, Limits
 
 __all__ = ["SAFE_XML_PARSER", "open_zip", "parse_xml", "read_member"]
 
@@ -27,7 +27,7 @@ SAFE_XML_PARSER = etree.XMLParser(
 # Ratios only mean something for members big enough to matter: a 40 KB XML part
 # compressed 150:1 is normal, a 1 GiB one compressed 962:1 is a bomb.
 _RATIO_FLOOR_BYTES = 2 * 1024 * 1024
-_MB = 1024 * 1024
+_MB = MB
 
 
 def open_zip(data: bytes, limits: Limits, what: str = "file") -> zipfile.ZipFile:

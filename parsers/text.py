@@ -16,7 +16,7 @@ import charset_normalizer
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext
+    from parsers.context import ExtractContext
 
 __all__ = ["PARSER", "decode_text", "extract_text"]
 

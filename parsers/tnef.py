@@ -18,7 +18,7 @@ from parsers.text import decode_text
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "extract_tnef"]
 
@@ -27,7 +27,7 @@ PARSER = package_parser("tnefparse")
 
 def extract_tnef(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract a TNEF stream (winmail.dat)."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     try:
         tnef = TNEF(data, do_checksum=False)

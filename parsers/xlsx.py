@@ -20,7 +20,7 @@ from parsers.versions import package_parser
 if TYPE_CHECKING:
     import zipfile
 
-    from parsers.registry import ExtractContext, Extraction
+    from parsers.context import ExtractContext, Extraction
 
 __all__ = ["PARSER", "extract_xlsx"]
 
@@ -35,7 +35,7 @@ _MAX_COLUMNS = 16384
 
 def extract_xlsx(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the cell text of every sheet, in workbook order."""
-    from parsers.registry import Extraction
+    from parsers.context import Extraction
 
     with open_zip(data, ctx.limits, _WHAT) as archive:
         names = set(archive.namelist())

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from parsers import ExtractJob, ExtractResult, ParseStatus
+from parsers.result import MB
 from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
 
@@ -69,7 +70,7 @@ def run(app: App, session: Session, submission_id: int) -> None:
     if submission.header_only:
         values["status"] = SubmissionStatus.TOO_LARGE
         values["error"] = (
-            f"The message is {submission.size / 1e6:.1f} MB, over the "
+            f"The message is {submission.size / MB:.1f} MB, over the "
             f"{limits.max_message_mb:g} MB limit; only its header was stored. "
             "Ask the sender to send smaller files in separate emails."
         )
@@ -155,7 +156,7 @@ def _records(
     values: dict[str, object],
 ) -> list[dict[str, object]]:
     limits = app.settings.limits
-    budget = int(limits.max_text_mb * 1_000_000) - len(str(values.get("body_text") or ""))
+    budget = int(limits.max_text_mb * MB) - len(str(values.get("body_text") or ""))
     records: list[dict[str, object]] = []
     for part in parts:
         result = results.get(part.position) or ExtractResult(

@@ -443,7 +443,7 @@ def container_fixtures(docx: bytes, pdf: bytes) -> dict[str, bytes | str]:
     files["bundle.expected.json"] = _expect(
         "ok", ["----- letters/response.docx -----", "Q1\tAgree"], ["junk"])
     nested = _zip({"deepest.txt": "Too deep to read"})
-    for level in range(7):
+    for level in range(11):  # deeper than the default max_nesting_depth (10)
         nested = _zip({f"level{level}.zip": nested})
     files["nested.zip"] = nested
     files["nested.expected.json"] = _expect("too_large", ["nested"], ["Too deep to read"])
