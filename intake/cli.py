@@ -29,6 +29,7 @@ from .digest import digest_text
 from .errors import ConfigError, IntakeError
 from .export import iter_records, submission_record, write_csv, write_jsonl
 from .health import gather_health
+from .log import configure as configure_logging
 from .message import Timeliness
 from .worker import import_path, run_cycle
 
@@ -88,7 +89,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
     Times are shown in UK time. Start with `intake poll`, then `intake list`.
     """
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(level)
     state = _Context(config)
     ctx.obj = state
     ctx.call_on_close(state.close)

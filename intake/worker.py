@@ -32,6 +32,7 @@ from store.errors import StoreError
 
 from .config import Settings
 from .errors import IntakeError
+from .log import bound
 from .message import FetchedMail
 from .outbox import SendReport
 from .pipeline import Pipeline, ReadCounts
@@ -80,7 +81,7 @@ def poll_imap(
     """
     report = PollReport(mailbox=inbox.name)
     batch_size = inbox.settings.batch_size
-    with inbox:
+    with inbox, bound(mailbox=inbox.name):
         report.uidvalidity = validity = inbox.uidvalidity
         with pipeline.sessions() as session:
             leftover = repo.unflagged_uids(session, inbox.name, validity)

@@ -3,7 +3,8 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy
 timeout, so the worker and a staff command can share one file, and with
 ``synchronous=FULL``: every commit is on disk before the server is told (flag or
-MOVE). PostgreSQL URLs work unchanged (``postgresql+psycopg://...``; a plain ``postgresql://`` is read the same).
+MOVE). PostgreSQL URLs work unchanged (``postgresql+psycopg://...``; a plain
+``postgresql://`` is read the same).
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ __all__ = [
     "mark_done",
     "mark_due",
     "record_failure",
+    "reference_of",
     "release",
     "set_failed",
     "stage_counts",
@@ -477,6 +478,10 @@ def stage_counts(session: Session) -> dict[str, dict[str, int]]:
     ):
         found.setdefault(stage, {})[state] = int(count)
     return found
+
+
+def reference_of(session: Session, submission_id: int) -> str | None:
+    return session.scalar(select(Submission.reference).where(Submission.id == submission_id))
 
 
 def stage_state(session: Session, submission_id: int, stage: str) -> StageRow | None:

@@ -13,6 +13,7 @@ failure never stops another's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from store import work
 
+from ..log import bound
 from . import STAGES, Stage
 
 if TYPE_CHECKING:
@@ -127,18 +129,17 @@ def _claim(
 
 def run_stage(app: App, stage: Stage, submission_id: int, holder: str, report: StageReport) -> bool:
     """Run one claimed stage of one submission; True when it is done."""
-    try:
-        with app.sessions() as session:
-            stage.run(app, session, submission_id)
-            work.mark_done(session, submission_id, stage.name, holder, app.now())
-            session.commit()
-    except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
-        reason = f"{type(exc).__name__}: {exc}"
-        log.exception(
-            "stage failed",
-            extra={"stage": stage.name, "submission": submission_id},
-        )
-        _record_failure(app, stage, submission_id, holder, reason)
+    with bound(stage=stage.name, submission=submission_id), contextlib.ExitStack() as context:
+        try:
+            with app.sessions() as session:
+                context.enter_context(bound(reference=work.reference_of(session, submission_id)))
+                stage.run(app, session, submission_id)
+                work.mark_done(session, submission_id, stage.name, holder, app.now())
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
+            reason = f"{type(exc).__name__}: {exc}"
+            log.exception("stage failed")
+            _record_failure(app, stage, submission_id, holder, reason)
         report.count(stage.name, ok=False)
         report.errors.append((submission_id, stage.name, reason))
         return False
