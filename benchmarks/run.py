@@ -314,7 +314,8 @@ def fetch_and_store(dovecot: Dovecot, dbs: Databases, backend: str, uids: list[i
     app.engine  # noqa: B018 - create the schema before the clock starts
     inbox = app.inbox_factory()
     assert inbox is not None
-    pipeline = Pipeline(settings, app.sessions, no_pool, mailer=None, acks=False)
+    app.pool_factory = no_pool
+    pipeline = Pipeline(app, acks=False)
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     if profiler:

@@ -140,9 +140,9 @@ def run_stage(app: App, stage: Stage, submission_id: int, holder: str, report: S
             reason = f"{type(exc).__name__}: {exc}"
             log.exception("stage failed")
             _record_failure(app, stage, submission_id, holder, reason)
-        report.count(stage.name, ok=False)
-        report.errors.append((submission_id, stage.name, reason))
-        return False
+            report.count(stage.name, ok=False)
+            report.errors.append((submission_id, stage.name, reason))
+            return False
     report.count(stage.name, ok=True)
     return True
 

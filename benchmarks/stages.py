@@ -1,0 +1,112 @@
+"""Full poll of body-only responses through the stages, on SQLite: messages per second.
+
+Starts its own Dovecot, writes N body-only responses of about 20 KB as Maildir
+files, then times one ``run_cycle`` (lease, fetch, store, every due stage, acks
+off) into a fresh SQLite file, and a raw ``imaplib`` fetch of the same messages
+for reference. Prints one JSON object. Target (issue "stages"): 1,500 msg/s.
+
+    python benchmarks/stages.py [--messages 2000] [--repo PATH]
+
+``--repo`` runs the same measurement against another checkout of the code (for a
+before/after comparison); the default is this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--repo", type=Path, default=HERE.parent)
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.repo.resolve()))
+    sys.path.insert(1, str(HERE.parent))  # tests.support and benchmarks.corpus from here
+    sys.path.insert(2, str(HERE))
+    import corpus
+    from run import mail_owner, raw_fetch
+
+    from intake.app import App
+    from intake.config import parse_settings
+    from intake.worker import holder_id, run_cycle
+    from tests.support import Dovecot
+
+    start = dt.datetime(2018, 7, 1, 9, 0, tzinfo=dt.UTC)
+    with Dovecot() as dovecot, tempfile.TemporaryDirectory() as work:
+        owner = mail_owner(dovecot)
+        maildir = corpus.prepare_maildir(dovecot.maildir_root, owner)
+
+        def messages():  # type: ignore[no-untyped-def]
+            for number in range(1, args.messages + 1):
+                spec = corpus.Spec(number, "body", 0, 0, 20_000)
+                when = start + dt.timedelta(seconds=37 * number)
+                yield corpus.build_message(spec, when), when
+
+        count, size = corpus.write_maildir(maildir, messages(), owner, "stages")
+        with dovecot.client(timeout=600) as conn:
+            conn.select("INBOX", readonly=True)
+            _, data = conn.uid("SEARCH", "ALL")
+            uids = sorted(int(n) for n in (data[0] or b"").split())
+        assert len(uids) == count
+        raw_fetch(dovecot, uids, 50)
+        raw = min(raw_fetch(dovecot, uids, 50) for _ in range(2))
+        import tomllib
+
+        document = tomllib.loads(
+            f"""
+[consultation]
+name = "Benchmark"
+deadline = 2018-07-27T23:59:59
+[database]
+url = "sqlite:///{Path(work) / 'bench.db'}"
+[imap]
+host = "{dovecot.host}"
+port = {dovecot.port}
+security = "none"
+username = "{dovecot.user}"
+password_env = "P"
+"""
+        )
+        app = App(parse_settings(document, {"P": dovecot.password}))
+        app.engine  # noqa: B018 - create the schema before the clock starts
+        started = time.perf_counter()
+        with app.pipeline() as pipeline:
+            report = run_cycle(
+                pipeline,
+                app.inbox_factory(),
+                holder=holder_id(),
+                lease_ttl=dt.timedelta(minutes=2),
+            )
+        elapsed = time.perf_counter() - started
+        app.close()
+        assert report.stored == count and report.read.read == count, report
+        print(
+            json.dumps(
+                {
+                    "code": str(args.repo.resolve()),
+                    "messages": count,
+                    "mbytes": round(size / 1e6, 1),
+                    "full_poll_s": round(elapsed, 2),
+                    "full_poll_msg_per_s": round(count / elapsed, 1),
+                    "raw_imaplib_msg_per_s": round(count / raw, 1),
+                    "ratio_to_raw": round(raw / elapsed, 3),
+                    "peak_rss_mb": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+                    ),
+                }
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
