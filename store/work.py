@@ -69,6 +69,7 @@ __all__ = [
     "holder_alive",
     "holder_id",
     "mark_done",
+    "mark_done_many",
     "mark_due",
     "record_failure",
     "reference_of",
@@ -396,6 +397,30 @@ def mark_done(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def mark_done_many(
+    session: Session, ids: Sequence[int], stage: str, holder: str, now: dt.datetime
+) -> None:
+    """:func:`mark_done` for a whole batch, in one statement per 500."""
+    for start in range(0, len(ids), 500):
+        session.execute(
+            update(StageRow)
+            .where(
+                StageRow.submission_id.in_(list(ids[start : start + 500])),
+                StageRow.stage == stage,
+                StageRow.claimed_by == holder,
+            )
+            .values(
+                state=StageState.DONE,
+                last_error=None,
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+                attempts=StageRow.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def record_failure(

@@ -2,10 +2,12 @@
 
 For each stage in registry order, :func:`run_due` claims a batch of submissions
 whose stage is due (``store.work.claim``: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-a conditional ``UPDATE`` on SQLite), then for each one opens a transaction, calls
-the stage's function, and records ``done`` in that same transaction. Anything the
-function raises is caught here -- this is the one catch-all of the program -- the
-transaction is rolled back, and the failure is recorded in a fresh one: attempts
+a conditional ``UPDATE`` on SQLite) and runs the stage for the whole batch in one
+transaction, recording ``done`` in it (one commit per batch, not per message). If
+any submission raises, that transaction is rolled back and each submission of the
+batch runs in its own transaction instead. There, anything the function raises is
+caught -- this is the one catch-all of the program -- the transaction is rolled
+back, and the failure is recorded in a fresh one: attempts
 + 1, the reason, and ``failed`` after ``[stages] max_attempts`` (before that the
 submission waits ``retry_after_s``, doubling, and is tried again). One submission's
 failure never stops another's.
@@ -90,18 +92,44 @@ def run_due(
             if not ids:
                 break
             last = max(ids)
-            for index, submission_id in enumerate(ids):
-                if should_stop():
-                    # Hand back what this pass will not do, so another runner need
-                    # not wait for the claims to expire.
-                    with app.sessions() as session:
-                        work.release(session, ids[index:], name, holder, app.now())
-                        session.commit()
-                    break
-                run_stage(app, stage, submission_id, holder, report)
-                if name == "read" and progress is not None:
-                    progress(1)
+            if should_stop():
+                # Hand back what this pass will not do, so another runner need not
+                # wait for the claims to expire.
+                with app.sessions() as session:
+                    work.release(session, ids, name, holder, app.now())
+                    session.commit()
+                break
+            if not _run_batch(app, stage, ids, holder, report):
+                for submission_id in ids:  # one of them failed: each on its own
+                    run_stage(app, stage, submission_id, holder, report)
+            if name == "read" and progress is not None:
+                progress(len(ids))
     return report
+
+
+def _run_batch(app: App, stage: Stage, ids: list[int], holder: str, report: StageReport) -> bool:
+    """Run the stage for a claimed batch in ONE transaction: one commit, not one each.
+
+    All or nothing: if any submission raises, nothing is kept and False is returned,
+    and the caller runs each one in its own transaction under the catch-all (so the
+    good ones are done and the bad one is recorded). Each submission's objects are
+    flushed and let go as soon as it is done, so memory holds one at a time.
+    """
+    try:
+        with app.sessions() as session:
+            for submission_id in ids:
+                with bound(stage=stage.name, submission=submission_id):
+                    stage.run(app, session, submission_id)
+                session.flush()
+                session.expunge_all()
+            work.mark_done_many(session, ids, stage.name, holder, app.now())
+            session.commit()
+    except Exception:  # noqa: BLE001 - retried one by one under run_stage's catch-all
+        log.info("a batch failed; running its submissions one at a time", exc_info=True)
+        return False
+    for _ in ids:
+        report.count(stage.name, ok=True)
+    return True
 
 
 def _claim(
