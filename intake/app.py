@@ -35,6 +35,9 @@ class App:
         # What starts the extraction workers; a benchmark or test may swap it.
         self.pool_factory: Callable[[], ExtractionPool] = self.make_pool
         self._pool: ExtractionPool | None = None
+        # A stage's prepare() leaves per-submission work here for its run(); the
+        # runner empties it after each batch.
+        self.stage_cache: dict[tuple[str, int], object] = {}
 
     @property
     def pool(self) -> ExtractionPool:

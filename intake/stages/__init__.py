@@ -17,7 +17,7 @@ makes ``read`` due, and every stage with ``redo_after_read``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ __all__ = ["STAGES", "Stage", "StageFn", "register", "stage_names"]
 
 StageFn = Callable[["App", Session, int], None]
 FailFn = Callable[["App", Session, int, str], None]
+PrepareFn = Callable[["App", Sequence[int]], None]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Stage:
     redo_after_read: bool = False
     # Marked due at ingest only when acknowledgements are wanted.
     sends_mail: bool = False
+    # Optional: work for a whole claimed batch before run() is called for each (read
+    # extracts every attachment of the batch at once, on all cores); results wait in
+    # app.stage_cache, keyed (stage name, submission id).
+    prepare: PrepareFn | None = None
 
 
 STAGES: dict[str, Stage] = {}
@@ -62,5 +67,5 @@ def stage_names() -> list[str]:
 
 from . import ack, read  # noqa: E402 - the registry must exist before the stages register
 
-register(Stage("read", read.run, on_failure=read.on_failure))
+register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepare))
 register(Stage("ack", ack.run, sends_mail=True))

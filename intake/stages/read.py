@@ -12,7 +12,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ from ..outbox import find_bounced_ack, quoted_ack_ids
 if TYPE_CHECKING:
     from ..app import App
 
-__all__ = ["on_failure", "run"]
+__all__ = ["on_failure", "prepare", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,69 @@ def within_budget(result: ExtractResult, budget: int, limit_mb: float) -> tuple[
     return replace(result, text=result.text[:kept], status=status, message=message), 0
 
 
+# What one batch's prepare may hold in raw bytes (and so in parts) before the rest of
+# the batch is left to run() one at a time: memory stays bounded whatever the batch.
+_PREPARE_BYTES = 32 * MB
+
+
+@dataclass
+class _Parsed:
+    """A message parsed (once) and its attachments' results, ready for run()."""
+
+    sha256: str
+    raw: bytes
+    envelope: Envelope
+    parts: list[AttachmentPart]
+    results: dict[int, ExtractResult] = field(default_factory=dict)
+
+
+def prepare(app: App, ids: Sequence[int]) -> None:
+    """Parse a claimed batch and extract all its attachments at once, on every core.
+
+    The results wait in ``app.stage_cache`` for :func:`run`; whatever is not prepared
+    (past the byte cap) ``run`` does itself. Raises like ``run``: the runner then
+    runs the batch one submission at a time.
+    """
+    parsed: dict[int, _Parsed] = {}
+    held = 0
+    with app.sessions() as session:
+        for submission_id in ids:
+            if held >= _PREPARE_BYTES:
+                break
+            submission = session.get(Submission, submission_id)
+            if submission is None or submission.status == SubmissionStatus.PURGED:
+                continue
+            raw = repo.load_raw(session, submission_id)
+            held += len(raw)
+            envelope, parts = _parse(app, raw, submission.sha256)
+            parsed[submission_id] = _Parsed(submission.sha256, raw, envelope, parts)
+            if submission.header_only:
+                parsed[submission_id].parts = []
+    jobs: list[ExtractJob] = []
+    for submission_id, item in parsed.items():
+        jobs += _jobs(app, item.parts, item.results, key=submission_id)
+    if jobs:
+        for job, result in app.pool.extract_many(jobs):
+            key: tuple[int, int] = job.key  # type: ignore[assignment]
+            parsed[key[0]].results[key[1]] = result
+    for submission_id, item in parsed.items():
+        app.stage_cache[("read", submission_id)] = item
+
+
 def run(app: App, session: Session, submission_id: int) -> None:
     """Read one submission from its stored bytes and save the reading (no commit)."""
     submission = session.get(Submission, submission_id)
     if submission is None or submission.status == SubmissionStatus.PURGED:
         return  # purged under the retention policy: nothing left to read
-    raw = repo.load_raw(session, submission_id)
+    cached = app.stage_cache.pop(("read", submission_id), None)
+    if isinstance(cached, _Parsed) and cached.sha256 == submission.sha256:
+        raw, envelope, parts, results = cached.raw, cached.envelope, cached.parts, cached.results
+    else:
+        raw = repo.load_raw(session, submission_id)
+        envelope, parts = _parse(app, raw, submission.sha256)
+        parts = [] if submission.header_only else parts
+        results = _extract(app, parts)
     limits = app.settings.limits
-    envelope, parts = read_message(
-        raw, submission.sha256, max_depth=limits.max_nesting_depth, max_parts=limits.max_parts
-    )
     values = _envelope_values(app, envelope, submission.internal_date, submission.fetched_at)
     if PART_LIMIT_DEFECT in envelope.defects:
         values["error"] = (
@@ -78,10 +132,15 @@ def run(app: App, session: Session, submission_id: int) -> None:
     quoted: list[str] = []
     if is_delivery_report(envelope.headers, envelope.sender_email):
         quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
-    records = _records(app, parts, _extract(app, parts), values)
+    records = _records(app, parts, results, values)
     saved = repo.save_reading(session, submission_id, values, records)
     if quoted:
         _attach_bounce(session, saved, quoted)
+
+
+def _parse(app: App, raw: bytes, sha256: str) -> tuple[Envelope, list[AttachmentPart]]:
+    limits = app.settings.limits
+    return read_message(raw, sha256, max_depth=limits.max_nesting_depth, max_parts=limits.max_parts)
 
 
 def on_failure(app: App, session: Session, submission_id: int, error: str) -> None:
@@ -124,9 +183,11 @@ def _envelope_values(
     }
 
 
-def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
+def _jobs(
+    app: App, parts: list[AttachmentPart], results: dict[int, ExtractResult], key: int
+) -> list[ExtractJob]:
+    """Extraction jobs for ``parts``; those past the attachment limit get a result now."""
     limit = app.settings.limits.max_attachments
-    results: dict[int, ExtractResult] = {}
     jobs: list[ExtractJob] = []
     for part in parts:
         if part.position > limit:
@@ -137,15 +198,21 @@ def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
             continue
         jobs.append(
             ExtractJob(
-                key=part.position,
+                key=(key, part.position),
                 data=part.data,
                 filename=part.filename,
                 declared_type=part.content_type,
             )
         )
+    return jobs
+
+
+def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
+    results: dict[int, ExtractResult] = {}
+    jobs = _jobs(app, parts, results, key=0)
     if jobs:
         for job, result in app.pool.extract_many(jobs):
-            results[int(job.key)] = result  # type: ignore[call-overload]
+            results[job.key[1]] = result  # type: ignore[index]
     return results
 
 

@@ -102,6 +102,8 @@ def run_due(
             if not _run_batch(app, stage, ids, holder, report):
                 for submission_id in ids:  # one of them failed: each on its own
                     run_stage(app, stage, submission_id, holder, report)
+            for submission_id in ids:  # nothing prepared outlives its batch
+                app.stage_cache.pop((name, submission_id), None)
             if name == "read" and progress is not None:
                 progress(len(ids))
     return report
@@ -116,6 +118,8 @@ def _run_batch(app: App, stage: Stage, ids: list[int], holder: str, report: Stag
     flushed and let go as soon as it is done, so memory holds one at a time.
     """
     try:
+        if stage.prepare is not None:
+            stage.prepare(app, ids)
         with app.sessions() as session:
             for submission_id in ids:
                 with bound(stage=stage.name, submission=submission_id):
