@@ -206,3 +206,35 @@ def test_import_acknowledges_only_with_ack(smtp: SmtpServer, db_url: str, tmp_pa
     with app.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Attachment)) == 0
     app.close()
+
+
+def test_a_new_stage_is_one_registration(tmp_path: Path) -> None:
+    """A stage registered with one line runs after read for every new submission, in the
+    runner's transaction; with redo_after_read it is due again when a message is re-read."""
+    from sqlalchemy.orm import Session
+
+    from intake.stages import STAGES, Stage, register
+
+    seen: list[tuple[int, str | None]] = []
+
+    def index(app: App, session: Session, submission_id: int) -> None:
+        submission = session.get(Submission, submission_id)
+        assert submission is not None and submission.status == "parsed"  # read is done
+        seen.append((submission_id, submission.subject))
+
+    register(Stage("index", index, redo_after_read=True))
+    try:
+        app = App(make_settings(f"sqlite:///{tmp_path / 'i.db'}"))
+        (tmp_path / "a.eml").write_bytes(compose(1))
+        with app.pipeline(acks=False) as pipeline:
+            import_path(pipeline, tmp_path / "a.eml")
+            counts = pipeline.read_pending()
+            assert counts.stages.done == {"read": 1, "index": 1}
+            assert seen == [(1, "Response 1")]
+            pipeline.read([1])  # intake reparse
+        assert seen == [(1, "Response 1"), (1, "Response 1")]
+        with app.sessions() as session:
+            assert work.stage_counts(session) == {"read": {"done": 1}, "index": {"done": 1}}
+        app.close()
+    finally:
+        STAGES.pop("index")
