@@ -295,6 +295,12 @@ def test_a_poller_and_three_processors_do_everything_exactly_once(
         assert len(recipients) == total
         assert set(recipients.values()) == {1}
         assert _stages(app, "read").get(StageState.FAILED, 0) == 0
+        status = CliRunner(env={"TEST_IMAP_PASSWORD": password}).invoke(
+            cli, ["--config", str(config), "status"]
+        )
+        assert "job(s) running" in status.output and "last heartbeat" in status.output, (
+            status.output
+        )
         for proc in procs:
             if proc is not victim:
                 assert proc.stop() == 0, proc.output()
