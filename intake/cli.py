@@ -431,19 +431,28 @@ def resend_ack(state: _Context, reference: str, reason: str) -> None:
 
 
 @cli.command()
+@click.option(
+    "--role",
+    type=click.Choice(["all", "poll", "process"]),
+    default="all",
+    show_default=True,
+    help="poll: take mail in, queue stages, send the digest (one per inbox); process: run "
+    "queued stages (PostgreSQL: as many as you like, on any host); all: both.",
+)
 @pass_ctx
-def worker(state: _Context) -> None:
-    """Run in the foreground: poll on a schedule, retry, send the daily digest.
+def worker(state: _Context, role: str) -> None:
+    """Run in the foreground: poll on a schedule, run the stages, send the daily digest.
 
     For systemd or a container. SIGTERM or Ctrl-C finishes the current batch of messages and
-    stops; a second one stops at once.
+    stops; a second one stops at once. With PostgreSQL, start one `--role poll` worker per
+    inbox and any number of `--role process` workers, on any host, to share the reading.
     """
     from .scheduler import Worker  # APScheduler is only needed here
 
     with _errors():
         app = state.app
         app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
-        Worker(app).run()
+        Worker(app, role=role).run()
 
 
 @cli.command()

@@ -38,6 +38,7 @@ __all__ = [
     "OAuth2Settings",
     "RetentionSettings",
     "StagesSettings",
+    "WorkerSettings",
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
@@ -253,6 +254,20 @@ class StagesSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """``[worker]``: the stage processors that share the work over PostgreSQL."""
+
+    concurrency: int = 0  # stage jobs run at once by one process worker; 0: one per CPU core
+    stall_after_s: float = 15.0  # a processor silent this long is taken for dead
+    sweep_every_s: float = 2.0  # how often pollers and processors look for stages to queue
+
+    @property
+    def slots(self) -> int:
+        """Job slots of this host's process worker (each with one extraction process)."""
+        return self.concurrency or (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
 class RetentionSettings:
     """``[retention]``: how long raw mail and files are kept (UK GDPR)."""
 
@@ -275,6 +290,7 @@ class Settings:
     digest: DigestSettings = DigestSettings()
     retention: RetentionSettings = RetentionSettings()
     stages: StagesSettings = StagesSettings()
+    worker: WorkerSettings = WorkerSettings()
     oauth2: OAuth2Settings | None = None
     source_path: Path | None = None
 
@@ -478,6 +494,7 @@ def parse_settings(
         ("digest", DigestSettings),
         ("retention", RetentionSettings),
         ("stages", StagesSettings),
+        ("worker", WorkerSettings),
     ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
@@ -488,6 +505,11 @@ def parse_settings(
         _check_range("stages.claim_ttl_s", stages.claim_ttl_s, 10)
         _check_range("stages.batch", stages.batch, 1, 10_000)
         _check_range("stages.lease_ttl_s", stages.lease_ttl_s, 10, 120)
+    if "worker" in values:
+        worker = values["worker"]
+        _check_range("worker.concurrency", worker.concurrency, 0, 256)
+        _check_range("worker.stall_after_s", worker.stall_after_s, 3, 3600)
+        _check_range("worker.sweep_every_s", worker.sweep_every_s, 0.1, 600)
     _with_oauth2(data, values, env, base)
     return Settings(**values)
 

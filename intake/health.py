@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from store import repo, work
 from store.models import DigestRun, PollRun, Submission
+from store.queue import QueueOverview, queue_overview
 
 from .config import Settings
 from .daily import describe
@@ -31,6 +32,7 @@ class Health:
     stages: dict[str, dict[str, int]]
     failed_stages: list[tuple[str, str, int, str]]
     unfetched: list[work.UnfetchedUid]
+    queue: QueueOverview | None = None
 
     @property
     def healthy(self) -> bool:
@@ -97,8 +99,30 @@ class Health:
             )
         if len(self.failed_stages) > 10:
             found.append(f"... {len(self.failed_stages) - 10} more: see `intake list --failed`")
+        found.extend(self._queue_lines())
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
+        return found
+
+    def _queue_lines(self) -> list[str]:
+        """Who runs what, what waits and since when; the processors' heartbeats (PostgreSQL)."""
+        queue = self.queue
+        if queue is None:
+            return []
+        found = []
+        for stage, holders in sorted(queue.running.items()):
+            found.append(f"Running {stage}: {len(holders)} by {', '.join(sorted(holders)[:5])}")
+        if queue.oldest_due is not None:
+            found.append(
+                f"Queue: {sum(queue.due.values())} due, oldest since "
+                f"{format_uk(queue.oldest_due)}; {queue.waiting_jobs} job(s) waiting"
+            )
+        for beat in queue.workers:
+            age = (self.now - beat.last_heartbeat).total_seconds()
+            found.append(
+                f"Processor {beat.worker_id}: last heartbeat {age:.0f} s ago, "
+                f"{beat.jobs} job(s) running"
+            )
         return found
 
 
@@ -115,4 +139,6 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         stages=work.stage_counts(session),
         failed_stages=work.failed_stages(session),
         unfetched=work.unfetched(session),
+
+        queue=queue_overview(session),
     )

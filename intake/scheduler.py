@@ -39,11 +39,13 @@ from .app import App
 from .daily import send_digest
 from .errors import IntakeError, MailboxError
 from .oauth import LogOnce
+from .stages.queue import Dispatcher, run_processor
 from .worker import InboxBusy, holder_id, run_cycle
 
 __all__ = ["Worker", "digest_trigger", "poll_trigger"]
 
 log = logging.getLogger(__name__)
+ROLES = ("all", "poll", "process")
 _RETRY_FIRST_S = 15.0
 _STAGES_EVERY_S = 30.0  # due stages between polls: retries, reparse and resend requests
 
@@ -69,8 +71,12 @@ def digest_trigger(app: App) -> CronTrigger:
 class Worker:
     """The long-running process: one instance per ``intake worker``."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, role: str = "all") -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
         self.app = app
+        self.role = role
+        self._dispatcher: Dispatcher | None = None
         self.holder = holder_id()
         self.stopping = threading.Event()
         self.failures = 0
@@ -114,6 +120,7 @@ class Worker:
                     holder=self.holder,
                     lease_ttl=ttl,
                     should_stop=self.stopping.is_set,
+                    run_stages=not self.queued,  # PostgreSQL: the process workers read
                 )
         except InboxBusy as exc:
             log.warning("poll skipped: %s", exc)
@@ -142,9 +149,40 @@ class Worker:
             report.read.read,
             report.acks.sent,
         )
+        if self.queued:
+            self.dispatch()  # what was just stored goes to the process workers at once
+
+    @property
+    def queued(self) -> bool:
+        """True on PostgreSQL: stages are jobs that process workers anywhere take."""
+        return self.app.engine.dialect.name == "postgresql"
+
+    @property
+    def polls(self) -> bool:
+        return self.role in ("poll", "all")
+
+    def dispatch(self) -> None:
+        """Queue a job for every stage that can run now (PostgreSQL)."""
+        if self.stopping.is_set():
+            return
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(self.app)
+        try:
+            self._dispatcher.dispatch()
+            if self.polls and self.app.settings.acks_on:
+                # The process workers queue acknowledgements; the poller sends them.
+                with self.app.pipeline() as pipeline:
+                    pipeline.send_acks()
+        except (IntakeError, StoreError, SQLAlchemyError) as exc:
+            self._problems.problem("dispatch", f"queueing due stages failed: {exc}")
+        else:
+            self._problems.resolved("dispatch", "queueing due stages works again")
 
     def stages(self) -> None:
         """Run whatever stage is due (retries, `intake reparse` requests...) between polls."""
+        if self.queued:
+            self.dispatch()
+            return
         if self.stopping.is_set() or not self._cycle.acquire(blocking=False):
             return
         try:
@@ -242,8 +280,58 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         now = dt.datetime.now(dt.UTC)
-        self.scheduler.add_job(self.poll, poll_trigger(self.app), id="poll", next_run_time=now)
-        self.scheduler.add_job(self.stages, IntervalTrigger(seconds=_STAGES_EVERY_S), id="stages")
+        processes_here = self.role in ("process", "all")
+        if self.polls:
+            self.scheduler.add_job(self.poll, poll_trigger(self.app), id="poll", next_run_time=now)
+        if self.queued and self.polls:
+            every = self.app.settings.worker.sweep_every_s
+            self.scheduler.add_job(self.dispatch, IntervalTrigger(seconds=every), id="stages")
+        elif not self.queued and processes_here:
+            self.scheduler.add_job(
+                self.stages,
+                IntervalTrigger(seconds=_STAGES_EVERY_S),
+                id="stages",
+                next_run_time=now,
+            )
+        if self.polls:
+            self._add_daily_jobs(now)
+        log.warning(
+            "worker started (role %s): %s",
+            self.role,
+            self._describe(),
+        )
+        self.scheduler.start()
+        idle = None
+        if self.polls and self.app.settings.imap is not None and self.app.settings.imap.idle:
+            idle = threading.Thread(target=self.idle_loop, name="imap-idle", daemon=True)
+            idle.start()
+        try:
+            if self.queued and processes_here:
+                run_processor(
+                    lambda: App(self.app.settings, now=self.app.now),
+                    concurrency=self.app.settings.worker.slots,
+                    stopping=self.stopping,
+                    name=self.holder,
+                )
+            while not self.stopping.wait(1.0):
+                pass
+        finally:
+            self.scheduler.shutdown(wait=True)
+            if self._dispatcher is not None:
+                self._dispatcher.close()
+            log.warning("worker stopped")
+
+    def _describe(self) -> str:
+        where = self.app.engine.url.render_as_string(hide_password=True)
+        if not self.queued:
+            return f"stages run in this process; database {where}"
+        if self.role == "poll":
+            return f"polling; stages queued for process workers; database {where}"
+        slots = self.app.settings.worker.slots
+        return f"stages taken from the queue, {slots} at a time; database {where}"
+
+    def _add_daily_jobs(self, now: dt.datetime) -> None:
+        """The digest and the retention purge: wherever the poll role runs, once."""
         if self.digest_on:
             self.scheduler.add_job(
                 self.digest, digest_trigger(self.app), id="digest", misfire_grace_time=3600
@@ -257,14 +345,3 @@ class Worker:
                 id="purge",
                 next_run_time=now,
             )
-        self.scheduler.start()
-        idle = None
-        if self.app.settings.imap is not None and self.app.settings.imap.idle:
-            idle = threading.Thread(target=self.idle_loop, name="imap-idle", daemon=True)
-            idle.start()
-        try:
-            while not self.stopping.wait(1.0):
-                pass
-        finally:
-            self.scheduler.shutdown(wait=True)
-            log.warning("worker stopped")

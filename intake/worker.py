@@ -180,15 +180,21 @@ def poll_once(
     progress: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_batch: Callable[[], None] = lambda: None,
+    *,
+    run_stages: bool = True,
 ) -> PollReport:
-    """One cycle: take new mail from the configured inbox, read what is unread, send acks."""
+    """One cycle: take new mail from the configured inbox, read what is unread, send acks.
+
+    With ``run_stages`` false (a poller on PostgreSQL) the stored mail's stages are
+    left to the process workers: only storing and sending what is due happen here.
+    """
     settings = pipeline.settings
     if inbox_factory is not None:
         report = poll_imap(pipeline, inbox_factory(), progress, should_stop, on_batch)
     else:
         assert settings.maildir is not None
         report = import_path(pipeline, settings.maildir.path, progress)
-    if not should_stop():
+    if run_stages and not should_stop():
         report.read = pipeline.read_pending(should_stop=should_stop)
     if not should_stop():
         report.acks = pipeline.send_acks()
@@ -260,6 +266,7 @@ def run_cycle(
     lease_ttl: dt.timedelta,
     should_stop: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] | None = None,
+    run_stages: bool = True,
 ) -> PollReport:
     """One poll cycle under the inbox's lease, recorded in the health table.
 
@@ -289,7 +296,7 @@ def run_cycle(
 
     try:
         with heartbeat:
-            report = poll_once(pipeline, inbox_factory, progress, stop)
+            report = poll_once(pipeline, inbox_factory, progress, stop, run_stages=run_stages)
     except (IntakeError, StoreError, SQLAlchemyError) as exc:
         with sessions() as session:
             repo.finish_poll_run(session, run_id, now(), ok=False, error=str(exc)[:2000])

@@ -105,6 +105,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(_alembic_config(engine), revision)
+    if engine.dialect.name == "postgresql":
+        from .queue import ensure_queue_schema  # the job queue of several processors
+
+        ensure_queue_schema(engine)
 
 
 def open_database(url: str, *, create: bool = True) -> Engine:
