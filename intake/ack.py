@@ -13,20 +13,23 @@ import datetime as dt
 import email.utils
 import functools
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 
 from .deadline import format_uk
+from .message import UNREAD_REASONS
 from .mime import clean_header
 
 __all__ = [
     "AckAttachment",
     "AckContent",
     "ack_message_id",
+    "describe_unread",
     "is_delivery_report",
     "render_ack",
     "robot_reason",
@@ -93,6 +96,28 @@ def robot_reason(
     return None
 
 
+class SkippedLike(Protocol):
+    """A skipped part as the store or the MIME reader records it."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def filename(self) -> str | None: ...
+    @property
+    def content_type(self) -> str: ...
+
+
+def describe_unread(skipped: Iterable[SkippedLike]) -> list[str]:
+    """One line per skipped part that may hold part of the response (for people to read)."""
+    lines = []
+    for part in skipped:
+        if part.reason not in UNREAD_REASONS:
+            continue
+        what = part.filename or f"a part of type {part.content_type}"
+        lines.append(f"{what} ({part.reason})")
+    return lines
+
+
 def is_delivery_report(headers: Mapping[str, str], sender: str) -> bool:
     """True for a bounce or delivery status notification (not an out-of-office)."""
     lower = {name.lower(): value.strip() for name, value in headers.items()}
@@ -142,6 +167,7 @@ class AckContent:
     date: dt.datetime
     too_large: bool = False
     resend: bool = False
+    unread_parts: Sequence[str] = ()  # parts of the email skipped unread, described
 
 
 @functools.cache
@@ -188,12 +214,14 @@ def render_ack(
             AckAttachment(clean_header(a.filename, 200), a.parse_status)
             for a in content.attachments
         ],
+        unread_parts=[clean_header(part, 300) for part in content.unread_parts],
     )
     values = {
         "c": content,
         "received_uk": format_uk(content.received_at),
         "deadline_uk": format_uk(content.deadline),
-        "unreadable": [a for a in content.attachments if not a.readable],
+        "unreadable": [a for a in content.attachments if not a.readable]
+        + list(content.unread_parts),
     }
     text = _template(template_text, "ack.txt", html=False).render(values)
     html = _template(template_html, "ack.html", html=True).render(values)

@@ -28,8 +28,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
+from store.parts import skipped_by_submission
 
-from .ack import AckAttachment, AckContent, ack_message_id, render_ack, robot_reason
+from .ack import (
+    AckAttachment,
+    AckContent,
+    ack_message_id,
+    describe_unread,
+    render_ack,
+    robot_reason,
+)
 from .config import Settings
 from .errors import DeliveryError
 from .mailer import Mailer, SmtpConnection
@@ -165,6 +173,7 @@ def _content(
     sender: str,
     cutoff: dt.datetime,
     now: dt.datetime,
+    unread_parts: Sequence[str] = (),
 ) -> AckContent:
     original = (
         None if submission.message_id.endswith("@derived.invalid>") else submission.message_id
@@ -186,6 +195,7 @@ def _content(
         date=now,
         too_large=submission.status == SubmissionStatus.TOO_LARGE,
         resend=ack.sequence > 0,
+        unread_parts=unread_parts,
     )
 
 
@@ -256,8 +266,10 @@ def _send_one(
             return
         submission = session.get(Submission, ack.submission_id)
         assert submission is not None
+        skipped = skipped_by_submission(session, [submission.id]).get(submission.id, [])
+        unread = describe_unread(skipped)
         message = render_ack(
-            _content(ack, submission, settings, sender, cutoff, now()),
+            _content(ack, submission, settings, sender, cutoff, now(), unread),
             subject_format=settings.ack.subject,
             template_text=settings.ack.template_text,
             template_html=settings.ack.template_html,

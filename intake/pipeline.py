@@ -12,6 +12,7 @@ catch-all of the program.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from parsers import ExtractionPool, ExtractJob, ExtractResult, ParseStatus
 from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
+from store.parts import replace_skipped
 
 from .ack import is_delivery_report
 from .config import Settings
@@ -74,6 +76,7 @@ class _Reading:
     headers: dict[str, str] = field(default_factory=dict)
     quoted_ack_ids: list[str] = field(default_factory=list)
     results: dict[int, ExtractResult] = field(default_factory=dict)
+    skipped: list[dict[str, object]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -225,7 +228,9 @@ class Pipeline:
         quoted: list[str] = []
         if is_delivery_report(envelope.headers, envelope.sender_email):
             quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
-        return _Reading(submission_id, values, parts, envelope.headers, quoted)
+        reading = _Reading(submission_id, values, parts, envelope.headers, quoted)
+        reading.skipped = [dataclasses.asdict(part) for part in envelope.skipped]
+        return reading
 
     def _envelope_values(
         self, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
@@ -308,6 +313,7 @@ class Pipeline:
             )
         with self.sessions() as session:
             submission = repo.save_reading(session, reading.submission_id, reading.values, records)
+            replace_skipped(session, reading.submission_id, reading.skipped)
             if reading.quoted_ack_ids:
                 self._attach_bounce(session, submission, reading.quoted_ack_ids)
             queue_ack(

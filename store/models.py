@@ -360,3 +360,5 @@ class OAuthToken(Base):
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table
