@@ -218,6 +218,9 @@ class AckSettings:
     template_html: Path | None = None
     max_per_sender_per_day: int = 3
     max_attempts: int = 8
+    # More addresses that are ours (shared mailboxes, aliases): never acknowledged, and
+    # their mail is not counted as a response. [smtp] from and the sign-in are always ours.
+    own_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -462,6 +465,12 @@ def parse_settings(
     ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
+    for address in values.get("ack", AckSettings()).own_addresses:
+        if "@" not in address or any(ch.isspace() or ch in "<>," for ch in address.strip()):
+            raise ConfigError(
+                f"ack.own_addresses: {address!r} is not an email address; "
+                'write plain addresses such as ["consultation@example.gov.uk"]'
+            )
     _with_oauth2(data, values, env, base)
     return Settings(**values)
 

@@ -32,7 +32,7 @@ from .errors import DeliveryError
 from .mailer import Mailer
 from .message import UNREAD_REASONS
 
-__all__ = ["build_digest", "describe", "inbox_problems", "send_digest"]
+__all__ = ["build_digest", "describe", "inbox_problems", "own_mail_notes", "send_digest"]
 
 _CHART_DAYS = 14
 
@@ -75,6 +75,17 @@ def inbox_problems(session: Session) -> tuple[str, ...]:
     return (f"The inbox could not be read (last tried {when}): {last.error}",)
 
 
+def own_mail_notes(
+    session: Session, start: dt.datetime | None, end: dt.datetime
+) -> tuple[str, ...]:
+    """For "needs attention": our own mail that came in, kept but not counted or acknowledged."""
+    return tuple(
+        f"{reference}: {reason or 'own address'}; kept, but not counted as a response "
+        "and not acknowledged"
+        for reference, reason in repo.period_own_mail(session, start, end)
+    )
+
+
 def build_digest(
     session: Session,
     settings: Settings,
@@ -112,7 +123,9 @@ def build_digest(
             (first_day + dt.timedelta(days=n), per_day.get(first_day + dt.timedelta(days=n), 0))
             for n in range(_CHART_DAYS)
         ),
-        attention_extra=inbox_problems(session) + attention_extra,
+        attention_extra=inbox_problems(session)
+        + own_mail_notes(session, start, end)
+        + attention_extra,
     )
 
 

@@ -418,6 +418,7 @@ def read_message(
         "To",
         "In-Reply-To",
         "References",
+        "X-Intake-Ack",
     )
     headers = {name: value for name in keep if (value := clean_header(_header(message, name)))}
     envelope = Envelope(

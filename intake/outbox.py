@@ -18,6 +18,7 @@ Message-ID, so most mail clients show the respondent one message. Everything els
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import logging
 import re
 import secrets
@@ -31,10 +32,12 @@ from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionS
 from store.parts import skipped_by_submission
 
 from .ack import (
+    OWN_ADDRESS,
     AckAttachment,
     AckContent,
     ack_message_id,
     describe_unread,
+    own_mail_reason,
     render_ack,
     robot_reason,
 )
@@ -64,10 +67,17 @@ class SendReport:
 
 
 def own_addresses(settings: Settings) -> set[str]:
-    found = {settings.smtp.sender.lower()} if settings.smtp else set()
-    if settings.imap and "@" in settings.imap.username:
-        found.add(settings.imap.username.lower())
-    return found
+    """Our addresses, lower case: [smtp] from, the sign-in(s), [ack] own_addresses."""
+    candidates = [email.utils.parseaddr(settings.smtp.sender)[1]] if settings.smtp else []
+    if settings.imap is not None:
+        # "user@x" or, for a shared mailbox, "user@x\\shared@x" (Microsoft 365)
+        candidates += re.split(r"[\\/]", settings.imap.username)
+    if settings.smtp is not None:
+        candidates += re.split(r"[\\/]", settings.smtp.username)
+    if settings.oauth2 is not None:
+        candidates.append(settings.oauth2.account)
+    candidates += settings.ack.own_addresses
+    return {c.strip().lower() for c in candidates if "@" in c}
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -89,6 +99,9 @@ def queue_ack(
     Called inside the transaction that saves the reading; does nothing when the
     submission already has one.
     """
+    if submission.kind == SubmissionKind.OWN_MAIL and submission.ack_status == AckStatus.NONE:
+        _suppress_own_mail(session, submission, settings, now, headers)
+        return
     if submission.kind != SubmissionKind.RESPONSE or submission.ack_status != AckStatus.NONE:
         return  # decided before (sent, suppressed, or off for a backfill): never again
     existing = session.scalar(
@@ -102,7 +115,11 @@ def queue_ack(
         return
     to_addr = submission.reply_to or submission.sender_email or ""
     reason = robot_reason(
-        headers, submission.sender_email or "", submission.reply_to or "", own_addresses(settings)
+        headers,
+        submission.sender_email or "",
+        submission.reply_to or "",
+        own_addresses(settings),
+        submission.message_id,
     )
     if reason is None:
         since = now - dt.timedelta(days=1)
@@ -136,6 +153,44 @@ def queue_ack(
     )
     session.add(ack)
     submission.ack_status = ack.status
+
+
+def _suppress_own_mail(
+    session: Session,
+    submission: Submission,
+    settings: Settings,
+    now: dt.datetime,
+    headers: dict[str, str],
+) -> None:
+    """Record "suppressed: own address" for our own mail, acknowledgements on or off."""
+    if session.scalar(select(Ack.id).where(Ack.submission_id == submission.id)) is not None:
+        return
+    reason = own_mail_reason(
+        headers,
+        submission.sender_email or "",
+        submission.reply_to or "",
+        own_addresses(settings),
+        submission.message_id,
+    )
+    domain = settings.smtp.sender.rpartition("@")[2].strip(">") if settings.smtp else ""
+    session.add(
+        Ack(
+            submission_id=submission.id,
+            sequence=0,
+            status=AckStatus.SUPPRESSED,
+            reason=reason or OWN_ADDRESS,
+            to_addr=None,
+            message_id=ack_message_id(
+                submission.reference or str(submission.id),
+                0,
+                domain or "localhost",
+                secrets.token_hex(6),
+            ),
+            attempts=0,
+            created_at=now,
+        )
+    )
+    submission.ack_status = AckStatus.SUPPRESSED
 
 
 def request_resend(

@@ -27,13 +27,20 @@ from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
 from store.parts import replace_skipped
 
-from .ack import is_delivery_report
+from .ack import is_delivery_report, own_mail_reason
 from .config import Settings
 from .deadline import classify, deadline_instant, pick_received_at, sent_in_time
 from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
 from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
-from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
+from .outbox import (
+    SendReport,
+    find_bounced_ack,
+    own_addresses,
+    queue_ack,
+    quoted_ack_ids,
+    send_due,
+)
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -199,6 +206,7 @@ class Pipeline:
                 return None  # purged under the retention policy: nothing left to read
             raw = repo.load_raw(session, submission_id)
             header_only, internal_date = submission.header_only, submission.internal_date
+            kind = submission.kind
             fetched_at, size, sha256 = submission.fetched_at, submission.size, submission.sha256
         try:
             limits = self.settings.limits
@@ -211,6 +219,18 @@ class Pipeline:
             counts.failed += 1
             return None
         values = self._envelope_values(envelope, internal_date, fetched_at)
+        # Never ourselves: our own mail is kept but is not a response.
+        own = own_mail_reason(
+            envelope.headers,
+            envelope.sender_email,
+            envelope.reply_to,
+            own_addresses(self.settings),
+            envelope.message_id,
+        )
+        if own is not None:
+            values["kind"] = SubmissionKind.OWN_MAIL
+        elif kind == SubmissionKind.OWN_MAIL:
+            values["kind"] = SubmissionKind.RESPONSE
         if PART_LIMIT_DEFECT in envelope.defects:
             values["error"] = (
                 "Only part of this message was read: it nests deeper than "

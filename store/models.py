@@ -85,6 +85,7 @@ class SubmissionKind(enum.StrEnum):
 
     RESPONSE = "response"
     ACK_BOUNCE = "ack_bounce"
+    OWN_MAIL = "own_mail"  # from one of our own addresses, or a copy of our own mail
 
 
 class AckStatus(enum.StrEnum):
@@ -98,6 +99,7 @@ class AckStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
     FAILED = "failed"
     BOUNCED = "ack_bounced"
+    CANCELLED = "cancelled"  # never sent: the response was purged or erased first
 
 
 NAMING = {

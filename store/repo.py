@@ -28,6 +28,7 @@ from .models import (
     RawMessage,
     Sighting,
     Submission,
+    SubmissionKind,
     SubmissionStatus,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "pending_ids",
     "purge",
     "purgeable",
+    "period_own_mail",
     "period_submissions",
     "release_lease",
     "save_reading",
@@ -529,6 +531,21 @@ def period_submissions(
     if start is not None:
         query = query.where(Submission.fetched_at > start)
     return list(session.scalars(query.order_by(Submission.id)))
+
+
+def period_own_mail(
+    session: Session, start: dt.datetime | None, end: dt.datetime
+) -> list[tuple[str, str | None]]:
+    """Our own mail stored in (start, end]: (reference, why it is ours), oldest first."""
+    query = (
+        select(Submission.reference, Ack.reason)
+        .outerjoin(Ack, (Ack.submission_id == Submission.id) & (Ack.sequence == 0))
+        .where(Submission.kind == SubmissionKind.OWN_MAIL, Submission.fetched_at <= end)
+        .order_by(Submission.id)
+    )
+    if start is not None:
+        query = query.where(Submission.fetched_at > start)
+    return [(str(ref or ""), reason) for ref, reason in session.execute(query)]
 
 
 def acks_by_submission(session: Session, ids: Sequence[int]) -> dict[int, Ack]:
