@@ -461,37 +461,6 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
 
 
 @cli.command()
-@click.option(
-    "--before",
-    required=True,
-    type=click.DateTime(["%Y-%m-%d"]),
-    help="Purge responses received before this UK date.",
-)
-@click.option("--anonymise", is_flag=True, help="Also delete sender names, addresses and subjects.")
-@click.option("--dry-run", is_flag=True, help="Say how many would be purged, change nothing.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_ctx
-def purge(state: _Context, before: dt.datetime, anonymise: bool, dry_run: bool, yes: bool) -> None:
-    """Delete the stored mail, files and texts of old responses (retention; audited)."""
-    app = state.app
-    cutoff = before.replace(tzinfo=UK).astimezone(dt.UTC)
-    with _errors(), app.sessions() as session:
-        ids = repo.purgeable(session, cutoff)
-        click.echo(f"{len(ids)} response(s) received before {format_uk(cutoff)} would be purged")
-        if dry_run or not ids:
-            return
-        if not yes:
-            click.confirm("This cannot be undone. Purge them?", abort=True)
-        repo.purge(session, ids, anonymise=anonymise)
-        detail = f"{len(ids)} response(s) received before {cutoff.isoformat()}" + (
-            ", anonymised" if anonymise else ""
-        )
-        repo.audit(session, "purge", None, detail, app.now())
-        session.commit()
-    click.echo(f"purged {len(ids)} response(s); the purge is recorded in the audit log")
-
-
-@cli.command()
 @pass_ctx
 def check(state: _Context) -> None:
     """Sign in to IMAP and SMTP as configured and say what works (sends no mail)."""
@@ -611,6 +580,12 @@ def db_upgrade(state: _Context) -> None:
             click.echo(f"schema at {db.current_revision(engine)}")
         finally:
             engine.dispose()
+
+
+from .cli_erasure import erase_command, purge  # noqa: E402 - needs the names above
+
+cli.add_command(purge)
+cli.add_command(erase_command)
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Deleted content is overwritten with zeros, so erased personal data does not
+        # linger in free pages of the file (see store.erasure).
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
