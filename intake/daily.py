@@ -31,6 +31,7 @@ from .digest import (
 from .errors import DeliveryError
 from .mailer import Mailer
 from .message import UNREAD_REASONS
+from .staff.erasure import retention_forecast
 
 __all__ = ["build_digest", "describe", "inbox_problems", "own_mail_notes", "send_digest"]
 
@@ -123,6 +124,7 @@ def build_digest(
             (first_day + dt.timedelta(days=n), per_day.get(first_day + dt.timedelta(days=n), 0))
             for n in range(_CHART_DAYS)
         ),
+        retention=retention_forecast(session, settings.retention, zone, end).words(),
         attention_extra=inbox_problems(session)
         + own_mail_notes(session, start, end)
         + attention_extra,

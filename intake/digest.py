@@ -147,6 +147,7 @@ class DigestData:
     totals_late: int
     arrivals_by_day: tuple[tuple[dt.date, int], ...]
     attention_extra: tuple[str, ...] = ()
+    retention: str = ""  # when the next retention purge runs and what it removes
 
     def __post_init__(self) -> None:
         if self.period_start is not None:
@@ -374,6 +375,7 @@ def _context(data: DigestData) -> dict[str, Any]:
         "new_count": len(ordered),
         "empty": empty,
         "chart": _chart(data.arrivals_by_day),
+        "retention": _line(data.retention, 998),
     }
 
 

@@ -13,6 +13,7 @@ from store.models import DigestRun, PollRun, Submission
 from .config import Settings
 from .daily import describe
 from .deadline import UK, deadline_instant, format_uk
+from .staff.erasure import RetentionForecast, retention_forecast
 from .worker import inbox_name
 
 __all__ = ["Health", "gather_health"]
@@ -28,6 +29,7 @@ class Health:
     statuses: dict[str, int]
     acks: dict[str, int]
     digest: DigestRun | None
+    retention: RetentionForecast | None = None
 
     @property
     def healthy(self) -> bool:
@@ -74,6 +76,8 @@ class Health:
         else:
             found.append("Acknowledgements: off (no [smtp] section, or [ack] enabled = false)")
         found.append(f"Last digest: {describe(self.digest) if self.digest else 'none sent'}")
+        if self.retention is not None:
+            found.append(self.retention.line())
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
         return found
@@ -89,4 +93,5 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         statuses=repo.count_by(session, Submission.status),
         acks=repo.ack_counts(session),
         digest=repo.last_sent_digest(session),
+        retention=retention_forecast(session, settings.retention, settings.consultation.zone, now),
     )

@@ -135,22 +135,24 @@ class RetentionForecast:
     cutoff: dt.datetime | None = None
     due: int = 0  # submissions it will erase
 
-    def line(self) -> str:
+    def words(self) -> str:
+        """What the next purge will do, in one sentence (UK time)."""
         if self.days <= 0 or self.next_run is None or self.cutoff is None:
             return (
-                "Retention: no automatic purge ([retention] purge_after_days = 0); "
+                "no automatic purge ([retention] purge_after_days = 0); "
                 "run `intake purge --before DATE` when the data is no longer needed"
             )
         depth = (
-            "mail, files, texts, names and addresses"
-            if self.anonymise
-            else ("mail, files and texts")
+            "mail, files, texts, names and addresses" if self.anonymise else "mail, files and texts"
         )
         return (
-            f"Retention: next purge {format_uk(self.next_run)} will erase the {depth} of "
+            f"next purge {format_uk(self.next_run)} will erase the {depth} of "
             f"{self.due} submission(s) dated before {format_uk(self.cutoff)} "
             f"(purge_after_days = {self.days})"
         )
+
+    def line(self) -> str:
+        return f"Retention: {self.words()}"
 
 
 def retention_forecast(

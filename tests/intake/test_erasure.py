@@ -9,6 +9,7 @@ that is kept must still be found (so the search itself is shown to work).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +20,15 @@ from sqlalchemy import MetaData, create_engine, select
 from intake.app import App
 from intake.cli import cli
 from intake.config import load_settings
+from intake.daily import build_digest
+from intake.deadline import UK
+from intake.digest import digest_text
 from intake.scheduler import Worker
+from intake.staff.erasure import next_purge_run, retention_forecast
 from intake.worker import import_path
 from store import repo
 from store.models import Ack, AuditEvent, Submission
+from tests.conftest import make_settings
 
 UTC = dt.UTC
 NOW = dt.datetime(2018, 7, 30, 12, 0, tzinfo=UTC)
@@ -285,3 +291,63 @@ class TestEraseSender:
         """An address without @ is refused with a one-line hint, no traceback."""
         result = CliRunner().invoke(cli, ["--config", str(stocked), "erase", "--sender", "jane"])
         assert result.exit_code == 2 and "email address" in result.output
+
+
+class TestRetentionVisible:
+    def test_status_says_when_and_how_much(self, stocked: Path) -> None:
+        """`intake status` names the next purge and how many submissions it will erase."""
+        result = CliRunner().invoke(cli, ["--config", str(stocked), "status"])
+        assert re.search(
+            r"Retention: next purge \w{3} \d\d \w{3} \d{4} 03:00:00 (GMT|BST) will erase the "
+            r"mail, files, texts, names and addresses of 5 submission\(s\)",
+            result.output,
+        ), result.output
+
+    def test_digest_says_when_and_how_much(self, stocked: Path) -> None:
+        """The digest carries the same forecast, in UK time, for the day it covers."""
+        end = dt.datetime(2018, 8, 16, 1, 0, tzinfo=UTC)
+        app = _app(stocked, now=end)
+        with app.sessions() as session:
+            text = digest_text(build_digest(session, app.settings, end, None))
+        app.close()
+        assert (
+            "Retention: next purge Thu 16 Aug 2018 03:00:00 BST will erase the mail, files, "
+            "texts, names and addresses of 4 submission(s) dated before "
+            "Thu 02 Aug 2018 03:00:00 BST (purge_after_days = 14)"
+        ) in text
+
+    def test_off_says_so(self, sqlite_url: str) -> None:
+        """With purge_after_days = 0 the forecast says nothing is purged automatically."""
+        app = App(make_settings(sqlite_url))
+        with app.sessions() as session:
+            forecast = retention_forecast(session, app.settings.retention, UK, NOW)
+        app.close()
+        assert forecast.line().startswith("Retention: no automatic purge")
+
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            (
+                dt.datetime(2018, 7, 27, 1, 59, tzinfo=UTC),
+                dt.datetime(2018, 7, 27, 2, 0, tzinfo=UTC),
+            ),
+            (
+                dt.datetime(2018, 7, 27, 2, 0, tzinfo=UTC),
+                dt.datetime(2018, 7, 28, 2, 0, tzinfo=UTC),
+            ),
+            (
+                dt.datetime(2018, 12, 1, 2, 59, tzinfo=UTC),
+                dt.datetime(2018, 12, 1, 3, 0, tzinfo=UTC),
+            ),
+            # the night the clocks go back: 03:00 GMT
+            (
+                dt.datetime(2018, 10, 28, 1, 30, tzinfo=UTC),
+                dt.datetime(2018, 10, 28, 3, 0, tzinfo=UTC),
+            ),
+        ],
+    )
+    def test_next_run_is_three_in_the_morning_uk_time(
+        self, now: dt.datetime, expected: dt.datetime
+    ) -> None:
+        """The next run is 03:00 UK time, BST or GMT, never the one just passed."""
+        assert next_purge_run(now, UK) == expected
