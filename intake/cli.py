@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from store import db, repo
 from store.errors import StoreError
 from store.models import Attachment, Submission
+from store.parts import skipped_by_submission
 
 from . import outbox
 from .app import App
@@ -192,7 +193,13 @@ def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: boo
 def show(state: _Context, reference: str, as_json: bool) -> None:
     """Show one submission and the text read from it."""
     with _errors(), state.app.sessions() as session:
-        record = submission_record(repo.get_by_reference(session, reference))
+        sub = repo.get_by_reference(session, reference)
+        record = submission_record(sub)
+        record["skipped_parts"] = [
+            {"position": p.position, "content_type": p.content_type, "filename": p.filename}
+            | {"size": p.size, "reason": p.reason}
+            for p in skipped_by_submission(session, [sub.id]).get(sub.id, [])
+        ]
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -218,6 +225,12 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
             f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
             att["text"] or "",
+        ]
+    for part in record["skipped_parts"]:
+        name = part["filename"] or part["content_type"]
+        lines += [
+            "",
+            f"--- {name} [{part['content_type']}, {part['size']} bytes]: {part['reason']}",
         ]
     click.echo("\n".join(lines))
 

@@ -90,6 +90,12 @@ def erase_command(
         with state.app.sessions() as session:
             plan = plan_sender(session, sender, references)
         _show(plan, "would be erased" if dry_run or not plan.ids else "to erase")
+        if plan.mentioned_in:
+            click.echo(
+                "mentioned, but not erased, in: "
+                + ", ".join(plan.mentioned_in)
+                + " (someone else's response may quote them; add --reference REF to erase one)"
+            )
         if dry_run or not plan.ids:
             return
         _run(state, plan, "erase", yes)

@@ -46,6 +46,7 @@ __all__ = [
     "erasers",
     "ids_before",
     "ids_for_address",
+    "ids_mentioning",
     "register_eraser",
     "settle",
 ]
@@ -133,6 +134,33 @@ def ids_for_address(session: Session, address: str) -> list[int]:
         .where(or_(Submission.id.in_(theirs), Submission.bounced_ack_id.in_(their_acks)))
         .order_by(Submission.id)
     )
+    return list(session.scalars(query))
+
+
+def ids_mentioning(session: Session, needle: str, exclude: Sequence[int] = ()) -> list[int]:
+    """Other submissions whose body, headers or attachment text mention ``needle``.
+
+    For staff to judge (someone else's response may quote a person): never erased
+    by :func:`ids_for_address` on its own.
+    """
+    escaped = needle.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    in_files = select(Attachment.submission_id).where(
+        func.lower(Attachment.text).like(pattern, escape="\\")
+    )
+    query = (
+        select(Submission.id)
+        .where(
+            or_(
+                func.lower(Submission.body_text).like(pattern, escape="\\"),
+                func.lower(Submission.headers_json).like(pattern, escape="\\"),
+                Submission.id.in_(in_files),
+            )
+        )
+        .order_by(Submission.id)
+    )
+    if exclude:
+        query = query.where(Submission.id.not_in(list(exclude)))
     return list(session.scalars(query))
 
 

@@ -47,6 +47,7 @@ class ErasurePlan:
     references: list[str]
     anonymise: bool
     what: str  # for the audit record: how they were chosen, with no personal data
+    mentioned_in: list[str] = field(default_factory=list)  # other references naming them
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,13 @@ def plan_sender(session: Session, address: str, references: tuple[str, ...] = ()
     ids = set(erasure.ids_for_address(session, address))
     ids.update(repo.get_by_reference(session, ref).id for ref in references)
     ordered = sorted(ids)
+    mentions = erasure.ids_mentioning(session, address, ordered)
     return ErasurePlan(
-        ordered, _references(session, ordered), True, "an erasure request (UK GDPR Art. 17)"
+        ordered,
+        _references(session, ordered),
+        True,
+        "for an erasure request (UK GDPR Art. 17)",
+        _references(session, mentions),
     )
 
 

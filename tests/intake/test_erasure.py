@@ -287,6 +287,26 @@ class TestEraseSender:
         others = [BOB, BOB_SAYS, CAROL, KEPT_SAYS]
         assert _found(stocked, others) == set(others)
 
+    def test_mentions_are_reported_and_erased_on_request(
+        self, stocked: Path, tmp_path: Path
+    ) -> None:
+        """Someone else's response quoting Jane is named, and erased only with --reference."""
+        quote = f"I agree with {JANE} about the library bus."
+        raw = _mail("dan@example.net", "Dan Ash", "Mon, 23 Jul 2018 10:00:00 +0100", quote, 6)
+        (tmp_path / "dan.eml").write_bytes(raw)
+        app = _app(stocked)
+        with app.pipeline() as pipeline:
+            import_path(pipeline, tmp_path / "dan.eml")
+            pipeline.read_pending()
+        app.close()
+        dry = _run(stocked, "erase", "--sender", JANE, "--dry-run")
+        assert "mentioned, but not erased, in: KIL-00006" in dry
+        _run(stocked, "erase", "--sender", JANE, "--yes")
+        assert _found(stocked, [quote, JANE_SAYS]) == {quote}
+        out = _run(stocked, "erase", "--sender", JANE, "--reference", "kil-00006", "--yes")
+        assert "1 submission(s)" in out
+        assert _found(stocked, [quote, JANE, "Dan Ash"]) == set()
+
     def test_a_mistyped_address_is_a_usage_error(self, stocked: Path) -> None:
         """An address without @ is refused with a one-line hint, no traceback."""
         result = CliRunner().invoke(cli, ["--config", str(stocked), "erase", "--sender", "jane"])

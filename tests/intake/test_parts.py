@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
 from intake.app import App
+from intake.cli import cli
 from intake.daily import build_digest
 from intake.digest import digest_text
 from store.parts import SkippedPartRow
@@ -112,3 +116,34 @@ class TestPartsEndToEnd:
         with ack_app.sessions() as session:
             reasons = list(session.scalars(select(SkippedPartRow.reason)))
         assert sorted(reasons) == ["another version of the body text", "calendar invitation"]
+
+
+def test_show_lists_skipped_parts(tmp_path: Path) -> None:
+    """`intake show` names each skipped part with its reason (and --json carries them)."""
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[consultation]
+name = "Keep it Local"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[database]
+url = "sqlite:///{tmp_path / "intake.db"}"
+
+[maildir]
+path = "inbox"
+"""
+    )
+    runner = CliRunner()
+    args = ["--config", str(config)]
+    imported = runner.invoke(cli, [*args, "import", str(DATA / "eml" / "outlook_logo.eml")])
+    assert imported.exit_code == 0, imported.output
+    shown = runner.invoke(cli, [*args, "show", "KIL-00001"])
+    assert "--- image001.png [image/png, 68 bytes]: signature image" in shown.output
+    assert "--- text/html [text/html," in shown.output
+    record = json.loads(runner.invoke(cli, [*args, "show", "KIL-00001", "--json"]).output)
+    assert [p["reason"] for p in record["skipped_parts"]] == [
+        "another version of the body text",
+        "signature image",
+    ]
