@@ -71,6 +71,7 @@ class SkipReason(enum.StrEnum):
     CONTACT_CARD = "contact card"
     DIGITAL_SIGNATURE = "digital signature"
     DELIVERY_REPORT = "delivery report"
+    EMPTY = "empty part"  # e.g. a multipart without a boundary and with nothing in it
     PART_LIMIT = "not read: over the part or nesting limit"
 
 

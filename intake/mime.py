@@ -208,13 +208,30 @@ def _content_id(part: Message) -> str:
     return clean_header(_header(part, "Content-ID"), 500).strip("<>").lower()
 
 
-def _shown_ids(message: Message, limit: int) -> set[str]:
+class _Types:
+    """Each part's content type, parsed once (the stdlib re-parses the header per call)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, str] = {}
+
+    def __call__(self, part: Message) -> str:
+        key = id(part)  # parts live as long as the message being read
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = part.get_content_type()
+        return found
+
+    def main(self, part: Message) -> str:
+        return self(part).partition("/")[0]
+
+
+def _shown_ids(message: Message, limit: int, types: _Types) -> set[str]:
     """Content-IDs the HTML parts show (``cid:`` references), lower case."""
     found: set[str] = set()
     for n, part in enumerate(message.walk()):
         if n >= limit:
             break
-        if part.get_content_type() == "text/html":
+        if types(part) == "text/html":
             try:
                 payload = part.get_payload(decode=True)
             except Exception:  # noqa: BLE001, S112 - nothing to find in an undecodable part
@@ -225,18 +242,17 @@ def _shown_ids(message: Message, limit: int) -> set[str]:
     return found
 
 
-def _preferred(children: list[Message], blobs: _Blobs) -> Message | None:
+def _preferred(children: list[Message], blobs: _Blobs, types: _Types) -> Message | None:
     """The version of a multipart/alternative body we read: plain text when it says something."""
     for child in children:
-        if child.get_content_type() == "text/plain" and not _safe_has_filename(child):
+        if types(child) == "text/plain" and not _safe_has_filename(child):
             try:
                 if _text_of(child, blobs):
                     return child
             except Exception:  # noqa: BLE001, S112 - an undecodable version is not preferred
                 continue
     for child in reversed(children):  # the last is the richest (RFC 2046)
-        ctype = child.get_content_type()
-        if ctype == "text/html" or child.get_content_maintype() == "multipart":
+        if types(child) == "text/html" or types.main(child) == "multipart":
             return child
     return children[-1] if children else None
 
@@ -244,8 +260,11 @@ def _preferred(children: list[Message], blobs: _Blobs) -> Message | None:
 class _Walker:
     """Accounts for every leaf of a message tree: body text, attachment or skipped part."""
 
-    def __init__(self, max_depth: int, max_parts: int, blobs: _Blobs, shown_ids: set[str]) -> None:
+    def __init__(
+        self, max_depth: int, max_parts: int, blobs: _Blobs, shown_ids: set[str], types: _Types
+    ) -> None:
         self.blobs = blobs
+        self.types = types
         self.max_depth = max_depth
         self.max_parts = max_parts
         self.shown_ids = shown_ids
@@ -272,7 +291,7 @@ class _Walker:
             if not self._over_limit:
                 self._over_limit = True
                 self.skipped.append(
-                    SkippedPart(self.leaves + 1, message.get_content_type(), SkipReason.PART_LIMIT)
+                    SkippedPart(self.leaves + 1, self.types(message), SkipReason.PART_LIMIT)
                 )
             return
         if message.is_multipart():
@@ -281,18 +300,18 @@ class _Walker:
                 c for c in (payload if isinstance(payload, list) else []) if isinstance(c, Message)
             ]
             chosen = (
-                _preferred(children, self.blobs)
-                if message.get_content_subtype() == "alternative"
+                _preferred(children, self.blobs, self.types)
+                if self.types(message) == "multipart/alternative"
                 else None
             )
             for child in children:
-                if _is_forward(child):
+                if self._is_forward(child):
                     self._forwarded(child, texts, depth)
                 else:
                     rejected = other_version or (chosen is not None and child is not chosen)
                     self.walk(child, texts, depth + 1, nested_in, rejected)
             return
-        if _is_forward(message):
+        if self._is_forward(message):
             self._forwarded(message, texts, depth)
             return
         self._leaf(message, texts, nested_in, other_version)
@@ -301,14 +320,26 @@ class _Walker:
         self, part: Message, texts: list[str], nested_in: str | None, other_version: bool
     ) -> None:
         self.leaves += 1
-        ctype = part.get_content_type()
+        ctype = self.types(part)
+        maintype = ctype.partition("/")[0]
         disposition = (part.get_content_disposition() or "").lower()
         filename = _safe_filename(part)
         reason = _SKIPPED_TYPES.get(ctype)
-        if reason is None and other_version and part.get_content_maintype() == "text":
+        if reason is None and other_version and maintype == "text":
             reason = SkipReason.BODY_VERSION
         if reason is not None:
             self._skip(part, reason, filename)
+            return
+        if maintype == "multipart":
+            # A multipart whose boundary is missing or wrong: its text is all there is.
+            self.defects.append("BrokenMultipart")
+            raw = part.get_payload()
+            text = raw.strip() if isinstance(raw, str) else ""
+            if not text:
+                self._skip(part, SkipReason.EMPTY, None, 0)
+                return
+            self.body_parts += 1
+            texts.append(text.replace("\r\n", "\n"))
             return
         if ctype in _BODY_TYPES and not filename and disposition != "attachment":
             self.body_parts += 1
@@ -321,7 +352,7 @@ class _Walker:
             if text:
                 texts.append(text)
             return
-        if part.get_content_maintype() == "image" and disposition != "attachment":
+        if maintype == "image" and disposition != "attachment":
             data = self._payload(part)
             if len(data) <= SIGNATURE_IMAGE_MAX and (
                 not filename or _content_id(part) in self.shown_ids
@@ -335,9 +366,14 @@ class _Walker:
     ) -> None:
         if size is None:
             size = len(self._payload(part))
-        ctype = part.get_content_type()
+        ctype = self.types(part)
         name = clean_filename(filename, self.leaves, ctype) if filename else None
         self.skipped.append(SkippedPart(self.leaves, ctype, reason, size, name))
+
+    def _is_forward(self, part: Message) -> bool:
+        return self.types(part) == "message/rfc822" or (
+            self.types.main(part) == "message" and isinstance(part.get_payload(), Message)
+        )
 
     def _forwarded(self, part: Message, texts: list[str], depth: int) -> None:
         payload = part.get_payload()
@@ -361,7 +397,7 @@ class _Walker:
 
     def _attachment(self, part: Message, nested_in: str | None) -> None:
         data = self._payload(part)
-        ctype = part.get_content_type()
+        ctype = self.types(part)
         name = _safe_filename(part)
         position = len(self.attachments) + 1
         self.attachments.append(
@@ -374,12 +410,6 @@ class _Walker:
                 nested_in=nested_in,
             )
         )
-
-
-def _is_forward(part: Message) -> bool:
-    return part.get_content_type() == "message/rfc822" or (
-        part.get_content_maintype() == "message" and isinstance(part.get_payload(), Message)
-    )
 
 
 def read_message(
@@ -398,7 +428,8 @@ def read_message(
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     blobs = _Blobs(raw)
     message = parse_message(blobs.reduced)
-    walker = _Walker(max_depth, max_parts, blobs, _shown_ids(message, max_parts))
+    types = _Types()
+    walker = _Walker(max_depth, max_parts, blobs, _shown_ids(message, max_parts, types), types)
     texts: list[str] = []
     walker.walk(message, texts, 0, None)
     body = "\n\n".join(texts)
