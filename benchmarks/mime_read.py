@@ -37,8 +37,10 @@ def main() -> None:
     skipped = Counter(str(s.reason) for envelope, _ in results for s in envelope.skipped)
     size = sum(map(len, raws)) / 1e6
     print(f"{len(raws)} messages, {size:.1f} MB: best pass {best * 1000:.0f} ms")
-    print(f"{leaves} leaf parts: {body} body text, {files} attachments, "
-          f"{sum(skipped.values())} skipped {dict(skipped.most_common())}")
+    print(
+        f"{leaves} leaf parts: {body} body text, {files} attachments, "
+        f"{sum(skipped.values())} skipped {dict(skipped.most_common())}"
+    )
 
 
 if __name__ == "__main__":

@@ -363,5 +363,6 @@ class OAuthToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
+
 from . import erasure as _erasure  # noqa: E402, F401 - registers the erasers of these tables
 from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table

@@ -53,8 +53,6 @@ __all__ = [
     "mark_flagged",
     "needs_rereading",
     "pending_ids",
-    "purge",
-    "purgeable",
     "period_own_mail",
     "period_submissions",
     "release_lease",
@@ -568,38 +566,3 @@ def arrivals_since(session: Session, since: dt.datetime) -> list[dt.datetime]:
         )
         if value is not None
     ]
-
-
-# --- retention ---------------------------------------------------------------------
-
-
-def purgeable(session: Session, before: dt.datetime) -> list[int]:
-    """Responses received before ``before`` whose mail and files are still stored."""
-    return list(
-        session.scalars(
-            select(Submission.id)
-            .where(Submission.received_at < before, Submission.status != SubmissionStatus.PURGED)
-            .order_by(Submission.id)
-        )
-    )
-
-
-def purge(session: Session, ids: Sequence[int], *, anonymise: bool) -> None:
-    """Delete the raw mail, the files and the texts of these submissions.
-
-    What stays: the reference, Message-ID and SHA-256 (so the same message is never
-    taken in again), times and timeliness; and, unless ``anonymise``, sender and subject.
-    """
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        session.execute(delete(RawMessage).where(RawMessage.submission_id.in_(chunk)))
-        session.execute(delete(Attachment).where(Attachment.submission_id.in_(chunk)))
-        values: dict[str, object] = {
-            "status": SubmissionStatus.PURGED,
-            "body_text": None,
-            "headers_json": None,
-            "error": None,
-        }
-        if anonymise:
-            values |= {"sender_email": None, "sender_name": None, "reply_to": None, "subject": None}
-        session.execute(update(Submission).where(Submission.id.in_(chunk)).values(**values))

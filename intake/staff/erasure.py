@@ -12,6 +12,7 @@ how much it will remove, for ``intake status`` and the digest.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -33,6 +34,8 @@ __all__ = [
     "plan_sender",
     "retention_forecast",
 ]
+
+log = logging.getLogger(__name__)
 
 # The worker applies [retention] purge_after_days at this hour (UK time) every day,
 # and once when it starts.
@@ -119,6 +122,8 @@ def erase(
         repo.audit(session, action, None, f"{plan.what}: {report.summary()}", now)
         session.commit()
     settled = erasure.settle(engine)
+    if not settled:
+        log.warning("erased, but the database was busy: old copies may stay in its log for now")
     return ErasureReport(report.submissions, report.tables, settled)
 
 
