@@ -359,6 +359,8 @@ class _Walker:
             ):
                 self._skip(part, SkipReason.SIGNATURE_IMAGE, filename, len(data))
                 return
+            self._attachment(part, nested_in, data)
+            return
         self._attachment(part, nested_in)
 
     def _skip(
@@ -378,7 +380,8 @@ class _Walker:
     def _forwarded(self, part: Message, texts: list[str], depth: int) -> None:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else payload
-        if not isinstance(inner, Message):
+        if not isinstance(inner, Message):  # an encoded or broken message: keep it as a file
+            self._leaf(part, texts, None, False)
             return
         subject = clean_header(_header(inner, "Subject"), 200) or "(no subject)"
         inner_texts: list[str] = []
@@ -395,8 +398,9 @@ class _Walker:
             self.defects.append("UndecodablePayload")
         return data if isinstance(data, bytes) else b""
 
-    def _attachment(self, part: Message, nested_in: str | None) -> None:
-        data = self._payload(part)
+    def _attachment(self, part: Message, nested_in: str | None, data: bytes | None = None) -> None:
+        if data is None:
+            data = self._payload(part)
         ctype = self.types(part)
         name = _safe_filename(part)
         position = len(self.attachments) + 1
