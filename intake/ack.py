@@ -13,21 +13,27 @@ import datetime as dt
 import email.utils
 import functools
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 
 from .deadline import format_uk
+from .message import UNREAD_REASONS
 from .mime import clean_header
 
 __all__ = [
+    "ACK_MARKER",
+    "OWN_ADDRESS",
     "AckAttachment",
     "AckContent",
     "ack_message_id",
+    "describe_unread",
     "is_delivery_report",
+    "own_mail_reason",
     "render_ack",
     "robot_reason",
 ]
@@ -39,6 +45,12 @@ _ROBOT_LOCALPARTS = re.compile(
 _VALID_ADDRESS = re.compile(
     r"^[^@\s<>()\[\]\\,;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
+
+# The reason recorded for our own mail (suppressed, and not counted as a response).
+OWN_ADDRESS = "own address"
+# The header that marks our acknowledgements, so a copy that comes back is known.
+ACK_MARKER = "X-Intake-Ack"
+_OUR_ACK_ID = re.compile(r"^<ack\.[A-Za-z0-9-]+\.\d+\.[0-9a-f]+@[^>]+>$")
 
 # What an unreadable file's status means for the respondent, in their words.
 ADVICE = {
@@ -59,11 +71,16 @@ def robot_reason(
     sender: str,
     reply_to: str,
     own_addresses: Collection[str],
+    message_id: str = "",
 ) -> str | None:
     """Why this message must not be acknowledged, or None when a person sent it.
 
-    ``headers`` holds the original's header values by canonical name.
+    ``headers`` holds the original's header values by canonical name. Our own mail
+    (see :func:`own_mail_reason`) is named first, whatever else it carries.
     """
+    own = own_mail_reason(headers, sender, reply_to, own_addresses, message_id)
+    if own is not None:
+        return own
     lower = {name.lower(): value.strip() for name, value in headers.items()}
     auto = lower.get("auto-submitted", "")
     if auto and auto.split(";")[0].strip().lower() != "no":
@@ -81,15 +98,62 @@ def robot_reason(
     for name in ("x-autoreply", "x-autorespond", "x-auto-response-suppress"):
         if name in lower:
             return f"an automatic reply ({name.title()})"
-    own = {address.lower() for address in own_addresses}
     for address in (sender, reply_to):
-        if address and address.lower() in own:
-            return f"sent from our own address ({address})"
         if address and _ROBOT_LOCALPARTS.match(address.partition("@")[0]):
             return f"sent from a machine address ({address})"
     target = reply_to or sender
     if not target or not _VALID_ADDRESS.match(target):
         return "no valid address to reply to"
+    return None
+
+
+class SkippedLike(Protocol):
+    """A skipped part as the store or the MIME reader records it."""
+
+    @property
+    def reason(self) -> str: ...
+    @property
+    def filename(self) -> str | None: ...
+    @property
+    def content_type(self) -> str: ...
+
+
+def describe_unread(skipped: Iterable[SkippedLike]) -> list[str]:
+    """One line per skipped part that may hold part of the response (for people to read)."""
+    lines = []
+    for part in skipped:
+        if part.reason not in UNREAD_REASONS:
+            continue
+        what = part.filename or f"a part of type {part.content_type}"
+        lines.append(f"{what} ({part.reason})")
+    return lines
+
+
+def own_mail_reason(
+    headers: Mapping[str, str],
+    sender: str,
+    reply_to: str,
+    own_addresses: Collection[str],
+    message_id: str = "",
+) -> str | None:
+    """``"own address (...)"`` when the message is our own mail, else None.
+
+    Our own mail is anything from or replying to one of ``own_addresses`` (the
+    ``[smtp] from`` address, the sign-in address, ``[ack] own_addresses``), and any
+    copy of one of our acknowledgements: it carries ``X-Intake-Ack``, or our
+    acknowledgement's Message-ID together with ``Auto-Submitted: auto-replied``.
+    Such mail is never a response and never acknowledged.
+    """
+    lower = {name.lower(): value.strip() for name, value in headers.items()}
+    if "x-intake-ack" in lower:
+        return f"{OWN_ADDRESS} (a copy of our acknowledgement: X-Intake-Ack)"
+    auto = lower.get("auto-submitted", "").split(";")[0].strip().lower()
+    if auto == "auto-replied" and _OUR_ACK_ID.match(message_id.strip()):
+        return f"{OWN_ADDRESS} (a copy of our acknowledgement: Auto-Submitted, Message-ID)"
+    own = {address.lower() for address in own_addresses}
+    for address in (sender, reply_to):
+        if address and address.lower() in own:
+            return f"{OWN_ADDRESS} ({address})"
     return None
 
 
@@ -142,6 +206,7 @@ class AckContent:
     date: dt.datetime
     too_large: bool = False
     resend: bool = False
+    unread_parts: Sequence[str] = ()  # parts of the email skipped unread, described
 
 
 @functools.cache
@@ -188,12 +253,14 @@ def render_ack(
             AckAttachment(clean_header(a.filename, 200), a.parse_status)
             for a in content.attachments
         ],
+        unread_parts=[clean_header(part, 300) for part in content.unread_parts],
     )
     values = {
         "c": content,
         "received_uk": format_uk(content.received_at),
         "deadline_uk": format_uk(content.deadline),
-        "unreadable": [a for a in content.attachments if not a.readable],
+        "unreadable": [a for a in content.attachments if not a.readable]
+        + list(content.unread_parts),
     }
     text = _template(template_text, "ack.txt", html=False).render(values)
     html = _template(template_html, "ack.html", html=True).render(values)
@@ -213,6 +280,7 @@ def render_ack(
         message["In-Reply-To"] = original
         message["References"] = original
     message["Auto-Submitted"] = "auto-replied"
+    message[ACK_MARKER] = clean_header(content.reference, 32)
     message["X-Auto-Response-Suppress"] = "All"
     message["Precedence"] = "auto_reply"
     message.set_content(text)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from store import db, repo, work
 from store.errors import StoreError
 from store.models import Attachment, Submission
+from store.parts import skipped_by_submission
 
 from . import outbox
 from .app import App
@@ -222,7 +223,13 @@ def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: boo
 def show(state: _Context, reference: str, as_json: bool) -> None:
     """Show one submission and the text read from it."""
     with _errors(), state.app.sessions() as session:
-        record = submission_record(repo.get_by_reference(session, reference))
+        sub = repo.get_by_reference(session, reference)
+        record = submission_record(sub)
+        record["skipped_parts"] = [
+            {"position": p.position, "content_type": p.content_type, "filename": p.filename}
+            | {"size": p.size, "reason": p.reason}
+            for p in skipped_by_submission(session, [sub.id]).get(sub.id, [])
+        ]
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -248,6 +255,12 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
             f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
             att["text"] or "",
+        ]
+    for part in record["skipped_parts"]:
+        name = part["filename"] or part["content_type"]
+        lines += [
+            "",
+            f"--- {name} [{part['content_type']}, {part['size']} bytes]: {part['reason']}",
         ]
     click.echo("\n".join(lines))
 
@@ -500,37 +513,6 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
 
 
 @cli.command()
-@click.option(
-    "--before",
-    required=True,
-    type=click.DateTime(["%Y-%m-%d"]),
-    help="Purge responses received before this UK date.",
-)
-@click.option("--anonymise", is_flag=True, help="Also delete sender names, addresses and subjects.")
-@click.option("--dry-run", is_flag=True, help="Say how many would be purged, change nothing.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@pass_ctx
-def purge(state: _Context, before: dt.datetime, anonymise: bool, dry_run: bool, yes: bool) -> None:
-    """Delete the stored mail, files and texts of old responses (retention; audited)."""
-    app = state.app
-    cutoff = before.replace(tzinfo=UK).astimezone(dt.UTC)
-    with _errors(), app.sessions() as session:
-        ids = repo.purgeable(session, cutoff)
-        click.echo(f"{len(ids)} response(s) received before {format_uk(cutoff)} would be purged")
-        if dry_run or not ids:
-            return
-        if not yes:
-            click.confirm("This cannot be undone. Purge them?", abort=True)
-        repo.purge(session, ids, anonymise=anonymise)
-        detail = f"{len(ids)} response(s) received before {cutoff.isoformat()}" + (
-            ", anonymised" if anonymise else ""
-        )
-        repo.audit(session, "purge", None, detail, app.now())
-        session.commit()
-    click.echo(f"purged {len(ids)} response(s); the purge is recorded in the audit log")
-
-
-@cli.command()
 @pass_ctx
 def check(state: _Context) -> None:
     """Sign in to IMAP and SMTP as configured and say what works (sends no mail)."""
@@ -650,6 +632,12 @@ def db_upgrade(state: _Context) -> None:
             click.echo(f"schema at {db.current_revision(engine)}")
         finally:
             engine.dispose()
+
+
+from .cli_erasure import erase_command, purge  # noqa: E402 - needs the names above
+
+cli.add_command(purge)
+cli.add_command(erase_command)
 
 
 def main() -> None:

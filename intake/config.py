@@ -225,6 +225,9 @@ class AckSettings:
     template_html: Path | None = None
     max_per_sender_per_day: int = 3
     max_attempts: int = 8
+    # More addresses that are ours (shared mailboxes, aliases): never acknowledged, and
+    # their mail is not counted as a response. [smtp] from and the sign-in are always ours.
+    own_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -510,6 +513,13 @@ def parse_settings(
         _check_range("worker.concurrency", worker.concurrency, 0, 256)
         _check_range("worker.stall_after_s", worker.stall_after_s, 3, 3600)
         _check_range("worker.sweep_every_s", worker.sweep_every_s, 0.1, 600)
+
+    for address in values.get("ack", AckSettings()).own_addresses:
+        if "@" not in address or any(ch.isspace() or ch in "<>," for ch in address.strip()):
+            raise ConfigError(
+                f"ack.own_addresses: {address!r} is not an email address; "
+                'write plain addresses such as ["consultation@example.gov.uk"]'
+            )
     _with_oauth2(data, values, env, base)
     return Settings(**values)
 

@@ -12,25 +12,46 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import repo, work
 from store.models import DigestRun, Submission
+from store.parts import SkippedPartRow, skipped_by_submission
 
 from .config import Settings
 from .deadline import deadline_instant, format_uk
-from .digest import DigestAttachment, DigestData, DigestSubmission, render_digest
+from .digest import (
+    DigestAttachment,
+    DigestData,
+    DigestSkippedPart,
+    DigestSubmission,
+    render_digest,
+)
 from .errors import DeliveryError
 from .mailer import Mailer
+from .message import UNREAD_REASONS
+from .staff.erasure import retention_forecast
 
 __all__ = ["build_digest", "describe", "inbox_problems", "send_digest", "stage_problems"]
+
+__all__ = ["build_digest", "describe", "inbox_problems", "own_mail_notes", "send_digest"]
 
 _CHART_DAYS = 14
 
 
-def _digest_row(sub: Submission, ack_error: str | None) -> DigestSubmission:
+def _skipped_row(part: SkippedPartRow) -> DigestSkippedPart:
+    return DigestSkippedPart(
+        label=part.filename or part.content_type,
+        reason=part.reason,
+        unread=part.reason in UNREAD_REASONS,
+    )
+
+
+def _digest_row(
+    sub: Submission, ack_error: str | None, skipped: Sequence[SkippedPartRow] = ()
+) -> DigestSubmission:
     return DigestSubmission(
         reference=sub.reference or "",
         sender_name=sub.sender_name,
@@ -45,6 +66,7 @@ def _digest_row(sub: Submission, ack_error: str | None) -> DigestSubmission:
         attachments=tuple(
             DigestAttachment(a.filename, a.parse_status, a.error) for a in sub.attachments
         ),
+        skipped=tuple(_skipped_row(part) for part in skipped),
     )
 
 
@@ -74,6 +96,16 @@ def stage_problems(session: Session, limit: int = 20) -> tuple[str, ...]:
     )
     return lines
 
+def own_mail_notes(
+    session: Session, start: dt.datetime | None, end: dt.datetime
+) -> tuple[str, ...]:
+    """For "needs attention": our own mail that came in, kept but not counted or acknowledged."""
+    return tuple(
+        f"{reference}: {reason or 'own address'}; kept, but not counted as a response "
+        "and not acknowledged"
+        for reference, reason in repo.period_own_mail(session, start, end)
+    )
+
 
 def build_digest(
     session: Session,
@@ -87,6 +119,7 @@ def build_digest(
     zone = consultation.zone
     subs: list[Submission] = repo.period_submissions(session, start, end)
     acks = repo.acks_by_submission(session, [s.id for s in subs])
+    skipped = skipped_by_submission(session, [s.id for s in subs])
     timeliness = repo.count_by(session, Submission.timeliness)
     today = end.astimezone(zone).date()
     first_day = today - dt.timedelta(days=_CHART_DAYS - 1)
@@ -100,7 +133,10 @@ def build_digest(
         period_end=end,
         deadline=deadline_instant(consultation.deadline, zone, consultation.grace_minutes),
         timezone=zone,
-        new=tuple(_digest_row(s, acks[s.id].reason if s.id in acks else None) for s in subs),
+        new=tuple(
+            _digest_row(s, acks[s.id].reason if s.id in acks else None, skipped.get(s.id, []))
+            for s in subs
+        ),
         totals_received=sum(timeliness.values()),
         totals_on_time=timeliness.get("on_time", 0),
         totals_late=timeliness.get("late", 0),
@@ -108,7 +144,11 @@ def build_digest(
             (first_day + dt.timedelta(days=n), per_day.get(first_day + dt.timedelta(days=n), 0))
             for n in range(_CHART_DAYS)
         ),
-        attention_extra=inbox_problems(session) + stage_problems(session) + attention_extra,
+        retention=retention_forecast(session, settings.retention, zone, end).words(),
+        attention_extra=inbox_problems(session)
+        + stage_problems(session)
+        + own_mail_notes(session, start, end)
+        + attention_extra,
     )
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "CSV_COLUMNS",
     "DigestAttachment",
     "DigestData",
+    "DigestSkippedPart",
     "DigestSubmission",
     "digest_text",
     "needs_attention",
@@ -93,6 +94,15 @@ class DigestAttachment:
 
 
 @dataclass(frozen=True)
+class DigestSkippedPart:
+    """A part of a message skipped on purpose; ``unread`` when it may hold part of a response."""
+
+    label: str  # its file name, or its content type
+    reason: str
+    unread: bool = False
+
+
+@dataclass(frozen=True)
 class DigestSubmission:
     """One submission as the digest shows it."""
 
@@ -107,6 +117,7 @@ class DigestSubmission:
     ack_status: str
     ack_error: str | None = None
     attachments: tuple[DigestAttachment, ...] = ()
+    skipped: tuple[DigestSkippedPart, ...] = ()
 
     def __post_init__(self) -> None:
         _require_aware(self.received_at, "received_at")
@@ -136,6 +147,7 @@ class DigestData:
     totals_late: int
     arrivals_by_day: tuple[tuple[dt.date, int], ...]
     attention_extra: tuple[str, ...] = ()
+    retention: str = ""  # when the next retention purge runs and what it removes
 
     def __post_init__(self) -> None:
         if self.period_start is not None:
@@ -231,6 +243,9 @@ def needs_attention(data: DigestData) -> list[str]:
                     f'{ref}: attachment "{_line(att.filename, 200)}" unreadable '
                     f"({_line(att.parse_status, 50)}){detail}"
                 )
+        for part in sub.skipped:
+            if part.unread:
+                lines.append(f'{ref}: part "{_line(part.label, 200)}" {_line(part.reason, 100)}')
         if sub.late_but_sent_in_time:
             lines.append(
                 f"{ref}: late (received {format_uk(sub.received_at, data.timezone)}) "
@@ -320,6 +335,14 @@ def _view(sub: DigestSubmission, zone: ZoneInfo) -> _SubmissionView:
         attachments=tuple(
             _AttachmentView(_line(att.filename, 200), _attachment_state(att), att.readable)
             for att in sub.attachments
+        )
+        + tuple(
+            _AttachmentView(
+                _line(part.label, 200),
+                ("NOT READ: " if part.unread else "skipped: ") + _line(part.reason, 100),
+                not part.unread,
+            )
+            for part in sub.skipped
         ),
     )
 
@@ -352,6 +375,7 @@ def _context(data: DigestData) -> dict[str, Any]:
         "new_count": len(ordered),
         "empty": empty,
         "chart": _chart(data.arrivals_by_day),
+        "retention": _line(data.retention, 998),
     }
 
 
@@ -402,9 +426,12 @@ def _csv(data: DigestData) -> str:
             sub.status,
             "; ".join(_line(att.filename, 200) for att in sub.attachments),
             "; ".join(
-                f"{_line(att.filename, 200)} ({att.parse_status})"
-                for att in sub.attachments
-                if not att.readable
+                [
+                    f"{_line(att.filename, 200)} ({att.parse_status})"
+                    for att in sub.attachments
+                    if not att.readable
+                ]
+                + [f"{_line(p.label, 200)} ({p.reason})" for p in sub.skipped if p.unread]
             ),
             sub.ack_status,
         )

@@ -14,6 +14,7 @@ from store.queue import QueueOverview, queue_overview
 from .config import Settings
 from .daily import describe
 from .deadline import UK, deadline_instant, format_uk
+from .staff.erasure import RetentionForecast, retention_forecast
 from .worker import inbox_name
 
 __all__ = ["Health", "gather_health"]
@@ -33,6 +34,8 @@ class Health:
     failed_stages: list[tuple[str, str, int, str]]
     unfetched: list[work.UnfetchedUid]
     queue: QueueOverview | None = None
+
+    retention: RetentionForecast | None = None
 
     @property
     def healthy(self) -> bool:
@@ -100,6 +103,9 @@ class Health:
         if len(self.failed_stages) > 10:
             found.append(f"... {len(self.failed_stages) - 10} more: see `intake list --failed`")
         found.extend(self._queue_lines())
+
+        if self.retention is not None:
+            found.append(self.retention.line())
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
         return found
@@ -139,6 +145,7 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         stages=work.stage_counts(session),
         failed_stages=work.failed_stages(session),
         unfetched=work.unfetched(session),
-
         queue=queue_overview(session),
+
+        retention=retention_forecast(session, settings.retention, settings.consultation.zone, now),
     )

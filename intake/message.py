@@ -12,6 +12,8 @@ __all__ = [
     "FetchedMail",
     "MailKey",
     "ReceivedAt",
+    "SkipReason",
+    "SkippedPart",
     "Timeliness",
 ]
 
@@ -56,6 +58,44 @@ class AttachmentPart:
     nested_in: str | None = None  # subject of the forwarded message it came from
 
 
+class SkipReason(enum.StrEnum):
+    """Why a part of a message is neither body text nor an attachment.
+
+    Every leaf of a message is body text, an attachment, or one of these: nothing is
+    dropped without a recorded reason.
+    """
+
+    SIGNATURE_IMAGE = "signature image"  # small inline image shown by the HTML body
+    BODY_VERSION = "another version of the body text"  # e.g. the HTML copy of a plain body
+    CALENDAR = "calendar invitation"
+    CONTACT_CARD = "contact card"
+    DIGITAL_SIGNATURE = "digital signature"
+    DELIVERY_REPORT = "delivery report"
+    EMPTY = "empty part"  # e.g. a multipart without a boundary and with nothing in it
+    PART_LIMIT = "not read: over the part or nesting limit"
+
+
+# Skipped parts whose content may be part of the response: listed as "could not be
+# read" in the acknowledgement and the digest. The rest are machinery or copies.
+UNREAD_REASONS = frozenset({SkipReason.PART_LIMIT})
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedPart:
+    """A leaf part deliberately not read as body text or as an attachment, and why."""
+
+    position: int  # the leaf's number in the message, in order, from 1
+    content_type: str
+    reason: SkipReason
+    size: int = 0
+    filename: str | None = None
+
+    @property
+    def unread(self) -> bool:
+        """True when the part may hold something the respondent meant us to read."""
+        return self.reason in UNREAD_REASONS
+
+
 @dataclass(frozen=True, slots=True)
 class ReceivedAt:
     """The instant a message reached us and which evidence it came from."""
@@ -79,3 +119,6 @@ class Envelope:
     body_text: str
     headers: dict[str, str] = field(default_factory=dict)
     defects: tuple[str, ...] = ()
+    skipped: tuple[SkippedPart, ...] = ()
+    leaves: int = 0  # leaf parts seen: body_parts + attachments + skipped
+    body_parts: int = 0  # leaf parts read as body text

@@ -19,7 +19,7 @@ from email.message import EmailMessage, Message
 
 from parsers import decode_text, html_to_text
 
-from .message import AttachmentPart, Envelope
+from .message import AttachmentPart, Envelope, SkippedPart, SkipReason
 
 __all__ = [
     "clean_filename",
@@ -29,17 +29,9 @@ __all__ = [
     "message_id_of",
     "read_message",
     "sniff_message_id",
+    "SIGNATURE_IMAGE_MAX",
 ]
 
-# Parts that are the body or machinery, never documents a respondent chose to send.
-_MACHINE_TYPES = {
-    "message/delivery-status",
-    "message/disposition-notification",
-    "text/rfc822-headers",
-    "application/pgp-signature",
-    "application/pkcs7-signature",
-    "application/x-pkcs7-signature",
-}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_NESTING = 10
 MAX_PARTS = 1000
@@ -180,96 +172,237 @@ def _text_of(part: Message, blobs: _Blobs | None = None) -> str:
     return text.replace("\r\n", "\n").strip()
 
 
-def _is_attachment(part: Message) -> bool:
-    ctype = part.get_content_type()
-    if ctype in _MACHINE_TYPES or part.get_content_maintype() == "multipart":
-        return False
-    disposition = (part.get_content_disposition() or "").lower()
-    filename = part.get_filename() if _safe_has_filename(part) else None
-    if ctype.startswith("image/"):
-        # Inline images are logos and signatures; an image attached on purpose may be a scan.
-        return disposition == "attachment"
-    if ctype.startswith("text/") and not filename and disposition != "attachment":
-        return False
-    return disposition == "attachment" or bool(filename) or not ctype.startswith("text/")
+# Machinery: never a document a respondent chose to send.
+_SKIPPED_TYPES = {
+    "application/pgp-signature": SkipReason.DIGITAL_SIGNATURE,
+    "application/pkcs7-signature": SkipReason.DIGITAL_SIGNATURE,
+    "application/x-pkcs7-signature": SkipReason.DIGITAL_SIGNATURE,
+    "message/delivery-status": SkipReason.DELIVERY_REPORT,
+    "message/disposition-notification": SkipReason.DELIVERY_REPORT,
+    "text/rfc822-headers": SkipReason.DELIVERY_REPORT,
+    "text/calendar": SkipReason.CALENDAR,
+    "application/ics": SkipReason.CALENDAR,
+    "text/vcard": SkipReason.CONTACT_CARD,
+    "text/x-vcard": SkipReason.CONTACT_CARD,
+    "text/directory": SkipReason.CONTACT_CARD,
+}
+_BODY_TYPES = ("text/plain", "text/html")
+# An inline image no bigger than this, shown by the HTML body (cid:), is a logo or a
+# signature; anything bigger may be a photo of a handwritten response.
+SIGNATURE_IMAGE_MAX = 32 * 1024
+_CID = re.compile(r"cid:([^\s\"'<>)]+)", re.IGNORECASE)
+
+
+def _safe_filename(part: Message) -> str | None:
+    try:
+        return part.get_filename()
+    except Exception:  # noqa: BLE001 - a mangled RFC 2231 name must not stop the read
+        return None
 
 
 def _safe_has_filename(part: Message) -> bool:
-    try:
-        return part.get_filename() is not None
-    except Exception:  # noqa: BLE001
-        return False
+    return _safe_filename(part) is not None
+
+
+def _content_id(part: Message) -> str:
+    return clean_header(_header(part, "Content-ID"), 500).strip("<>").lower()
+
+
+class _Types:
+    """Each part's content type, parsed once (the stdlib re-parses the header per call)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, str] = {}
+
+    def __call__(self, part: Message) -> str:
+        key = id(part)  # parts live as long as the message being read
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = part.get_content_type()
+        return found
+
+    def main(self, part: Message) -> str:
+        return self(part).partition("/")[0]
+
+
+def _shown_ids(message: Message, limit: int, types: _Types) -> set[str]:
+    """Content-IDs the HTML parts show (``cid:`` references), lower case."""
+    found: set[str] = set()
+    for n, part in enumerate(message.walk()):
+        if n >= limit:
+            break
+        if types(part) == "text/html":
+            try:
+                payload = part.get_payload(decode=True)
+            except Exception:  # noqa: BLE001, S112 - nothing to find in an undecodable part
+                continue
+            if isinstance(payload, bytes):
+                text = payload.decode("latin-1")
+                found.update(m.group(1).lower() for m in _CID.finditer(text))
+    return found
+
+
+def _preferred(children: list[Message], blobs: _Blobs, types: _Types) -> Message | None:
+    """The version of a multipart/alternative body we read: plain text when it says something."""
+    for child in children:
+        if types(child) == "text/plain" and not _safe_has_filename(child):
+            try:
+                if _text_of(child, blobs):
+                    return child
+            except Exception:  # noqa: BLE001, S112 - an undecodable version is not preferred
+                continue
+    for child in reversed(children):  # the last is the richest (RFC 2046)
+        if types(child) == "text/html" or types.main(child) == "multipart":
+            return child
+    return children[-1] if children else None
 
 
 class _Walker:
-    """Collects body text, attachments and defects from a message tree."""
+    """Accounts for every leaf of a message tree: body text, attachment or skipped part."""
 
-    def __init__(self, max_depth: int, max_parts: int, blobs: _Blobs) -> None:
+    def __init__(
+        self, max_depth: int, max_parts: int, blobs: _Blobs, shown_ids: set[str], types: _Types
+    ) -> None:
         self.blobs = blobs
+        self.types = types
         self.max_depth = max_depth
         self.max_parts = max_parts
+        self.shown_ids = shown_ids
         self.attachments: list[AttachmentPart] = []
-        self.extra_text: list[str] = []
+        self.skipped: list[SkippedPart] = []
         self.defects: list[str] = []
         self.seen_parts = 0
+        self.leaves = 0
+        self.body_parts = 0
+        self._over_limit = False
 
     def walk(
-        self, message: Message, body_part: Message | None, depth: int, nested_in: str | None
+        self,
+        message: Message,
+        texts: list[str],
+        depth: int,
+        nested_in: str | None,
+        other_version: bool = False,
     ) -> None:
         self.seen_parts += 1
         self.defects.extend(type(defect).__name__ for defect in message.defects)
         if depth > self.max_depth or self.seen_parts > self.max_parts:
             self.defects.append(PART_LIMIT_DEFECT)
+            if not self._over_limit:
+                self._over_limit = True
+                self.skipped.append(
+                    SkippedPart(self.leaves + 1, self.types(message), SkipReason.PART_LIMIT)
+                )
             return
         if message.is_multipart():
             payload = message.get_payload()
-            parts = payload if isinstance(payload, list) else []
-            for child in parts:
-                if not isinstance(child, Message):
-                    continue
-                if (
-                    child.get_content_type() == "message/rfc822"
-                    or isinstance(child.get_payload(), Message)
-                    and child.get_content_maintype() == "message"
-                ):
-                    self._forwarded(child, depth)
+            children = [
+                c for c in (payload if isinstance(payload, list) else []) if isinstance(c, Message)
+            ]
+            chosen = (
+                _preferred(children, self.blobs, self.types)
+                if self.types(message) == "multipart/alternative"
+                else None
+            )
+            for child in children:
+                if self._is_forward(child):
+                    self._forwarded(child, texts, depth)
                 else:
-                    self.walk(child, body_part, depth + 1, nested_in)
+                    rejected = other_version or (chosen is not None and child is not chosen)
+                    self.walk(child, texts, depth + 1, nested_in, rejected)
             return
-        if message is body_part:
+        if self._is_forward(message):
+            self._forwarded(message, texts, depth)
             return
-        if message.get_content_type() == "message/rfc822":
-            self._forwarded(message, depth)
-            return
-        if _is_attachment(message):
-            self._attachment(message, nested_in)
+        self._leaf(message, texts, nested_in, other_version)
 
-    def _forwarded(self, part: Message, depth: int) -> None:
+    def _leaf(
+        self, part: Message, texts: list[str], nested_in: str | None, other_version: bool
+    ) -> None:
+        self.leaves += 1
+        ctype = self.types(part)
+        maintype = ctype.partition("/")[0]
+        disposition = (part.get_content_disposition() or "").lower()
+        filename = _safe_filename(part)
+        reason = _SKIPPED_TYPES.get(ctype)
+        if reason is None and other_version and maintype == "text":
+            reason = SkipReason.BODY_VERSION
+        if reason is not None:
+            self._skip(part, reason, filename)
+            return
+        if maintype == "multipart":
+            # A multipart whose boundary is missing or wrong: its text is all there is.
+            self.defects.append("BrokenMultipart")
+            raw = part.get_payload()
+            text = raw.strip() if isinstance(raw, str) else ""
+            if not text:
+                self._skip(part, SkipReason.EMPTY, None, 0)
+                return
+            self.body_parts += 1
+            texts.append(text.replace("\r\n", "\n"))
+            return
+        if ctype in _BODY_TYPES and not filename and disposition != "attachment":
+            self.body_parts += 1
+            try:
+                text = _text_of(part, self.blobs)
+            except Exception:  # noqa: BLE001 - keep the part as a file instead
+                self.defects.append("UndecodablePayload")
+                self._attachment(part, nested_in)
+                return
+            if text:
+                texts.append(text)
+            return
+        if maintype == "image" and disposition != "attachment":
+            data = self._payload(part)
+            if len(data) <= SIGNATURE_IMAGE_MAX and (
+                not filename or _content_id(part) in self.shown_ids
+            ):
+                self._skip(part, SkipReason.SIGNATURE_IMAGE, filename, len(data))
+                return
+            self._attachment(part, nested_in, data)
+            return
+        self._attachment(part, nested_in)
+
+    def _skip(
+        self, part: Message, reason: SkipReason, filename: str | None, size: int | None = None
+    ) -> None:
+        if size is None:
+            size = len(self._payload(part))
+        ctype = self.types(part)
+        name = clean_filename(filename, self.leaves, ctype) if filename else None
+        self.skipped.append(SkippedPart(self.leaves, ctype, reason, size, name))
+
+    def _is_forward(self, part: Message) -> bool:
+        return self.types(part) == "message/rfc822" or (
+            self.types.main(part) == "message" and isinstance(part.get_payload(), Message)
+        )
+
+    def _forwarded(self, part: Message, texts: list[str], depth: int) -> None:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else payload
-        if not isinstance(inner, Message):
+        if not isinstance(inner, Message):  # an encoded or broken message: keep it as a file
+            self._leaf(part, texts, None, False)
             return
         subject = clean_header(_header(inner, "Subject"), 200) or "(no subject)"
-        inner_body = _find_body(inner)
-        if inner_body is not None:
-            text = _text_of(inner_body, self.blobs)
-            if text:
-                self.extra_text.append(f"---- Forwarded message: {subject} ----\n{text}")
-        self.walk(inner, inner_body, depth + 1, subject)
+        inner_texts: list[str] = []
+        self.walk(inner, inner_texts, depth + 1, subject)
+        if inner_texts:
+            body = "\n\n".join(inner_texts)
+            texts.append(f"---- Forwarded message: {subject} ----\n{body}")
 
-    def _attachment(self, part: Message, nested_in: str | None) -> None:
+    def _payload(self, part: Message) -> bytes:
         try:
             data = self.blobs.payload(part)
         except Exception:  # noqa: BLE001
             data = None
             self.defects.append("UndecodablePayload")
-        if not isinstance(data, bytes):
-            data = b""
-        ctype = part.get_content_type()
-        try:
-            name = part.get_filename()
-        except Exception:  # noqa: BLE001
-            name = None
+        return data if isinstance(data, bytes) else b""
+
+    def _attachment(self, part: Message, nested_in: str | None, data: bytes | None = None) -> None:
+        if data is None:
+            data = self._payload(part)
+        ctype = self.types(part)
+        name = _safe_filename(part)
         position = len(self.attachments) + 1
         self.attachments.append(
             AttachmentPart(
@@ -283,21 +416,6 @@ class _Walker:
         )
 
 
-def _find_body(message: Message) -> Message | None:
-    if isinstance(message, EmailMessage):
-        try:
-            found = message.get_body(preferencelist=("plain", "html"))
-        except Exception:  # noqa: BLE001
-            found = None
-        if found is not None and not (
-            found.get_content_disposition() == "attachment" or _safe_has_filename(found)
-        ):
-            return found
-    if not message.is_multipart() and message.get_content_maintype() == "text":
-        return message
-    return None
-
-
 def read_message(
     raw: bytes,
     sha256: str | None = None,
@@ -307,16 +425,18 @@ def read_message(
 ) -> tuple[Envelope, list[AttachmentPart]]:
     """Read the headers, body text and attachments of a raw message.
 
-    Never raises for malformed input; problems are listed in ``Envelope.defects``.
+    Every leaf part ends up as body text (all text parts, in order), an attachment,
+    or in ``Envelope.skipped`` with its reason. Never raises for malformed input;
+    problems are listed in ``Envelope.defects``.
     """
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     blobs = _Blobs(raw)
     message = parse_message(blobs.reduced)
-    body_part = _find_body(message)
-    walker = _Walker(max_depth, max_parts, blobs)
-    walker.walk(message, body_part, 0, None)
-    body = _text_of(body_part, blobs) if body_part is not None else ""
-    body = "\n\n".join(text for text in [body, *walker.extra_text] if text)
+    types = _Types()
+    walker = _Walker(max_depth, max_parts, blobs, _shown_ids(message, max_parts, types), types)
+    texts: list[str] = []
+    walker.walk(message, texts, 0, None)
+    body = "\n\n".join(texts)
     message_id, derived = message_id_of(raw, digest)
     sender_name, sender_email = _address(_header(message, "From"))
     _, reply_to = _address(_header(message, "Reply-To"))
@@ -333,6 +453,7 @@ def read_message(
         "To",
         "In-Reply-To",
         "References",
+        "X-Intake-Ack",
     )
     headers = {name: value for name in keep if (value := clean_header(_header(message, name)))}
     envelope = Envelope(
@@ -347,6 +468,9 @@ def read_message(
         body_text=unicodedata.normalize("NFC", body),
         headers=headers,
         defects=tuple(dict.fromkeys(walker.defects)),
+        skipped=tuple(walker.skipped),
+        leaves=walker.leaves,
+        body_parts=walker.body_parts,
     )
     return envelope, walker.attachments
 

@@ -25,6 +25,7 @@ and ``intake resend-ack`` at once (tests/intake/test_exactly_once.py).
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import logging
 import re
 import secrets
@@ -36,8 +37,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store import work
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
+from store.parts import skipped_by_submission
 
-from .ack import AckAttachment, AckContent, ack_message_id, render_ack, robot_reason
+from .ack import (
+    OWN_ADDRESS,
+    AckAttachment,
+    AckContent,
+    ack_message_id,
+    describe_unread,
+    own_mail_reason,
+    render_ack,
+    robot_reason,
+)
 from .config import Settings
 from .errors import DeliveryError
 from .mailer import Mailer, SmtpConnection
@@ -64,10 +75,17 @@ class SendReport:
 
 
 def own_addresses(settings: Settings) -> set[str]:
-    found = {settings.smtp.sender.lower()} if settings.smtp else set()
-    if settings.imap and "@" in settings.imap.username:
-        found.add(settings.imap.username.lower())
-    return found
+    """Our addresses, lower case: [smtp] from, the sign-in(s), [ack] own_addresses."""
+    candidates = [email.utils.parseaddr(settings.smtp.sender)[1]] if settings.smtp else []
+    if settings.imap is not None:
+        # "user@x" or, for a shared mailbox, "user@x\\shared@x" (Microsoft 365)
+        candidates += re.split(r"[\\/]", settings.imap.username)
+    if settings.smtp is not None:
+        candidates += re.split(r"[\\/]", settings.smtp.username)
+    if settings.oauth2 is not None:
+        candidates.append(settings.oauth2.account)
+    candidates += settings.ack.own_addresses
+    return {c.strip().lower() for c in candidates if "@" in c}
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -89,6 +107,9 @@ def queue_ack(
     Called inside the transaction that saves the reading; does nothing when the
     submission already has one.
     """
+    if submission.kind == SubmissionKind.OWN_MAIL and submission.ack_status == AckStatus.NONE:
+        _suppress_own_mail(session, submission, settings, now, headers)
+        return
     if submission.kind != SubmissionKind.RESPONSE or submission.ack_status != AckStatus.NONE:
         return  # decided before (sent, suppressed, or off for a backfill): never again
     existing = session.scalar(
@@ -102,7 +123,11 @@ def queue_ack(
         return
     to_addr = submission.reply_to or submission.sender_email or ""
     reason = robot_reason(
-        headers, submission.sender_email or "", submission.reply_to or "", own_addresses(settings)
+        headers,
+        submission.sender_email or "",
+        submission.reply_to or "",
+        own_addresses(settings),
+        submission.message_id,
     )
     if reason is None:
         since = now - dt.timedelta(days=1)
@@ -136,6 +161,44 @@ def queue_ack(
     )
     session.add(ack)
     submission.ack_status = ack.status
+
+
+def _suppress_own_mail(
+    session: Session,
+    submission: Submission,
+    settings: Settings,
+    now: dt.datetime,
+    headers: dict[str, str],
+) -> None:
+    """Record "suppressed: own address" for our own mail, acknowledgements on or off."""
+    if session.scalar(select(Ack.id).where(Ack.submission_id == submission.id)) is not None:
+        return
+    reason = own_mail_reason(
+        headers,
+        submission.sender_email or "",
+        submission.reply_to or "",
+        own_addresses(settings),
+        submission.message_id,
+    )
+    domain = settings.smtp.sender.rpartition("@")[2].strip(">") if settings.smtp else ""
+    session.add(
+        Ack(
+            submission_id=submission.id,
+            sequence=0,
+            status=AckStatus.SUPPRESSED,
+            reason=reason or OWN_ADDRESS,
+            to_addr=None,
+            message_id=ack_message_id(
+                submission.reference or str(submission.id),
+                0,
+                domain or "localhost",
+                secrets.token_hex(6),
+            ),
+            attempts=0,
+            created_at=now,
+        )
+    )
+    submission.ack_status = AckStatus.SUPPRESSED
 
 
 def request_resend(
@@ -180,6 +243,7 @@ def _content(
     sender: str,
     cutoff: dt.datetime,
     now: dt.datetime,
+    unread_parts: Sequence[str] = (),
 ) -> AckContent:
     original = (
         None if submission.message_id.endswith("@derived.invalid>") else submission.message_id
@@ -201,6 +265,7 @@ def _content(
         date=now,
         too_large=submission.status == SubmissionStatus.TOO_LARGE,
         resend=ack.sequence > 0,
+        unread_parts=unread_parts,
     )
 
 
@@ -286,8 +351,11 @@ def _send_one(
         assert submission is not None
         submission.ack_status = AckStatus.SENDING
         session.commit()
+
+        skipped = skipped_by_submission(session, [submission.id]).get(submission.id, [])
+        unread = describe_unread(skipped)
         message = render_ack(
-            _content(ack, submission, settings, sender, cutoff, now()),
+            _content(ack, submission, settings, sender, cutoff, now(), unread),
             subject_format=settings.ack.subject,
             template_text=settings.ack.template_text,
             template_html=settings.ack.template_html,

@@ -39,6 +39,7 @@ from .app import App
 from .daily import send_digest
 from .errors import IntakeError, MailboxError
 from .oauth import LogOnce
+from .staff.erasure import PURGE_HOUR, erase, plan_purge
 from .stages.queue import Dispatcher, run_processor
 from .worker import InboxBusy, holder_id, run_cycle
 
@@ -224,17 +225,11 @@ class Worker:
             return
         now = self.app.now()
         cutoff = now - dt.timedelta(days=retention.purge_after_days)
-        detail = (
-            f"received before {cutoff.isoformat()} "
-            f"([retention] purge_after_days = {retention.purge_after_days})"
-        )
         try:
             with self.app.sessions() as session:
-                ids = repo.purgeable(session, cutoff)
-                if ids:
-                    repo.purge(session, ids, anonymise=retention.anonymise)
-                    repo.audit(session, "purge", None, f"{len(ids)} response(s) {detail}", now)
-                    session.commit()
+                plan = plan_purge(session, cutoff, anonymise=retention.anonymise)
+            if plan.ids:
+                erase(self.app.sessions, self.app.engine, plan, now, action="retention purge")
         except (StoreError, SQLAlchemyError) as exc:
             log.warning("retention purge failed, trying again tomorrow: %s", exc)
 
@@ -341,7 +336,7 @@ class Worker:
         if self.app.settings.retention.purge_after_days > 0:
             self.scheduler.add_job(
                 self.purge,
-                CronTrigger(hour=3, timezone=self.app.settings.consultation.zone),
+                CronTrigger(hour=PURGE_HOUR, timezone=self.app.settings.consultation.zone),
                 id="purge",
                 next_run_time=now,
             )

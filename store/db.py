@@ -61,6 +61,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         # and a commit here is what allows the server to flag or MOVE the message.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Deleted content is overwritten with zeros, so erased personal data does not
+        # linger in free pages of the file (see store.erasure).
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
@@ -71,7 +74,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 # The newest migration; a test checks it against the migrations folder. Kept as a
 # constant so that opening the database needs no Alembic import (faster commands).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -85,6 +85,7 @@ class SubmissionKind(enum.StrEnum):
 
     RESPONSE = "response"
     ACK_BOUNCE = "ack_bounce"
+    OWN_MAIL = "own_mail"  # from one of our own addresses, or a copy of our own mail
 
 
 class AckStatus(enum.StrEnum):
@@ -98,6 +99,7 @@ class AckStatus(enum.StrEnum):
     SUPPRESSED = "suppressed"
     FAILED = "failed"
     BOUNCED = "ack_bounced"
+    CANCELLED = "cancelled"  # never sent: the response was purged or erased first
 
 
 NAMING = {
@@ -368,4 +370,6 @@ class OAuthToken(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+from . import erasure as _erasure  # noqa: E402, F401 - registers the erasers of these tables
+from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table
 from . import work as _work  # noqa: E402,F401 - stage records, seen by Alembic

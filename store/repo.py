@@ -32,6 +32,7 @@ from .models import (
     RawMessage,
     Sighting,
     Submission,
+    SubmissionKind,
     SubmissionStatus,
 )
 
@@ -56,8 +57,7 @@ __all__ = [
     "mark_flagged",
     "needs_rereading",
     "pending_ids",
-    "purge",
-    "purgeable",
+    "period_own_mail",
     "period_submissions",
     "release_lease",
     "save_reading",
@@ -584,6 +584,21 @@ def period_submissions(
     return list(session.scalars(query.order_by(Submission.id)))
 
 
+def period_own_mail(
+    session: Session, start: dt.datetime | None, end: dt.datetime
+) -> list[tuple[str, str | None]]:
+    """Our own mail stored in (start, end]: (reference, why it is ours), oldest first."""
+    query = (
+        select(Submission.reference, Ack.reason)
+        .outerjoin(Ack, (Ack.submission_id == Submission.id) & (Ack.sequence == 0))
+        .where(Submission.kind == SubmissionKind.OWN_MAIL, Submission.fetched_at <= end)
+        .order_by(Submission.id)
+    )
+    if start is not None:
+        query = query.where(Submission.fetched_at > start)
+    return [(str(ref or ""), reason) for ref, reason in session.execute(query)]
+
+
 def acks_by_submission(session: Session, ids: Sequence[int]) -> dict[int, Ack]:
     found: dict[int, Ack] = {}
     for start in range(0, len(ids), 500):
@@ -604,38 +619,3 @@ def arrivals_since(session: Session, since: dt.datetime) -> list[dt.datetime]:
         )
         if value is not None
     ]
-
-
-# --- retention ---------------------------------------------------------------------
-
-
-def purgeable(session: Session, before: dt.datetime) -> list[int]:
-    """Responses received before ``before`` whose mail and files are still stored."""
-    return list(
-        session.scalars(
-            select(Submission.id)
-            .where(Submission.received_at < before, Submission.status != SubmissionStatus.PURGED)
-            .order_by(Submission.id)
-        )
-    )
-
-
-def purge(session: Session, ids: Sequence[int], *, anonymise: bool) -> None:
-    """Delete the raw mail, the files and the texts of these submissions.
-
-    What stays: the reference, Message-ID and SHA-256 (so the same message is never
-    taken in again), times and timeliness; and, unless ``anonymise``, sender and subject.
-    """
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        session.execute(delete(RawMessage).where(RawMessage.submission_id.in_(chunk)))
-        session.execute(delete(Attachment).where(Attachment.submission_id.in_(chunk)))
-        values: dict[str, object] = {
-            "status": SubmissionStatus.PURGED,
-            "body_text": None,
-            "headers_json": None,
-            "error": None,
-        }
-        if anonymise:
-            values |= {"sender_email": None, "sender_name": None, "reply_to": None, "subject": None}
-        session.execute(update(Submission).where(Submission.id.in_(chunk)).values(**values))

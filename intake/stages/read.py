@@ -8,6 +8,7 @@ transaction. A delivery report about one of our acknowledgements is filed with i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -22,12 +23,13 @@ from parsers import ExtractJob, ExtractResult, ParseStatus
 from parsers.result import MB
 from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
+from store.parts import replace_skipped
 
-from ..ack import is_delivery_report
+from ..ack import is_delivery_report, own_mail_reason
 from ..deadline import classify, pick_received_at, sent_in_time
 from ..message import AttachmentPart, Envelope
 from ..mime import PART_LIMIT_DEFECT, decoded_leaves, read_message
-from ..outbox import find_bounced_ack, quoted_ack_ids
+from ..outbox import find_bounced_ack, own_addresses, queue_ack, quoted_ack_ids
 
 if TYPE_CHECKING:
     from ..app import App
@@ -115,6 +117,18 @@ def run(app: App, session: Session, submission_id: int) -> None:
         results = _extract(app, parts)
     limits = app.settings.limits
     values = _envelope_values(app, envelope, submission.internal_date, submission.fetched_at)
+    # Never ourselves: our own mail is kept but is not a response.
+    own = own_mail_reason(
+        envelope.headers,
+        envelope.sender_email,
+        envelope.reply_to,
+        own_addresses(app.settings),
+        envelope.message_id,
+    )
+    if own is not None:
+        values["kind"] = SubmissionKind.OWN_MAIL
+    elif submission.kind == SubmissionKind.OWN_MAIL:
+        values["kind"] = SubmissionKind.RESPONSE
     if PART_LIMIT_DEFECT in envelope.defects:
         values["error"] = (
             "Only part of this message was read: it nests deeper than "
@@ -134,6 +148,11 @@ def run(app: App, session: Session, submission_id: int) -> None:
         quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
     records = _records(app, parts, results, values)
     saved = repo.save_reading(session, submission_id, values, records)
+    replace_skipped(session, submission_id, [dataclasses.asdict(p) for p in envelope.skipped])
+    if own is not None and saved.ack_status in (AckStatus.NONE, AckStatus.OFF):
+        # Recorded as suppressed even when acknowledgements are off: never a response.
+        saved.ack_status = AckStatus.NONE
+        queue_ack(session, saved, app.settings, app.now(), envelope.headers)
     if quoted:
         _attach_bounce(session, saved, quoted)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.ack import AckAttachment, AckContent, render_ack, robot_reason
+from intake.ack import AckAttachment, AckContent, own_mail_reason, render_ack, robot_reason
 
 UTC = dt.UTC
 OWN = {"keepitlocal@example.org"}
@@ -41,7 +41,8 @@ class TestRobotReason:
             ({}, "noreply@example.org", "machine address"),
             ({}, "no-reply@example.org", "machine address"),
             ({}, "do-not-reply@example.org", "machine address"),
-            ({}, "keepitlocal@example.org", "our own address"),
+            ({}, "keepitlocal@example.org", "own address (keepitlocal@example.org)"),
+            ({"X-Intake-Ack": "KIL-00001"}, "relay@example.net", "own address"),
             ({}, "", "no valid address"),
             ({}, "not-an-address", "no valid address"),
         ],
@@ -68,6 +69,33 @@ class TestRobotReason:
         """A Reply-To pointing at a robot or at ourselves suppresses the loop."""
         assert robot_reason({}, "jane@anytown.gov.uk", "noreply@anytown.gov.uk", OWN)
         assert robot_reason({}, "jane@anytown.gov.uk", "keepitlocal@example.org", OWN)
+
+
+class TestOwnMail:
+    """Our own mail is recognised by address or by our acknowledgement's markers."""
+
+    def test_our_address_as_sender_or_reply_to(self) -> None:
+        """From or Reply-To one of our addresses, whatever the case, is our own mail."""
+        assert own_mail_reason({}, "KeepItLocal@Example.org", "", OWN) == (
+            "own address (KeepItLocal@Example.org)"
+        )
+        assert own_mail_reason({}, "jane@anytown.gov.uk", "keepitlocal@example.org", OWN)
+        assert own_mail_reason({}, "jane@anytown.gov.uk", "", OWN) is None
+
+    def test_a_copy_of_our_acknowledgement(self) -> None:
+        """Our marker header, or our Message-ID on an auto-reply, is ours from any sender."""
+        assert own_mail_reason({"X-Intake-Ack": "KIL-1"}, "x@example.net", "", OWN)
+        ours = "<ack.KIL-00042.0.a1b2c3@example.org>"
+        auto = {"Auto-Submitted": "auto-replied"}
+        assert own_mail_reason(auto, "x@example.net", "", OWN, ours)
+        assert own_mail_reason({}, "x@example.net", "", OWN, ours) is None
+        assert own_mail_reason(auto, "x@example.net", "", OWN, "<other@example.net>") is None
+
+    def test_rendered_ack_is_recognised_when_it_comes_back(self) -> None:
+        """The headers our acknowledgement carries make a returned copy our own mail."""
+        message = _render(_content())
+        headers = {name: str(value) for name, value in message.items()}
+        assert own_mail_reason(headers, "relay@example.net", "", set(), message["Message-ID"])
 
 
 def _content(**changes) -> AckContent:
@@ -114,6 +142,7 @@ class TestRender:
         assert message["References"] == "<resp-001@anytown.gov.uk>"
         assert message["Auto-Submitted"] == "auto-replied"
         assert message["X-Auto-Response-Suppress"] == "All"
+        assert message["X-Intake-Ack"] == "KIL-00042"
         assert message["Message-ID"].endswith("@example.org>")
         assert message.get_body(("html",)) is not None
 

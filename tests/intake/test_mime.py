@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from intake.mime import clean_filename, clean_header, read_message, sniff_message_id
+from intake.mime import (
+    clean_filename,
+    clean_header,
+    parse_message,
+    read_message,
+    sniff_message_id,
+)
 from tests.conftest import DATA, SHARED_CORPUS
 
 CASES = sorted((DATA / "eml").glob("*.eml"))
@@ -57,11 +63,36 @@ def test_golden_message(path: Path) -> None:
                     assert getattr(part, key) == want[key], key
             if "data_contains" in want:
                 assert want["data_contains"].encode() in part.data
+    if "skipped" in expected:
+        got = [
+            {key: getattr(part, key) for key in want}
+            for part, want in zip(envelope.skipped, expected["skipped"], strict=False)
+        ]
+        assert len(envelope.skipped) == len(expected["skipped"]), envelope.skipped
+        assert got == expected["skipped"]
+    if "body_in_order" in expected:
+        places = [envelope.body_text.find(fragment) for fragment in expected["body_in_order"]]
+        assert -1 not in places and places == sorted(places), (places, envelope.body_text)
+
+
+def _leaves(raw: bytes) -> int:
+    """Leaf parts counted independently of the reader (the stdlib's own walk)."""
+    return sum(1 for part in parse_message(raw).walk() if not part.is_multipart())
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)
+def test_every_leaf_is_accounted_for(path: Path) -> None:
+    """Each leaf part is body text, an attachment or a skipped part with a reason."""
+    raw = path.read_bytes()
+    envelope, parts = read_message(raw)
+    assert envelope.leaves == _leaves(raw)
+    assert envelope.leaves == envelope.body_parts + len(parts) + len(envelope.skipped)
+    assert all(skipped.reason for skipped in envelope.skipped)
 
 
 def test_golden_cases_exist() -> None:
     """The golden folder is not empty (a broken glob must not pass silently)."""
-    assert len(CASES) >= 7
+    assert len(CASES) >= 12
 
 
 @pytest.mark.parametrize("path", NEVER_CRASH, ids=lambda p: p.name)
@@ -105,8 +136,13 @@ class TestLargeMessages:
             b"From: a@example.org\r\nSubject: big\r\nMessage-ID: <big@x>\r\nMIME-Version: 1.0\r\n"
             b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
             b"--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n"
-            b"--b\r\nContent-Type: " + ctype.encode() + b"\r\nContent-Transfer-Encoding: " + cte.encode()
-            + b'\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n' + body + b"\r\n--b--\r\n"
+            b"--b\r\nContent-Type: "
+            + ctype.encode()
+            + b"\r\nContent-Transfer-Encoding: "
+            + cte.encode()
+            + b'\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n'
+            + body
+            + b"\r\n--b--\r\n"
         )
 
     def test_big_base64_attachment_is_exact(self) -> None:
