@@ -616,3 +616,8 @@ def db_upgrade(state: _Context) -> None:
 def main() -> None:
     """Entry point of the ``intake`` console script."""
     cli(prog_name="intake")
+
+
+from .cli_search import search as _search_command  # noqa: E402 - it imports this module
+
+cli.add_command(_search_command)

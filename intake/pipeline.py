@@ -32,6 +32,7 @@ from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
 from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
 from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
+from .stages import index as index_stage
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -313,6 +314,8 @@ class Pipeline:
             queue_ack(
                 session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
             )
+            # stage hook: index
+            index_stage.index_one(session, submission.id)
             session.commit()
         counts.read += 1
 

@@ -30,6 +30,7 @@ from .models import (
     Submission,
     SubmissionStatus,
 )
+from .search import remove_from_index
 
 __all__ = [
     "SETTLED_STATUSES",
@@ -573,6 +574,7 @@ def purge(session: Session, ids: Sequence[int], *, anonymise: bool) -> None:
     What stays: the reference, Message-ID and SHA-256 (so the same message is never
     taken in again), times and timeliness; and, unless ``anonymise``, sender and subject.
     """
+    remove_from_index(session, ids)
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         session.execute(delete(RawMessage).where(RawMessage.submission_id.in_(chunk)))

@@ -1,0 +1,1 @@
+"""Named pipeline stages: each one function ``run(app, session, submission_id)``."""
