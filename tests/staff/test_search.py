@@ -368,7 +368,7 @@ class TestCommand:
         assert "2 response(s) match" in result.output
         assert reference in result.output and "BST" in result.output
         assert "Siân Davies <sian@example.cymru>" in result.output
-        assert "In body:" in result.output and "fund [home" in result.output
+        assert "In body:" in result.output and "[home" in result.output and "care]" in result.output
 
     def test_json_and_filters(self, app: App, tmp_path: Path) -> None:
         """--json prints one array; --late and --since filter it."""
