@@ -36,6 +36,7 @@ __all__ = [
     "clear_index",
     "count_matches",
     "find",
+    "finish_rebuild",
     "index_size",
     "index_submissions",
     "indexed_count",
@@ -141,8 +142,31 @@ def remove_from_index(session: Session, submission_ids: Iterable[int]) -> None:
 
 
 def clear_index(session: Session) -> None:
-    """Delete every row of the index (before a rebuild)."""
+    """Delete every row of the index, to rebuild it; then call :func:`finish_rebuild`.
+
+    On PostgreSQL the GIN index is dropped too: building it once at the end is several
+    times faster than updating it row by row.
+    """
+    if _postgres(session):
+        session.execute(text("DROP INDEX IF EXISTS ix_search_index_document"))
+        session.execute(text("TRUNCATE search_index"))
+        return
     session.execute(text("DELETE FROM search_index"))
+
+
+def finish_rebuild(session: Session) -> None:
+    """Make the rebuilt index ready for searching (PostgreSQL: GIN index, statistics)."""
+    if _postgres(session):
+        session.execute(
+            text(
+                "CREATE INDEX IF NOT EXISTS ix_search_index_document"
+                " ON search_index USING gin (document)"
+            )
+        )
+        session.execute(text("ANALYZE search_index"))
+    else:
+        # Merges the index's segments: fewer b-tree lookups per query afterwards.
+        session.execute(text("INSERT INTO search_index (search_index) VALUES ('optimize')"))
 
 
 def _rows_for(submission: Any, files: list[tuple[str, str]]) -> Iterator[dict[str, object]]:

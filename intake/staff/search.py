@@ -138,6 +138,8 @@ def rebuild(
             session.commit()
             if progress is not None:
                 progress(len(chunk))
+        index.finish_rebuild(session)
+        session.commit()
     return len(ids)
 
 

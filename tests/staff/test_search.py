@@ -266,7 +266,9 @@ class TestQueries:
         """Limit and offset page through the ranked list without overlap."""
         everyone = _found(app, "example", limit=50)
         assert len(everyone) == len(RESPONSES)
-        assert _found(app, "example", limit=2) + _found(app, "example", limit=50, offset=2) == everyone
+        assert (
+            _found(app, "example", limit=2) + _found(app, "example", limit=50, offset=2) == everyone
+        )
 
     def test_numbers_and_hyphens(self, app: App) -> None:
         """The £212,000 re-procurement is found by its figure and by its hyphenated word."""
@@ -290,7 +292,7 @@ class TestHostileInput:
 
     def test_generated_queries(self, app: App) -> None:
         """Hypothesis: any text, including syntax characters, returns results or nothing."""
-        alphabet = st.sampled_from(list('abc hocare"-*()ORANDNEAR:^\\\'\x00é ŵ'))
+        alphabet = st.sampled_from(list("abc hocare\"-*()ORANDNEAR:^\\'\x00é ŵ"))
         queries = st.one_of(st.text(), st.text(alphabet=alphabet, max_size=40))
 
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -307,8 +309,11 @@ class TestKeptCurrent:
     def test_purge_removes_from_the_index(self, app: App) -> None:
         """A purged response is no longer found."""
         with app.sessions() as session:
-            ids = list(session.scalars(select(Submission.id).where(
-                Submission.sender_email == "late@example.net")))
+            ids = list(
+                session.scalars(
+                    select(Submission.id).where(Submission.sender_email == "late@example.net")
+                )
+            )
             repo.purge(session, ids, anonymise=False)
             session.commit()
         assert _found(app, "parking") == ["tom@example.net"]
@@ -391,7 +396,11 @@ class TestCommand:
     def test_usage_errors(self, app: App, tmp_path: Path) -> None:
         """Conflicting options are one-line usage errors, not tracebacks."""
         config = _config_file(app, tmp_path)
-        for args in (["search"], ["search", "x", "--late", "--on-time"], ["search", "x", "--rebuild"]):
+        for args in (
+            ["search"],
+            ["search", "x", "--late", "--on-time"],
+            ["search", "x", "--rebuild"],
+        ):
             result = CliRunner().invoke(cli, ["--config", str(config), *args])
             assert result.exit_code == 2
             assert "Traceback" not in result.output
