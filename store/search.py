@@ -8,7 +8,8 @@ the response together. Row ids are ``submission id * 4096 + part number``.
 
 Rows are written by :func:`index_submissions` (the ``index`` stage and ``intake search
 --rebuild``) and deleted by :func:`remove_from_index` (re-reading, purge). :func:`find`
-ranks responses (BM25 on SQLite, ``ts_rank_cd`` on PostgreSQL) and returns one hit per
+ranks responses (BM25 on SQLite; on PostgreSQL ``ts_rank_cd`` for several terms, which
+rewards words close together, and ``ts_rank`` for one) and returns one hit per
 response with a snippet whose matched words sit between :data:`MARK_START` and
 :data:`MARK_END`. The query language is :mod:`store.search_query`.
 """
