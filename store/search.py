@@ -41,6 +41,7 @@ __all__ = [
     "index_size",
     "index_submissions",
     "indexed_count",
+    "is_empty",
     "remove_from_index",
     "submissions_to_index",
 ]
@@ -449,6 +450,11 @@ def count_matches(
     else:
         statement = f"SELECT count(*) FROM ({matches}) AS m"
     return int(session.execute(_typed(statement), params).scalar_one())
+
+
+def is_empty(session: Session) -> bool:
+    """True when the index holds no row at all (cheap at any size)."""
+    return session.execute(text("SELECT 1 FROM search_index LIMIT 1")).first() is None
 
 
 def indexed_count(session: Session) -> int:

@@ -150,4 +150,4 @@ def indexable(session: Session) -> int:
 
 def needs_rebuild(session: Session) -> bool:
     """True when responses are stored but none is in the index (after an upgrade)."""
-    return index.indexed_count(session) == 0 and bool(index.submissions_to_index(session))
+    return index.is_empty(session) and bool(index.submissions_to_index(session))

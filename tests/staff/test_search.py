@@ -21,7 +21,7 @@ from intake.staff.search import Snippet, count, rebuild, search
 from intake.worker import import_path
 from store import repo
 from store.models import Submission
-from store.search import remove_from_index
+from store.search import clear_index, remove_from_index
 from tests.conftest import make_settings
 
 ON_TIME = dt.datetime(2018, 7, 20, 10, 0, tzinfo=dt.UTC)
@@ -411,6 +411,22 @@ class TestCommand:
         result = CliRunner().invoke(cli, ["--config", str(config), "search", "--rebuild"])
         assert result.exit_code == 0, result.output
         assert f"indexed {len(RESPONSES)} response(s)" in result.output
+
+
+class TestEmptyIndex:
+    def test_search_says_to_rebuild(self, app: App, tmp_path: Path) -> None:
+        """With responses stored but none indexed (after an upgrade), search says what to do."""
+        with app.sessions() as session:
+            clear_index(session)
+            session.commit()
+        config = _config_file(app, tmp_path)
+        result = CliRunner().invoke(cli, ["--config", str(config), "search", "home"])
+        assert result.exit_code == 0, result.output
+        assert "No response matches." in result.stdout
+        assert "run `intake search --rebuild` once" in result.stderr
+        rebuilt = CliRunner().invoke(cli, ["--config", str(config), "search", "--rebuild"])
+        assert rebuilt.exit_code == 0, rebuilt.output
+        assert _found(app, "home care") == ["sian@example.cymru", "tom@example.net"]
 
 
 class TestSnippet:

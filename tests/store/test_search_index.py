@@ -73,6 +73,9 @@ def test_long_text_nul_bytes_and_removal(db_url: str) -> None:
         session.commit()
         assert search.find(session, parse("treasure")) == []
         assert search.indexed_count(session) == 1
+        assert not search.is_empty(session)
+        search.remove_from_index(session, [second.id])
+        assert search.is_empty(session)
         assert search.index_size(session) > 0
     engine.dispose()
 
@@ -91,6 +94,7 @@ def test_public_names() -> None:
         "index_size",
         "index_submissions",
         "indexed_count",
+        "is_empty",
         "remove_from_index",
         "submissions_to_index",
     }
