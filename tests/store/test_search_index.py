@@ -98,3 +98,21 @@ def test_public_names() -> None:
         "remove_from_index",
         "submissions_to_index",
     }
+
+
+def test_deleting_a_submission_deletes_its_rows(db_url: str) -> None:
+    """Rows go with their submission (a trigger on SQLite, the foreign key on PostgreSQL)."""
+    engine = open_database(db_url)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        kept, gone = _submission(1, "apples and pears"), _submission(2, "apples and plums")
+        session.add_all([kept, gone])
+        session.flush()
+        search.index_submissions(session, [kept.id, gone.id])
+        session.commit()
+        assert search.count_matches(session, parse("apples")) == 2
+        session.delete(gone)
+        session.commit()
+        assert search.indexed_count(session) == 1
+        assert [h.reference for h in search.find(session, parse("apples"))] == ["KIL-00001"]
+    engine.dispose()

@@ -102,6 +102,12 @@ def upgrade() -> None:
         " part UNINDEXED,"
         " tokenize = 'porter unicode61 remove_diacritics 2')"
     )
+    # A deleted submission takes its rows with it, as the foreign key does on PostgreSQL.
+    op.execute(
+        "CREATE TRIGGER search_index_forget AFTER DELETE ON submissions BEGIN"
+        " DELETE FROM search_index WHERE rowid >= old.id * 4096 AND rowid < (old.id + 1) * 4096;"
+        " END"
+    )
     # The hidden rank column then ranks by BM25 with these column weights.
     op.execute(
         "INSERT INTO search_index (search_index, rank) VALUES ('rank', 'bm25(4.0, 2.0, 2.0, 1.0)')"
@@ -109,6 +115,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name != "postgresql":
+        op.execute("DROP TRIGGER search_index_forget")
     op.execute("DROP TABLE search_index")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TEXT SEARCH CONFIGURATION intake_english")
