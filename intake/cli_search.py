@@ -19,18 +19,29 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 _EPILOG = """\b
 Query language (the same on SQLite and PostgreSQL):
-  home care            both words, anywhere in the response
+  home care            both words (in the body or in one attached file)
   "home care"          the exact phrase
   care OR support      either word
   parking -library     leave out responses that mention library
   procure*             words that start with procure (3 letters or more)
 Words match their other forms (council, councils) and accents are optional
 (Sian finds Siân). Anything else you type is taken as plain words.
+
+\b
+Quote a phrase for the shell too; put -- before the query when a word starts
+with - and could be read as an option (after --, nothing is an option):
+  intake search '"home care"' -parking
+  intake search -- -parking council
 """
 
 
-@click.command("search", epilog=_EPILOG)
-@click.argument("query", required=False)
+# Unknown options are words, so -parking leaves out responses that mention parking;
+# without the short -h, no exclusion can be read as an option ("-charges" held "-h").
+_SETTINGS = {"ignore_unknown_options": True, "help_option_names": ["--help"]}
+
+
+@click.command("search", epilog=_EPILOG, context_settings=_SETTINGS)
+@click.argument("words", nargs=-1, metavar="QUERY...")
 @click.option(
     "--limit",
     type=click.IntRange(1, 1000),
@@ -59,7 +70,7 @@ Words match their other forms (council, councils) and accents are optional
 @pass_ctx
 def search(
     state: _Context,
-    query: str | None,
+    words: tuple[str, ...],
     limit: int,
     late: bool,
     on_time: bool,
@@ -68,6 +79,7 @@ def search(
     rebuild: bool,
 ) -> None:
     """Search every word of every response (body, attachments, subject, sender)."""
+    query = " ".join(words)
     if rebuild:
         if query:
             raise click.UsageError("give either QUERY or --rebuild, not both")

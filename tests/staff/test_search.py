@@ -393,6 +393,16 @@ class TestCommand:
             _reference(app, "late@example.net")
         ]
 
+    def test_words_and_exclusions_as_arguments(self, app: App, tmp_path: Path) -> None:
+        """Several arguments make one query; -word is an exclusion, not an option."""
+        config = _config_file(app, tmp_path)
+        for args in (["parking", "-charges"], ["--", "-charges", "parking"]):
+            result = CliRunner().invoke(cli, ["--config", str(config), "search", "--json", *args])
+            assert result.exit_code == 0, result.output
+            assert [r["reference"] for r in json.loads(result.output)] == [
+                _reference(app, "tom@example.net")
+            ]
+
     def test_usage_errors(self, app: App, tmp_path: Path) -> None:
         """Conflicting options are one-line usage errors, not tracebacks."""
         config = _config_file(app, tmp_path)
