@@ -123,13 +123,14 @@ def _print(hits: list[staff_search.SearchHit], total: int) -> None:
         click.echo("No response matches.")
         return
     click.echo(f"{total} response(s) match; the best {len(hits)}:")
+    clean = staff_search.printable  # subjects, names and file names come from strangers
     for hit in hits:
-        sender = f"{hit.sender_name or ''} <{hit.sender_email or '-'}>".strip()
+        sender = clean(f"{hit.sender_name or ''} <{hit.sender_email or '-'}>")
         click.echo(
             f"\n{hit.reference}  {format_uk(hit.received_at)}  {hit.timeliness or '-'}  {sender}"
         )
-        click.echo(f"  Subject: {hit.subject or ''}")
-        click.echo(f"  In {hit.where}: {hit.snippet.terminal()}")
+        click.echo(f"  Subject: {clean(hit.subject or '')}")
+        click.echo(f"  In {clean(hit.where)}: {hit.snippet.terminal()}")
 
 
 def _rebuild(state: _Context) -> None:

@@ -18,9 +18,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from store import search as index
 from store.search_query import parse
 
-__all__ = ["SearchHit", "Snippet", "count", "indexable", "needs_rebuild", "rebuild", "search"]
+__all__ = [
+    "SearchHit",
+    "Snippet",
+    "count",
+    "indexable",
+    "needs_rebuild",
+    "printable",
+    "rebuild",
+    "search",
+]
 
 _REBUILD_BATCH = 500
+
+
+_CONTROLS = dict.fromkeys([*range(32), *range(127, 160)], " ")
+
+
+def printable(value: str) -> str:
+    """``value`` on one line with control characters as spaces (safe for a terminal)."""
+    return " ".join(value.translate(_CONTROLS).split())
 
 
 @dataclass(frozen=True)
@@ -42,13 +59,15 @@ class Snippet:
         return cls(tuple(segments))
 
     def plain(self) -> str:
-        """The text without marks, on one line."""
-        return " ".join("".join(text for text, _ in self.segments).split())
+        """The text without marks, on one line, without control characters."""
+        return printable("".join(text for text, _ in self.segments))
 
     def terminal(self) -> str:
-        """The text on one line with matched words in ``[brackets]``."""
-        marked = "".join(f"[{text}]" if hit else text for text, hit in self.segments)
-        return " ".join(marked.split())
+        """The text on one line with matched words in ``[brackets]``.
+
+        Control characters (a hostile message's terminal escapes) become spaces.
+        """
+        return printable("".join(f"[{text}]" if hit else text for text, hit in self.segments))
 
     def html(self) -> str:
         """HTML-escaped text with matched words in ``<mark>``."""
@@ -120,9 +139,7 @@ def count(
     return index.count_matches(session, parse(query), timeliness=timeliness, since=since)
 
 
-def rebuild(
-    sessions: sessionmaker[Session], progress: Callable[[int], None] | None = None
-) -> int:
+def rebuild(sessions: sessionmaker[Session], progress: Callable[[int], None] | None = None) -> int:
     """Rebuild the whole index from the stored text; returns the responses indexed.
 
     Commits every few hundred responses, so the worker is never held up for long;

@@ -446,3 +446,9 @@ class TestSnippet:
         assert snippet.html() == "a &lt;b&gt; &amp; <mark>care</mark> &lt;script&gt;"
         assert snippet.terminal() == "a <b> & [care] <script>"
         assert snippet.plain() == "a <b> & care <script>"
+
+    def test_terminal_text_has_no_control_characters(self) -> None:
+        """A hostile message's terminal escapes are not printed."""
+        snippet = Snippet.from_marked("red \x1b[31mtext\x1b[0m\r\n \x01bell\x07\x02 \x9b2J")
+        assert snippet.terminal() == "red [31mtext [0m [bell ] 2J"
+        assert "\x1b" not in snippet.plain() and "\x9b" not in snippet.plain()
