@@ -22,7 +22,9 @@ one table, each figure next to a reference measured in the same run:
 5. peak RSS of the polling process and of the extraction workers, over the run of 3
    and over one message with a 25 MB PDF;
 6. ``intake list``, ``intake export --format jsonl -o FILE`` and ``intake digest
-   --print`` over ``--big`` stored submissions, as staff run them (a new process each).
+   --print`` over ``--big`` stored submissions, as staff run them (a new process each);
+7. search over ``--big`` synthetic responses of 450 words: index build time and size,
+   p50/p95 of the ranked top 20 with snippets (see ``benchmarks/search.py``).
 
 Figures 1, 4 and 6 run on SQLite and, when it is reachable, on the PostgreSQL at
 127.0.0.1:5432 (database ``test``; a private schema, dropped afterwards). A full run
@@ -678,6 +680,10 @@ def main() -> None:
             if "4" not in skip or "6" not in skip:
                 big_figures(dovecot, smtp, dbs, workdir, backends, small, args.big, now,
                             deadline, mail_start, args.profile, skip, args.quick)
+            if "7" not in skip:
+                step(f"figure 7: search over {args.big:,} stored responses")
+                with clock("figure 7"):
+                    search_figures(args.big, 10 if args.quick else 40, use_pg)
     finally:
         dbs.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -692,6 +698,15 @@ def main() -> None:
     print(f"\ntotal {total / 60:.1f} min")
     if not args.quick or args.save:
         save(args, output, total, machine_lines)
+
+
+def search_figures(docs: int, repeat: int, postgres: bool) -> None:
+    """Figure 7: index build, size and query latency (benchmarks/search.py)."""
+    import search as search_bench
+
+    for engine, figure, measured, target, passed in search_bench.run(docs, repeat, postgres):
+        row(f"7. search, {engine}: {figure}", measured, "", "", target,
+            passed if target else None)
 
 
 def big_figures(dovecot: Dovecot, smtp: SmtpServer, dbs: Databases, workdir: Path,

@@ -643,3 +643,8 @@ cli.add_command(erase_command)
 def main() -> None:
     """Entry point of the ``intake`` console script."""
     cli(prog_name="intake")
+
+
+from .cli_search import search as _search_command  # noqa: E402 - it imports this module
+
+cli.add_command(_search_command)

@@ -65,7 +65,8 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
-from . import ack, read  # noqa: E402 - the registry must exist before the stages register
+from . import ack, index, read  # noqa: E402 - the registry must exist before they register
 
 register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepare))
 register(Stage("ack", ack.run, sends_mail=True))
+register(Stage("index", index.run, redo_after_read=True))

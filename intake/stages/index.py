@@ -1,0 +1,28 @@
+"""The ``index`` stage: make one response findable by ``intake search``.
+
+Runs after the response is read, inside the caller's transaction; re-running it
+replaces the response's rows, so a re-read response is found by its new text only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from store.search import index_submissions
+
+if TYPE_CHECKING:
+    from intake.app import App
+
+__all__ = ["index_one", "run"]
+
+
+def index_one(session: Session, submission_id: int) -> None:
+    """(Re)index one submission from its stored text; purged ones lose their rows."""
+    index_submissions(session, [submission_id])
+
+
+def run(app: App, session: Session, submission_id: int) -> None:
+    """The stage entry point: the index needs nothing from ``app`` but the session."""
+    index_one(session, submission_id)
