@@ -32,6 +32,7 @@ from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
 from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
 from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
+from .stages.tag import tag_submission
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -313,8 +314,18 @@ class Pipeline:
             queue_ack(
                 session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
             )
+            # stage hook: tag
+            self._tag(session, submission.id)
             session.commit()
         counts.read += 1
+
+    def _tag(self, session: Session, submission_id: int) -> None:
+        """Run the tag stage in a savepoint: a failure leaves the reading saved."""
+        try:
+            with session.begin_nested():
+                tag_submission(session, submission_id, self.settings, self.now())
+        except Exception:  # noqa: BLE001 - the reading stands; `intake retag` runs it again
+            log.exception("tagging failed", extra={"submission": submission_id})
 
     def _attach_bounce(self, session: Session, submission: Submission, quoted: list[str]) -> None:
         """A report about one of our acknowledgements is filed with it, not as a response."""

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
+from . import tags
 from .errors import NotFound
 from .models import (
     Ack,
@@ -577,6 +578,7 @@ def purge(session: Session, ids: Sequence[int], *, anonymise: bool) -> None:
         chunk = list(ids[start : start + 500])
         session.execute(delete(RawMessage).where(RawMessage.submission_id.in_(chunk)))
         session.execute(delete(Attachment).where(Attachment.submission_id.in_(chunk)))
+        tags.delete_for(session, chunk)  # passages quote the purged texts
         values: dict[str, object] = {
             "status": SubmissionStatus.PURGED,
             "body_text": None,
