@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from store import repo
+from store import repo, tags
 from store.models import DigestRun, PollRun, Submission
 
 from .config import Settings
@@ -28,6 +28,8 @@ class Health:
     statuses: dict[str, int]
     acks: dict[str, int]
     digest: DigestRun | None
+    questions: dict[str, int] = field(default_factory=dict)  # responses per question key
+    types: dict[str, int] = field(default_factory=dict)  # responses per respondent type
 
     @property
     def healthy(self) -> bool:
@@ -74,6 +76,14 @@ class Health:
         else:
             found.append("Acknowledgements: off (no [smtp] section, or [ack] enabled = false)")
         found.append(f"Last digest: {describe(self.digest) if self.digest else 'none sent'}")
+        if s.questions:
+            per_question = ", ".join(
+                f"{q.key} ({q.title}) {self.questions.get(q.key, 0)}" for q in s.questions
+            )
+            found.append(f"Responses per question: {per_question}")
+        if self.types:
+            per_type = ", ".join(f"{k} {v}" for k, v in sorted(self.types.items()))
+            found.append(f"Responses per respondent type: {per_type}")
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
         return found
@@ -89,4 +99,6 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         statuses=repo.count_by(session, Submission.status),
         acks=repo.ack_counts(session),
         digest=repo.last_sent_digest(session),
+        questions=tags.question_counts(session),
+        types=tags.type_counts(session),
     )
