@@ -158,7 +158,7 @@ def calibrate(
 ) -> tuple[float, float]:
     keys = [q.key for q in specs]
     best = (-1.0, 0.2, 0.8)
-    for t in range(5, 60):
+    for t in range(5, 90):
         threshold = t / 100
         for r in (0.6, 0.7, 0.8, 0.9, 1.0):
             f1 = evaluate(Scorer(specs, threshold, r), cases, keys)["overall"][2]

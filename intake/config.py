@@ -261,10 +261,10 @@ class AnalysisSettings:
     """``[analysis]``: how passages are tagged with questions."""
 
     # A passage is tagged with a question when its score reaches this (0 to 1).
-    threshold: float = 0.2
+    threshold: float = 0.7
     # Also tag a passage with a second question when its score is at least this
     # fraction of the best question's score (and over the threshold).
-    second_ratio: float = 0.8
+    second_ratio: float = 1.0
     # Optional: a sentence-embedding model on disk (the [embeddings] extra); never downloaded.
     model_path: Path | None = None
 

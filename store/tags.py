@@ -353,7 +353,7 @@ def tags_by_submission(
             .where(PassageTag.submission_id.in_(chunk), PassageTag.decision == TAGGED)
             .order_by(PassageTag.submission_id, PassageTag.question_key, Passage.seq)
         )
-        for passage, tag in session.execute(query).tuples():
+        for passage, tag in session.execute(query):
             found.setdefault(tag.submission_id, []).append((passage, tag))
     return found
 
@@ -426,7 +426,7 @@ def question_counts(session: Session) -> dict[str, int]:
         .where(PassageTag.decision == TAGGED)
         .group_by(PassageTag.question_key)
     )
-    return {key: count for key, count in session.execute(query).tuples()}
+    return {key: count for key, count in session.execute(query)}
 
 
 def type_counts(session: Session) -> dict[str, int]:
@@ -437,7 +437,7 @@ def type_counts(session: Session) -> dict[str, int]:
         .where(Submission.kind == SubmissionKind.RESPONSE)
         .group_by(RespondentProfile.respondent_type)
     )
-    return {kind: count for kind, count in session.execute(query).tuples()}
+    return {kind: count for kind, count in session.execute(query)}
 
 
 def delete_for(session: Session, ids: Iterable[int]) -> None:
