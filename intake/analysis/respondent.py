@@ -126,6 +126,9 @@ def _organisation(sender_name: str | None, texts: list[str]) -> str:
                 cleaned = re.sub(
                     r"\s*[,|]\s*(registered|charity|company|rhif).*$", "", line, flags=re.IGNORECASE
                 )
+                cleaned = re.sub(
+                    r"\s+(?:response|submission|ymateb)\b.*$", "", cleaned, flags=re.IGNORECASE
+                )
                 if not re.search(r"\b(dear|yours|regards|thank)\b", cleaned, re.IGNORECASE):
                     return cleaned.strip(" ,")
     return ""
