@@ -15,7 +15,7 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import repo
+from store import repo, tags
 from store.models import DigestRun, Submission
 
 from .config import Settings
@@ -69,6 +69,7 @@ def build_digest(
     subs: list[Submission] = repo.period_submissions(session, start, end)
     acks = repo.acks_by_submission(session, [s.id for s in subs])
     timeliness = repo.count_by(session, Submission.timeliness)
+    questions = tags.question_counts(session)
     today = end.astimezone(zone).date()
     first_day = today - dt.timedelta(days=_CHART_DAYS - 1)
     chart_start = dt.datetime.combine(first_day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
@@ -90,6 +91,10 @@ def build_digest(
             for n in range(_CHART_DAYS)
         ),
         attention_extra=inbox_problems(session) + attention_extra,
+        per_question=tuple(
+            (q.key, q.title, questions.get(q.key, 0)) for q in settings.questions
+        ),
+        per_type=tuple(sorted(tags.type_counts(session).items())),
     )
 
 

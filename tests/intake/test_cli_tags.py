@@ -157,3 +157,7 @@ class TestTagging:
         status = run(config, "status", code=1)  # never polled: unhealthy, but counts shown
         assert "Responses per question: a (Trends shaping public services)" in status
         assert "local_authority 1" in status and "individual 1" in status
+        digest = run(config, "digest", "--print")
+        assert "Per question: a (Trends shaping public services)" in digest
+        assert "b (Scale fail: large outsourcing contracts) 2" in digest
+        assert "Per respondent type: individual 1, local_authority 1" in digest
