@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ _STOP = frozenset(
 _SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ed", "es", "ly", "s")
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light English stem: enough to make 'contracts' meet 'contract'."""
     for suffix in _SUFFIXES:
@@ -129,6 +131,7 @@ class Scorer:
             example_df.update(set(example))
         total = max(len(all_examples), 1)
         self._example_idf = {t: math.log(1 + total / n) for t, n in example_df.items()}
+        self._cue_cache: dict[str, frozenset[str]] = {}
         self._profiles = [
             self._profile(q, bag) for q, bag in zip(self.questions, bags, strict=True)
         ]
@@ -165,7 +168,19 @@ class Scorer:
             profile.examples.append((self._vector(tokens(example)), example))
         return profile
 
-    def _heading_cue(self, profile: _Profile, heading: str) -> bool:
+    def _cues(self, heading: str) -> frozenset[str]:
+        """The keys of the questions a heading names (remembered: sections repeat it)."""
+        found = self._cue_cache.get(heading)
+        if found is None:
+            head = tokens(heading)
+            found = frozenset(
+                p.spec.key for p in self._profiles if self._heading_cue(p, heading, head)
+            )
+            if len(self._cue_cache) < 10_000:
+                self._cue_cache[heading] = found
+        return found
+
+    def _heading_cue(self, profile: _Profile, heading: str, head_tokens: list[str]) -> bool:
         if not heading:
             return False
         lowered = heading.lower()
@@ -176,12 +191,13 @@ class Scorer:
             return label in (str(spec.number), spec.key.lower())
         if re.match(rf"^\(?{re.escape(spec.key.lower())}[.)]\s", lowered):
             return True
-        head = set(tokens(heading))
+        head = set(head_tokens)
         if head and profile.title_terms:
             overlap = len(head & profile.title_terms) / len(profile.title_terms)
             if overlap >= 0.5:
                 return True
-        return any(" ".join(stems) in " ".join(tokens(heading)) for stems, _ in profile.phrases)
+        joined = " ".join(head_tokens)
+        return any(" ".join(stems) in joined for stems, _ in profile.phrases)
 
     def score(self, text: str, heading: str = "") -> list[Tag]:
         """Every question's tag for one passage, best first (untagged ones included)."""
@@ -192,6 +208,7 @@ class Scorer:
         joined = " " + " ".join(words) + " "
         vector = self._vector(words)
         length_norm = max(1.0, len(words) / 60) ** 0.5
+        cues = self._cues(heading) if heading else frozenset()
         found: list[Tag] = []
         for profile in self._profiles:
             matched = [t for t in present if t in profile.terms]
@@ -205,7 +222,7 @@ class Scorer:
                     best_sim, best_example = sim, example
             raw += EXAMPLE_WEIGHT * best_sim
             raw /= length_norm
-            cue = self._heading_cue(profile, heading)
+            cue = profile.spec.key in cues
             if cue:
                 raw += HEADING_WEIGHT
             score = 1 - math.exp(-raw / SCALE)
