@@ -265,7 +265,7 @@ class AnalysisSettings:
     # Also tag a passage with a second question when its score is at least this
     # fraction of the best question's score (and over the threshold).
     second_ratio: float = 1.0
-    # Optional: a sentence-embedding model on disk (the [embeddings] extra); never downloaded.
+    # Optional: a model2vec model folder on disk (the [embeddings] extra); never downloaded.
     model_path: Path | None = None
 
 

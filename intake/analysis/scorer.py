@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 __all__ = ["QuestionSpec", "Scorer", "Tag", "stem", "tokens"]
 
@@ -79,6 +79,7 @@ class Tag:
     keywords: tuple[str, ...] = ()
     example: str = ""
     heading: str = ""
+    meaning: float | None = None  # embedding similarity, when a model is configured
 
     @property
     def reason(self) -> str:
@@ -89,6 +90,8 @@ class Tag:
             parts.append("keywords: " + ", ".join(self.keywords))
         if self.example:
             parts.append(f"nearest example: {self.example!r}")
+        if self.meaning is not None:
+            parts.append(f"meaning similarity {self.meaning:.2f}")
         return "; ".join(parts) or "overall wording"
 
 
@@ -108,15 +111,27 @@ PHRASE_WEIGHT = 1.5
 EXAMPLE_WEIGHT = 3.0
 HEADING_WEIGHT = 4.0
 SCALE = 4.0
+# Weight of the embedding similarity (the [embeddings] extra), counted above this floor:
+# unrelated sentences still score around 0.2 to 0.3 with most models.
+MEANING_WEIGHT = 10.0
+MEANING_FLOOR = 0.3
+
+# key -> (similarity, nearest text): what an embedding model says of one passage.
+Similarity = Callable[[str], dict[str, tuple[float, str]]]
 
 
 class Scorer:
     """Scores passages against a fixed set of questions; build once, use for many."""
 
     def __init__(
-        self, questions: Sequence[QuestionSpec], threshold: float = 0.2, second_ratio: float = 0.8
+        self,
+        questions: Sequence[QuestionSpec],
+        threshold: float = 0.7,
+        second_ratio: float = 1.0,
+        meaning: Similarity | None = None,
     ) -> None:
         self.questions = list(questions)
+        self.meaning = meaning
         self.threshold = threshold
         self.second_ratio = second_ratio
         bags = [self._bag(q) for q in self.questions]
@@ -209,6 +224,7 @@ class Scorer:
         vector = self._vector(words)
         length_norm = max(1.0, len(words) / 60) ** 0.5
         cues = self._cues(heading) if heading else frozenset()
+        meanings = self.meaning(text) if self.meaning is not None else {}
         found: list[Tag] = []
         for profile in self._profiles:
             matched = [t for t in present if t in profile.terms]
@@ -222,6 +238,11 @@ class Scorer:
                     best_sim, best_example = sim, example
             raw += EXAMPLE_WEIGHT * best_sim
             raw /= length_norm
+            meaning, nearest = meanings.get(profile.spec.key, (None, ""))
+            if meaning is not None:
+                raw += MEANING_WEIGHT * max(0.0, meaning - MEANING_FLOOR)
+                if best_sim < 0.15 and meaning > MEANING_FLOOR:
+                    best_sim, best_example = 1.0, nearest  # name it in the reason
             cue = profile.spec.key in cues
             if cue:
                 raw += HEADING_WEIGHT
@@ -234,6 +255,7 @@ class Scorer:
                     tuple(shown[:12]),
                     best_example if best_sim >= 0.15 else "",
                     heading if cue else "",
+                    round(meaning, 4) if meaning is not None else None,
                 )
             )
         found.sort(key=lambda tag: -tag.score)

@@ -34,7 +34,12 @@ def _scorer(questions: tuple[QuestionSettings, ...], analysis: AnalysisSettings)
         QuestionSpec(q.key, q.title, q.text, q.keywords, q.examples, number)
         for number, q in enumerate(questions, start=1)
     ]
-    return Scorer(specs, analysis.threshold, analysis.second_ratio)
+    meaning = None
+    if analysis.model_path is not None:
+        from ..analysis.embeddings import EmbeddingSimilarity
+
+        meaning = EmbeddingSimilarity(analysis.model_path, specs)
+    return Scorer(specs, analysis.threshold, analysis.second_ratio, meaning)
 
 
 def scorer_for(settings: Settings) -> Scorer:
