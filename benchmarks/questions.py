@@ -184,7 +184,7 @@ def _five_pages(responses: list[Labelled]) -> str:
 
 
 def _tag_many(count: int) -> tuple[int, int]:
-    scorer = Scorer(questions(), 0.7, 1.0)
+    scorer = Scorer(questions(), 0.52, 1.0)
     doc = _five_pages(load())
     passages = tags = 0
     for _ in range(count):

@@ -261,7 +261,7 @@ class AnalysisSettings:
     """``[analysis]``: how passages are tagged with questions."""
 
     # A passage is tagged with a question when its score reaches this (0 to 1).
-    threshold: float = 0.7
+    threshold: float = 0.52
     # Also tag a passage with a second question when its score is at least this
     # fraction of the best question's score (and over the threshold).
     second_ratio: float = 1.0

@@ -48,8 +48,12 @@ class Passage:
     kind: str = "paragraph"  # paragraph | list_item | table_row
 
 
-def _is_heading(line: str, next_block: bool) -> bool:
-    """A short line that does not end like a sentence, or a 'Question 2:' style label."""
+def _is_heading(line: str, next_block: bool, alone: bool = False) -> bool:
+    """A short line that does not end like a sentence, or a 'Question 2:' style label.
+
+    ``alone``: the line is a paragraph by itself, so "1. Trends" is a numbered section
+    heading rather than the first item of a list.
+    """
     stripped = line.strip()
     if not stripped or "\t" in stripped:
         return False
@@ -58,8 +62,11 @@ def _is_heading(line: str, next_block: bool) -> bool:
         return False
     if _NUMBERED_HEADING.match(stripped) and len(words) <= _HEADING_MAX_WORDS:
         return True
-    if stripped[-1] in ".,;!" or _LIST_ITEM.match(stripped):
+    if stripped[-1] in ".,;!":
         return False
+    if _LIST_ITEM.match(stripped):
+        numbered = re.match(r"^\(?[0-9]{1,2}[.)]\s+[A-Z\u00c0-\u024f]", stripped)
+        return bool(numbered) and alone and next_block and len(words) <= 10
     if stripped.endswith(":") or stripped.isupper():
         return True
     # A short title-like line standing alone above more text.
@@ -158,7 +165,7 @@ def split_passages(text: str, where: str = BODY, max_words: int = MAX_WORDS) -> 
     for index, block in enumerate(blocks):
         has_next = index + 1 < len(blocks)
         # A heading line may open a block ("Question 1\nText...") or stand alone.
-        while block and _is_heading(block[0], has_next or len(block) > 1):
+        while block and _is_heading(block[0], has_next or len(block) > 1, len(block) == 1):
             if len(block) == 1 and not has_next:
                 break  # a last short line is a sign-off, not a heading
             heading = block[0].strip().lstrip("#").strip()

@@ -221,6 +221,11 @@ def classify_respondent(
         elif domain.endswith((".co.uk", ".com", ".ltd.uk", ".biz", ".uk")):
             kind = "business"
             evidence.append(f"sender's domain {domain} is a company domain")
+    if not kind and organisation:
+        # A named group with no other cue (often on a personal mail address): the most
+        # common such respondent is a small community group.
+        kind = "community_organisation"
+        evidence.append(f"signed in the name of an organisation: {organisation!r}")
     if not kind:
         body = " ".join(texts)[:4000]
         if public_mail or re.search(r"\b(?:I am|I'm|I live|as a resident|Rwy'n|Dw i)\b", body):

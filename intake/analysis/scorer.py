@@ -110,6 +110,7 @@ TERM_WEIGHT = 1.0
 PHRASE_WEIGHT = 1.5
 EXAMPLE_WEIGHT = 3.0
 HEADING_WEIGHT = 4.0
+HEADING_MIN_TOKENS = 6
 SCALE = 4.0
 # Weight of the embedding similarity (the [embeddings] extra), counted above this floor:
 # unrelated sentences still score around 0.2 to 0.3 with most models.
@@ -126,7 +127,7 @@ class Scorer:
     def __init__(
         self,
         questions: Sequence[QuestionSpec],
-        threshold: float = 0.7,
+        threshold: float = 0.52,
         second_ratio: float = 1.0,
         meaning: Similarity | None = None,
     ) -> None:
@@ -243,7 +244,9 @@ class Scorer:
                 raw += MEANING_WEIGHT * max(0.0, meaning - MEANING_FLOOR)
                 if best_sim < 0.15 and meaning > MEANING_FLOOR:
                     best_sim, best_example = 1.0, nearest  # name it in the reason
-            cue = profile.spec.key in cues
+            # A heading names the question of the passages under it, but a sign-off or a
+            # "see appendix" line under it still answers nothing: it needs some substance.
+            cue = profile.spec.key in cues and len(words) >= HEADING_MIN_TOKENS
             if cue:
                 raw += HEADING_WEIGHT
             score = 1 - math.exp(-raw / SCALE)

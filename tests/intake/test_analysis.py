@@ -106,7 +106,7 @@ class TestScorer:
 
     def test_heading_names_the_question(self, scorer: Scorer) -> None:
         """Under "Question 4" a plain sentence is tagged d, and the reason says why."""
-        text = "We did this ourselves, and it worked."
+        text = "We wrote all of this together over several long years with help from nobody at all."
         assert scorer.tag(text) == []
         found = scorer.tag(text, heading="Question 4")
         assert [t.key for t in found] == ["d"]

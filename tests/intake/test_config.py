@@ -56,7 +56,7 @@ class TestValid:
         settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
         assert [q.key for q in settings.questions] == ["a", "b", "c", "d"]
         assert all(len(q.keywords) >= 20 and len(q.examples) >= 4 for q in settings.questions)
-        assert settings.analysis.threshold == 0.7 and settings.analysis.model_path is None
+        assert settings.analysis.threshold == 0.52 and settings.analysis.model_path is None
 
     def test_frozen(self) -> None:
         """Settings cannot be changed after loading."""
