@@ -91,9 +91,7 @@ def build_digest(
             for n in range(_CHART_DAYS)
         ),
         attention_extra=inbox_problems(session) + attention_extra,
-        per_question=tuple(
-            (q.key, q.title, questions.get(q.key, 0)) for q in settings.questions
-        ),
+        per_question=tuple((q.key, q.title, questions.get(q.key, 0)) for q in settings.questions),
         per_type=tuple(sorted(tags.type_counts(session).items())),
     )
 

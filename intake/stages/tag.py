@@ -73,7 +73,11 @@ def tag_submission(
             )
             new_passages.append(
                 tags.NewPassage(
-                    passage.where, passage.order, passage.text, passage.heading, passage.kind,
+                    passage.where,
+                    passage.order,
+                    passage.text,
+                    passage.heading,
+                    passage.kind,
                     found,
                 )
             )
