@@ -127,7 +127,7 @@ def render_html(pack: EvidencePack) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title>",
         "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto;line-height:1.4}"
-        "blockquote{border-left:4px solid #888;margin:1em 0;padding:0 1em}"
+        "blockquote{border-left:4px solid #888;margin:1em 0;padding:0 1em;white-space:pre-wrap}"
         ".where{color:#555;font-size:.9em}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         f"<p><em>{esc(q.text)}</em></p>" if q.text else "",

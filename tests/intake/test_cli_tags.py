@@ -161,3 +161,33 @@ class TestTagging:
         assert "Per question: a (Trends shaping public services)" in digest
         assert "b (Scale fail: large outsourcing contracts) 2" in digest
         assert "Per respondent type: individual 1, local_authority 1" in digest
+
+
+def test_tagging_failure_leaves_the_reading_saved(tmp_path: Path, db_url: str) -> None:
+    """GIVEN model_path names a folder with no model; WHEN mail is read; THEN the reading is
+    saved, nothing is tagged, and `intake retag` says in one line what is wrong."""
+    (tmp_path / "empty-model").mkdir()
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[consultation]
+name = "Keep it Local"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[database]
+url = "{db_url}"
+
+[maildir]
+path = "inbox"
+
+{_questions()}
+""".replace("# model_path = ", "model_path = ").replace('"models/potion-base-8M"', '"empty-model"'),
+        encoding="utf-8",
+    )
+    mail = tmp_path / "1.eml"
+    _mail(mail, "Peter <pwalsh62@gmail.com>", "The outsourcing contract collapsed.")
+    assert "read 1, failed 0" in run(path, "import", str(mail))
+    assert "not tagged yet" in run(path, "tag", "KIL-00001")
+    out = run(path, "retag", "--all", code=1)
+    assert "not a model2vec model folder" in out and "Traceback" not in out
