@@ -267,13 +267,18 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "consult"]),
+    default="jsonl",
+    show_default=True,
+    help="consult: a folder of passages per question for i.AI's Consult (needs -o DIR).",
 )
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write [default: stdout].",
+    type=click.Path(path_type=Path),
+    help="File to write [default: stdout]; a folder for --format consult.",
 )
 @_filters
 @pass_ctx
@@ -281,6 +286,9 @@ def export(
     state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool
 ) -> None:
     """Export submissions with their text: JSONL (one object per line) or CSV."""
+    if fmt == "consult":
+        _export_consult(state, output)
+        return
     query = repo.select_submissions(**_selection(late, on_time, failed))
     with _errors(), state.app.sessions() as session:
         records = iter_records(session, query, with_text=fmt == "jsonl")
@@ -295,6 +303,18 @@ def export(
         ):
             count = write(_counting(records, bar), out)
     click.echo(f"wrote {count} submission(s) to {output}", err=True)
+
+
+def _export_consult(state: _Context, output: Path | None) -> None:
+    from .staff.consult import write_consult
+
+    if output is None:
+        raise click.UsageError("--format consult writes a folder: give it with -o DIR")
+    if output.exists() and not output.is_dir():
+        raise click.UsageError(f"-o {output}: is a file; give a folder for --format consult")
+    with _errors(), state.app.sessions() as session:
+        people, answers = write_consult(session, state.app.settings.questions, output)
+    click.echo(f"wrote {answers} answer(s) from {people} respondent(s) to {output}", err=True)
 
 
 def _counting(records: Iterator[dict[str, Any]], bar: Any) -> Iterator[dict[str, Any]]:
@@ -648,3 +668,9 @@ def main() -> None:
 from .cli_search import search as _search_command  # noqa: E402 - it imports this module
 
 cli.add_command(_search_command)
+
+from .cli_tags import evidence, retag, tag  # noqa: E402 - registered after the group exists
+
+cli.add_command(tag)
+cli.add_command(retag)
+cli.add_command(evidence)

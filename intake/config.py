@@ -29,6 +29,7 @@ from .errors import ConfigError
 
 __all__ = [
     "AckSettings",
+    "AnalysisSettings",
     "ConsultationSettings",
     "DatabaseSettings",
     "DigestSettings",
@@ -36,6 +37,7 @@ __all__ = [
     "ImapSettings",
     "MaildirSettings",
     "OAuth2Settings",
+    "QuestionSettings",
     "RetentionSettings",
     "StagesSettings",
     "WorkerSettings",
@@ -279,6 +281,30 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class QuestionSettings:
+    """One ``[[questions]]`` table: a question of the call, and what answers to it look like."""
+
+    key: str
+    title: str
+    text: str = ""
+    keywords: tuple[str, ...] = ()  # words and phrases an answer is likely to use
+    examples: tuple[str, ...] = ()  # sentences staff would expect in an answer
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """``[analysis]``: how passages are tagged with questions."""
+
+    # A passage is tagged with a question when its score reaches this (0 to 1).
+    threshold: float = 0.52
+    # Also tag a passage with a second question when its score is at least this
+    # fraction of the best question's score (and over the threshold).
+    second_ratio: float = 1.0
+    # Optional: a model2vec model folder on disk (the [embeddings] extra); never downloaded.
+    model_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program was configured with."""
 
@@ -295,6 +321,8 @@ class Settings:
     stages: StagesSettings = StagesSettings()
     worker: WorkerSettings = WorkerSettings()
     oauth2: OAuth2Settings | None = None
+    questions: tuple[QuestionSettings, ...] = ()
+    analysis: AnalysisSettings = AnalysisSettings()
     source_path: Path | None = None
 
     @property
@@ -521,7 +549,39 @@ def parse_settings(
                 'write plain addresses such as ["consultation@example.gov.uk"]'
             )
     _with_oauth2(data, values, env, base)
+    values["questions"] = _questions(data.get("questions", []), base)
+    if "analysis" in data:
+        analysis = _build(AnalysisSettings, "analysis", data["analysis"], base)
+        _check_range("analysis.threshold", analysis.threshold, 0.0, 1.0)
+        _check_range("analysis.second_ratio", analysis.second_ratio, 0.0, 1.0)
+        if analysis.model_path is not None and not analysis.model_path.exists():
+            raise ConfigError(
+                f"analysis.model_path: no such folder {str(analysis.model_path)!r}; put a "
+                "sentence-embedding model there or remove the key (nothing is downloaded)"
+            )
+        values["analysis"] = analysis
     return Settings(**values)
+
+
+def _questions(raw: Any, base: Path) -> tuple[QuestionSettings, ...]:
+    """Validate the ``[[questions]]`` array of tables: unique, short, plain keys."""
+    if not isinstance(raw, list):
+        raise ConfigError("questions: write each question as a [[questions]] table")
+    found: list[QuestionSettings] = []
+    for index, table in enumerate(raw, start=1):
+        name = f"questions[{index}]"
+        question: QuestionSettings = _build(QuestionSettings, name, table, base)
+        key = question.key
+        if not (1 <= len(key) <= 40 and key.replace("_", "").replace("-", "").isalnum()):
+            raise ConfigError(
+                f"{name}.key: expected 1 to 40 letters, digits, - or _, such as a, got {key!r}"
+            )
+        if any(q.key == key for q in found):
+            raise ConfigError(f"{name}.key: {key!r} is used by another question; keys are unique")
+        if not question.title.strip():
+            raise ConfigError(f"{name}.title: empty; give the question a short title")
+        found.append(question)
+    return tuple(found)
 
 
 def _with_oauth2(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import repo, work
+from store import repo, tags, work
 from store.models import DigestRun, Submission
 from store.parts import SkippedPartRow, skipped_by_submission
 
@@ -121,6 +121,7 @@ def build_digest(
     acks = repo.acks_by_submission(session, [s.id for s in subs])
     skipped = skipped_by_submission(session, [s.id for s in subs])
     timeliness = repo.count_by(session, Submission.timeliness)
+    questions = tags.question_counts(session)
     today = end.astimezone(zone).date()
     first_day = today - dt.timedelta(days=_CHART_DAYS - 1)
     chart_start = dt.datetime.combine(first_day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
@@ -149,6 +150,8 @@ def build_digest(
         + stage_problems(session)
         + own_mail_notes(session, start, end)
         + attention_extra,
+        per_question=tuple((q.key, q.title, questions.get(q.key, 0)) for q in settings.questions),
+        per_type=tuple(sorted(tags.type_counts(session).items())),
     )
 
 

@@ -148,6 +148,10 @@ class DigestData:
     arrivals_by_day: tuple[tuple[dt.date, int], ...]
     attention_extra: tuple[str, ...] = ()
     retention: str = ""  # when the next retention purge runs and what it removes
+    # Responses with a passage tagged per question: (key, title, count), in the call's order.
+    per_question: tuple[tuple[str, str, int], ...] = ()
+    # Responses per respondent type: (type, count).
+    per_type: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.period_start is not None:
@@ -376,6 +380,10 @@ def _context(data: DigestData) -> dict[str, Any]:
         "empty": empty,
         "chart": _chart(data.arrivals_by_day),
         "retention": _line(data.retention, 998),
+        "questions_line": "; ".join(
+            f"{key} ({_line(title, 80)}) {count}" for key, title, count in data.per_question
+        ),
+        "types_line": ", ".join(f"{kind} {count}" for kind, count in data.per_type),
     }
 
 

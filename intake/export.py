@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from store import tags
 from store.models import Attachment, Submission
 
 from .deadline import format_uk
@@ -88,6 +89,7 @@ def iter_records(
         )
     )
     pending = next(attachments, None)
+    batch: list[tuple[int, dict[str, Any]]] = []
     for row in submissions:
         own = []
         while pending is not None and pending.submission_id < row.id:
@@ -100,6 +102,35 @@ def iter_records(
             record.pop("body_text")
             for att in record["attachments"]:
                 att.pop("text")
+        batch.append((row.id, record))
+        if len(batch) >= 500:
+            yield from _with_questions(session, batch, with_text=with_text)
+            batch = []
+    yield from _with_questions(session, batch, with_text=with_text)
+
+
+def _with_questions(
+    session: Session, batch: list[tuple[int, dict[str, Any]]], *, with_text: bool
+) -> Iterator[dict[str, Any]]:
+    """Add organisation, respondent type and the tagged passages per question."""
+    ids = [sid for sid, _ in batch]
+    profiles = tags.respondents_of(session, ids)
+    tagged = tags.tags_by_submission(session, ids) if with_text else {}
+    for sid, record in batch:
+        profile = profiles.get(sid)
+        record["organisation"] = profile.organisation or None if profile else None
+        record["respondent_type"] = profile.respondent_type if profile else None
+        questions: dict[str, list[dict[str, Any]]] = {}
+        for passage, tag in tagged.get(sid, []):
+            questions.setdefault(tag.question_key, []).append(
+                {
+                    "text": passage.text,
+                    "score": tag.score,
+                    "source": tag.source,
+                    "where": passage.source_name,
+                }
+            )
+        record["questions"] = [{"key": k, "passages": v} for k, v in sorted(questions.items())]
         yield record
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from store import repo, work
+from store import repo, tags, work
 from store.models import DigestRun, PollRun, Submission
 from store.queue import QueueOverview, queue_overview
 
@@ -34,8 +34,9 @@ class Health:
     failed_stages: list[tuple[str, str, int, str]]
     unfetched: list[work.UnfetchedUid]
     queue: QueueOverview | None = None
-
     retention: RetentionForecast | None = None
+    questions: dict[str, int] = field(default_factory=dict)  # responses per question key
+    types: dict[str, int] = field(default_factory=dict)  # responses per respondent type
 
     @property
     def healthy(self) -> bool:
@@ -106,6 +107,14 @@ class Health:
 
         if self.retention is not None:
             found.append(self.retention.line())
+        if s.questions:
+            per_question = ", ".join(
+                f"{q.key} ({q.title}) {self.questions.get(q.key, 0)}" for q in s.questions
+            )
+            found.append(f"Responses per question: {per_question}")
+        if self.types:
+            per_type = ", ".join(f"{k} {v}" for k, v in sorted(self.types.items()))
+            found.append(f"Responses per respondent type: {per_type}")
         if not self.healthy:
             found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
         return found
@@ -146,6 +155,7 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         failed_stages=work.failed_stages(session),
         unfetched=work.unfetched(session),
         queue=queue_overview(session),
-
         retention=retention_forecast(session, settings.retention, settings.consultation.zone, now),
+        questions=tags.question_counts(session),
+        types=tags.type_counts(session),
     )

@@ -51,6 +51,13 @@ class TestValid:
         settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
         assert settings.consultation.deadline == dt.datetime(2018, 7, 27, 23, 59, 59)
 
+    def test_example_questions(self) -> None:
+        """The example ships the call's four questions, a to d, with keywords and examples."""
+        settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
+        assert [q.key for q in settings.questions] == ["a", "b", "c", "d"]
+        assert all(len(q.keywords) >= 20 and len(q.examples) >= 4 for q in settings.questions)
+        assert settings.analysis.threshold == 0.52 and settings.analysis.model_path is None
+
     def test_frozen(self) -> None:
         """Settings cannot be changed after loading."""
         settings = _parse(BASE)
@@ -70,6 +77,16 @@ class TestValid:
         ("[smtp]\nhost = 'h'\nfrom = 'a@b'\nusername = 'u'", "smtp.password_env"),
         ("[maildir]\npath = 'x'", "[imap] or [maildir]"),
         ("[digest]\nsend_at = 'eight'", "digest.send_at"),
+        ("[[questions]]\ntitle = 'T'", "questions[1].key"),
+        ("[[questions]]\nkey = 'a'\ntitle = 'T'\nkeyword = ['x']", "questions[1].keyword"),
+        ("[[questions]]\nkey = 'a b'\ntitle = 'T'", "questions[1].key"),
+        (
+            "[[questions]]\nkey = 'a'\ntitle = 'T'\n[[questions]]\nkey = 'a'\ntitle = 'U'",
+            "questions[2].key",
+        ),
+        ("[[questions]]\nkey = 'a'\ntitle = 'T'\nexamples = 'one'", "questions[1].examples"),
+        ("[analysis]\nthreshold = 1.5", "analysis.threshold"),
+        ("[analysis]\nmodel_path = '/nonexistent/model'", "analysis.model_path"),
     ],
 )
 def test_errors_name_the_key(extra: str, key: str) -> None:
@@ -131,7 +148,10 @@ def test_bad_toml(tmp_path: Path) -> None:
 
 def test_database_password_from_environment() -> None:
     """The database password comes from the environment and stays out of repr."""
-    text = BASE + '\n[database]\nurl = "postgresql://intake@db.example.org/intake"\npassword_env = "DB_PW"\n'
+    text = (
+        BASE
+        + '\n[database]\nurl = "postgresql://intake@db.example.org/intake"\npassword_env = "DB_PW"\n'
+    )
     settings = _parse(text, {"DB_PW": "pg-s3cret"})
     assert settings.database.connect_url == "postgresql://intake:pg-s3cret@db.example.org/intake"
     assert "pg-s3cret" not in repr(settings)

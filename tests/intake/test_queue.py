@@ -33,6 +33,7 @@ from tests.intake.test_poll import AUG, compose
 from tests.intake.test_worker import wait_until, write_config
 from tests.support import Dovecot, SmtpServer
 
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL schema (the queue's tables land in it too)."""

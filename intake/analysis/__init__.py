@@ -1,0 +1,1 @@
+"""What responses say: passages, question tags and respondent types (pure modules)."""

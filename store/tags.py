@@ -1,0 +1,459 @@
+"""Passages of responses, the questions they are tagged with, and respondent types.
+
+The tagging stage writes here with ``source = "auto"``; staff decisions are rows
+with ``source = "staff"`` and are never overwritten by a re-run: a passage whose
+text is unchanged keeps its id (matched by where it came from and a hash of its
+text), automatic tags are replaced only where no person has decided, and a
+passage a person tagged is kept even when a re-run no longer produces it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    distinct,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .erasure import register_eraser
+from .errors import NotFound
+from .models import Base, Submission, SubmissionKind, UTCDateTime
+
+__all__ = [
+    "AUTO",
+    "STAFF",
+    "EvidenceRow",
+    "NewPassage",
+    "NewTag",
+    "Passage",
+    "PassageTag",
+    "RespondentProfile",
+    "delete_for",
+    "evidence_rows",
+    "passages_of",
+    "question_counts",
+    "respondent_of",
+    "respondents_of",
+    "save_auto",
+    "set_respondent",
+    "set_tag",
+    "tags_by_submission",
+    "type_counts",
+]
+
+AUTO = "auto"
+STAFF = "staff"
+TAGGED = "tagged"
+REJECTED = "rejected"
+
+
+class Passage(Base):
+    """One quotable passage of a response: where it came from and its words."""
+
+    __tablename__ = "passages"
+    __table_args__ = (
+        Index("ix_passages_submission_seq", "submission_id", "seq"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # order within the whole response, from 1
+    source_name: Mapped[str] = mapped_column(String(500))  # "body" or the file name
+    position: Mapped[int] = mapped_column(Integer)  # order within that source, from 0
+    heading: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="paragraph")
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(String(64))
+    current: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PassageTag(Base):
+    """A question a passage speaks to: set by the tagger (auto) or by a person (staff).
+
+    A staff row with ``decision = "rejected"`` says the passage does NOT answer the
+    question; it keeps the tagger from adding it again.
+    """
+
+    __tablename__ = "passage_tags"
+    __table_args__ = (
+        UniqueConstraint("passage_id", "question_key", name="uq_passage_tags_passage_question"),
+        Index("ix_passage_tags_question_key", "question_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    passage_id: Mapped[int] = mapped_column(ForeignKey("passages.id", ondelete="CASCADE"))
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    question_key: Mapped[str] = mapped_column(String(40))
+    score: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(10), default=AUTO)
+    decision: Mapped[str] = mapped_column(String(10), default=TAGGED)
+    set_by: Mapped[str | None] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class RespondentProfile(Base):
+    """Who a response is from: the respondent type and organisation, with their source."""
+
+    __tablename__ = "respondents"
+    __table_args__ = (Index("ix_respondents_type", "respondent_type"),)
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    respondent_type: Mapped[str] = mapped_column(String(30))
+    type_source: Mapped[str] = mapped_column(String(10), default=AUTO)
+    organisation: Mapped[str] = mapped_column(String(300), default="")
+    organisation_source: Mapped[str] = mapped_column(String(10), default=AUTO)
+    evidence: Mapped[str] = mapped_column(Text, default="[]")  # a JSON list of strings
+    set_by: Mapped[str | None] = mapped_column(String(200))
+    set_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class NewTag:
+    """An automatic tag to store."""
+
+    key: str
+    score: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class NewPassage:
+    """A passage the tagger produced, with its automatic tags."""
+
+    where: str
+    position: int
+    text: str
+    heading: str = ""
+    kind: str = "paragraph"
+    tags: tuple[NewTag, ...] = ()
+
+
+def _clean(text: str, limit: int | None = None) -> str:
+    # PostgreSQL refuses NUL characters in text; VARCHAR lengths are enforced there.
+    text = text.replace("\x00", "")
+    return text[:limit] if limit else text
+
+
+def _hash(where: str, text: str) -> str:
+    return hashlib.sha256(f"{where}\n{text}".encode()).hexdigest()
+
+
+def save_auto(
+    session: Session,
+    submission_id: int,
+    passages: Sequence[NewPassage],
+    respondent: tuple[str, str, Sequence[str]] | None,
+    now: dt.datetime,
+) -> None:
+    """Store one tagging run of a submission without touching what people decided.
+
+    Args:
+        passages: in response order.
+        respondent: (type, organisation, evidence) from the classifier.
+    """
+    existing = list(session.scalars(select(Passage).where(Passage.submission_id == submission_id)))
+    staff_passages = set(
+        session.scalars(
+            select(PassageTag.passage_id).where(
+                PassageTag.submission_id == submission_id, PassageTag.source == STAFF
+            )
+        )
+    )
+    by_hash = {p.text_hash: p for p in existing}
+    session.execute(
+        delete(PassageTag).where(
+            PassageTag.submission_id == submission_id, PassageTag.source == AUTO
+        )
+    )
+    kept: set[int] = set()
+    rows: list[tuple[Passage, NewPassage]] = []
+    for seq, new in enumerate(passages, start=1):
+        where, text = _clean(new.where, 500), _clean(new.text)
+        digest = _hash(where, text)
+        row = by_hash.pop(digest, None)
+        if row is None:
+            row = Passage(submission_id=submission_id, text=text, text_hash=digest)
+            session.add(row)
+        row.seq, row.source_name, row.position = seq, where, new.position
+        row.heading, row.kind, row.current = _clean(new.heading), new.kind[:20], True
+        rows.append((row, new))
+    for old in by_hash.values():
+        if old.id in staff_passages:
+            old.current = False  # a person tagged it: keep it, though no longer produced
+            old.seq = len(passages) + 1 + old.position
+        else:
+            session.delete(old)
+    session.flush()
+    decided = {
+        (passage_id, key)
+        for passage_id, key in session.execute(
+            select(PassageTag.passage_id, PassageTag.question_key).where(
+                PassageTag.submission_id == submission_id, PassageTag.source == STAFF
+            )
+        )
+    }
+    for row, new in rows:
+        kept.add(row.id)
+        for tag in new.tags:
+            if (row.id, tag.key) in decided:
+                continue
+            session.add(
+                PassageTag(
+                    passage_id=row.id,
+                    submission_id=submission_id,
+                    question_key=tag.key[:40],
+                    score=tag.score,
+                    reason=_clean(tag.reason),
+                    source=AUTO,
+                    decision=TAGGED,
+                    set_at=now,
+                )
+            )
+    if respondent is not None:
+        kind, organisation, evidence = respondent
+        profile = session.get(RespondentProfile, submission_id)
+        if profile is None:
+            profile = RespondentProfile(submission_id=submission_id, set_at=now)
+            session.add(profile)
+        if profile.type_source != STAFF:
+            profile.respondent_type = kind
+            profile.type_source = AUTO
+            profile.evidence = json.dumps([_clean(e) for e in evidence], ensure_ascii=False)
+        if profile.organisation_source != STAFF:
+            profile.organisation = _clean(organisation, 300)
+            profile.organisation_source = AUTO
+        if profile.type_source != STAFF or profile.organisation_source != STAFF:
+            profile.set_at = now
+    session.flush()
+
+
+def passages_of(session: Session, submission_id: int) -> list[tuple[Passage, list[PassageTag]]]:
+    """A submission's passages in order, each with its tags (rejected ones included)."""
+    passages = list(
+        session.scalars(
+            select(Passage).where(Passage.submission_id == submission_id).order_by(Passage.seq)
+        )
+    )
+    tags: dict[int, list[PassageTag]] = {}
+    for tag in session.scalars(
+        select(PassageTag)
+        .where(PassageTag.submission_id == submission_id)
+        .order_by(PassageTag.question_key)
+    ):
+        tags.setdefault(tag.passage_id, []).append(tag)
+    return [(p, tags.get(p.id, [])) for p in passages]
+
+
+def set_tag(
+    session: Session,
+    submission_id: int,
+    seq: int,
+    key: str,
+    decision: str,
+    who: str,
+    now: dt.datetime,
+) -> PassageTag:
+    """Record a person's decision on one passage and question: ``tagged`` or ``rejected``.
+
+    Raises:
+        NotFound: the submission has no passage number ``seq``.
+    """
+    passage = session.scalar(
+        select(Passage).where(Passage.submission_id == submission_id, Passage.seq == seq)
+    )
+    if passage is None:
+        raise NotFound(f"no passage {seq} in this response; `intake tag REF` lists them")
+    tag = session.scalar(
+        select(PassageTag).where(
+            PassageTag.passage_id == passage.id, PassageTag.question_key == key
+        )
+    )
+    if tag is None:
+        tag = PassageTag(
+            passage_id=passage.id, submission_id=submission_id, question_key=key, reason=""
+        )
+        session.add(tag)
+    tag.source, tag.decision = STAFF, decision
+    tag.set_by, tag.set_at = who[:200], now
+    session.flush()
+    return tag
+
+
+def set_respondent(
+    session: Session,
+    submission_id: int,
+    now: dt.datetime,
+    who: str,
+    *,
+    kind: str | None = None,
+    organisation: str | None = None,
+) -> RespondentProfile:
+    """A person sets the respondent type and/or the organisation of a response."""
+    profile = session.get(RespondentProfile, submission_id)
+    if profile is None:
+        profile = RespondentProfile(
+            submission_id=submission_id, respondent_type="unknown", organisation="", set_at=now
+        )
+        session.add(profile)
+    if kind is not None:
+        profile.respondent_type, profile.type_source = kind, STAFF
+    if organisation is not None:
+        profile.organisation, profile.organisation_source = _clean(organisation, 300), STAFF
+    profile.set_by, profile.set_at = who[:200], now
+    session.flush()
+    return profile
+
+
+def respondent_of(session: Session, submission_id: int) -> RespondentProfile | None:
+    return session.get(RespondentProfile, submission_id)
+
+
+def respondents_of(session: Session, ids: Sequence[int]) -> dict[int, RespondentProfile]:
+    found: dict[int, RespondentProfile] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        for profile in session.scalars(
+            select(RespondentProfile).where(RespondentProfile.submission_id.in_(chunk))
+        ):
+            found[profile.submission_id] = profile
+    return found
+
+
+def tags_by_submission(
+    session: Session, ids: Sequence[int]
+) -> dict[int, list[tuple[Passage, PassageTag]]]:
+    """The tagged (not rejected) passages of these submissions, by question then order."""
+    found: dict[int, list[tuple[Passage, PassageTag]]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = (
+            select(Passage, PassageTag)
+            .join(PassageTag, PassageTag.passage_id == Passage.id)
+            .where(PassageTag.submission_id.in_(chunk), PassageTag.decision == TAGGED)
+            .order_by(PassageTag.submission_id, PassageTag.question_key, Passage.seq)
+        )
+        for passage, tag in session.execute(query):
+            found.setdefault(tag.submission_id, []).append((passage, tag))
+    return found
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One tagged passage for an evidence pack or an export."""
+
+    submission_id: int
+    reference: str
+    respondent_type: str
+    organisation: str
+    sender_name: str
+    where: str
+    seq: int
+    heading: str
+    text: str
+    score: float | None
+    source: str
+
+
+def evidence_rows(session: Session, key: str) -> list[EvidenceRow]:
+    """Every passage tagged with question ``key`` (staff rejections left out), in order."""
+    query = (
+        select(
+            Submission.id,
+            Submission.reference,
+            Submission.sender_name,
+            RespondentProfile.respondent_type,
+            RespondentProfile.organisation,
+            Passage.source_name,
+            Passage.seq,
+            Passage.heading,
+            Passage.text,
+            PassageTag.score,
+            PassageTag.source,
+        )
+        .join(Passage, Passage.id == PassageTag.passage_id)
+        .join(Submission, Submission.id == PassageTag.submission_id)
+        .outerjoin(RespondentProfile, RespondentProfile.submission_id == Submission.id)
+        .where(
+            PassageTag.question_key == key,
+            PassageTag.decision == TAGGED,
+            Submission.kind == SubmissionKind.RESPONSE,
+        )
+        .order_by(Submission.id, Passage.seq)
+    )
+    return [
+        EvidenceRow(
+            row[0],
+            row[1] or "",
+            row[3] or "unknown",
+            row[4] or "",
+            row[2] or "",
+            row[5],
+            row[6],
+            row[7] or "",
+            row[8],
+            row[9],
+            row[10],
+        )
+        for row in session.execute(query)
+    ]
+
+
+def question_counts(session: Session) -> dict[str, int]:
+    """How many responses have at least one passage tagged with each question."""
+    query = (
+        select(PassageTag.question_key, func.count(distinct(PassageTag.submission_id)))
+        .where(PassageTag.decision == TAGGED)
+        .group_by(PassageTag.question_key)
+    )
+    return {key: count for key, count in session.execute(query)}
+
+
+def type_counts(session: Session) -> dict[str, int]:
+    """How many responses there are of each respondent type."""
+    query = (
+        select(RespondentProfile.respondent_type, func.count())
+        .join(Submission, Submission.id == RespondentProfile.submission_id)
+        .where(Submission.kind == SubmissionKind.RESPONSE)
+        .group_by(RespondentProfile.respondent_type)
+    )
+    return {kind: count for kind, count in session.execute(query)}
+
+
+def delete_for(session: Session, ids: Iterable[int]) -> None:
+    """Delete the passages and tags of these submissions (their text is being purged)."""
+    chunk = list(ids)
+    session.execute(delete(PassageTag).where(PassageTag.submission_id.in_(chunk)))
+    session.execute(delete(Passage).where(Passage.submission_id.in_(chunk)))
+
+
+@register_eraser("passages")
+def _erase_tags(session: Session, ids: Sequence[int], anonymise: bool) -> int:
+    """Passages quote the response word for word; the profile may name its author."""
+    chunk = list(ids)
+    delete_for(session, chunk)
+    result = session.execute(
+        delete(RespondentProfile).where(RespondentProfile.submission_id.in_(chunk))
+    )
+    return len(chunk) + int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,126 @@
+"""Passages, tags and respondent types in the store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from store import db, repo, tags
+from store.erasure import erase_submissions
+
+NOW = dt.datetime(2018, 7, 28, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def sessions(db_url: str):
+    engine = db.open_database(db_url)
+    yield db.make_session_factory(engine)
+    engine.dispose()
+
+
+def _submission(session) -> int:
+    stored = repo.store_raw(
+        session,
+        raw=b"Subject: x\r\n\r\nbody",
+        message_id="<t@x>",
+        message_id_derived=False,
+        source="test",
+        fetched_at=NOW,
+        reference_prefix="KIL",
+    )
+    return stored.submission_id
+
+
+def _run(session, sid: int, texts: list[tuple[str, tuple[str, ...]]], kind="charity") -> None:
+    passages = [
+        tags.NewPassage(
+            "body", n, text, tags=tuple(tags.NewTag(k, 0.8, f"keywords: {k}") for k in keys)
+        )
+        for n, (text, keys) in enumerate(texts)
+    ]
+    tags.save_auto(session, sid, passages, (kind, "Riverside Trust", ["charity number"]), NOW)
+    session.commit()
+
+
+class TestStaffDecisionsSurvive:
+    def test_rerun_keeps_rejections_additions_and_respondent(self, sessions) -> None:
+        """GIVEN staff rejected, added and corrected; WHEN tagging runs again; THEN all stand."""
+        with sessions() as session:
+            sid = _submission(session)
+            _run(session, sid, [("The contract failed.", ("b",)), ("Volunteers help.", ())])
+            tags.set_tag(session, sid, 1, "b", tags.REJECTED, "ann", NOW)
+            tags.set_tag(session, sid, 2, "c", tags.TAGGED, "ann", NOW)
+            tags.set_respondent(session, sid, NOW, "ann", kind="community_organisation")
+            session.commit()
+            _run(session, sid, [("The contract failed.", ("b", "a")), ("Volunteers help.", ("d",))])
+            found = {
+                (p.seq, t.question_key): (t.source, t.decision)
+                for p, ts in tags.passages_of(session, sid)
+                for t in ts
+            }
+            assert found == {
+                (1, "b"): ("staff", "rejected"),
+                (1, "a"): ("auto", "tagged"),
+                (2, "c"): ("staff", "tagged"),
+                (2, "d"): ("auto", "tagged"),
+            }
+            profile = tags.respondent_of(session, sid)
+            assert profile is not None
+            assert (profile.respondent_type, profile.type_source) == (
+                "community_organisation",
+                "staff",
+            )
+            assert (profile.organisation, profile.organisation_source) == (
+                "Riverside Trust",
+                "auto",
+            )
+
+    def test_staff_tagged_passage_kept_when_text_changes(self, sessions) -> None:
+        """A passage a person tagged stays (not current) when a re-read no longer produces it."""
+        with sessions() as session:
+            sid = _submission(session)
+            _run(session, sid, [("Old words.", ())])
+            tags.set_tag(session, sid, 1, "c", tags.TAGGED, "ann", NOW)
+            session.commit()
+            _run(session, sid, [("New words.", ("a",))])
+            rows = [
+                (p.text, p.current, [t.question_key for t in ts])
+                for p, ts in tags.passages_of(session, sid)
+            ]
+            assert rows == [("New words.", True, ["a"]), ("Old words.", False, ["c"])]
+
+    def test_nul_bytes_and_long_names_are_stored(self, sessions) -> None:
+        """PostgreSQL refuses NUL; a 600-character file name is cut to the column."""
+        with sessions() as session:
+            sid = _submission(session)
+            passages = [
+                tags.NewPassage("x" * 600, 0, "bad\x00text", tags=(tags.NewTag("a", 0.9, "r\x00"),))
+            ]
+            tags.save_auto(session, sid, passages, ("unknown", "o" * 400, []), NOW)
+            session.commit()
+            ((passage, found),) = tags.passages_of(session, sid)
+            assert passage.text == "badtext" and len(passage.source_name) == 500
+            assert found[0].reason == "r"
+
+
+class TestQueries:
+    def test_counts_evidence_and_purge(self, sessions) -> None:
+        """Counts per question and type; evidence leaves out rejections; purge deletes passages."""
+        with sessions() as session:
+            sid = _submission(session)
+            _run(session, sid, [("One.", ("a", "b")), ("Two.", ("a",))])
+            tags.set_tag(session, sid, 1, "b", tags.REJECTED, "ann", NOW)
+            session.commit()
+            assert tags.question_counts(session) == {"a": 1}
+            assert tags.type_counts(session) == {"charity": 1}
+            rows = tags.evidence_rows(session, "a")
+            assert [(r.reference, r.text, r.organisation) for r in rows] == [
+                ("KIL-00001", "One.", "Riverside Trust"),
+                ("KIL-00001", "Two.", "Riverside Trust"),
+            ]
+            erase_submissions(session, [sid], anonymise=False)
+            session.commit()
+            assert session.scalar(select(func.count()).select_from(tags.Passage)) == 0
+            assert session.scalar(select(func.count()).select_from(tags.PassageTag)) == 0
