@@ -29,6 +29,7 @@ from .errors import ConfigError
 
 __all__ = [
     "AckSettings",
+    "CampaignSettings",
     "ConsultationSettings",
     "DatabaseSettings",
     "DigestSettings",
@@ -244,6 +245,21 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class CampaignSettings:
+    """``[campaigns]``: finding template letters (campaigns) and revised versions."""
+
+    enabled: bool = True
+    shingle_words: int = 5  # words per shingle
+    link_containment: float = 0.5  # share of a representative text a response must hold
+    copy_containment: float = 0.5  # share of the template a copy holds (else: partial)
+    partial_containment: float = 0.25  # share of the template a partial quotes
+    min_members: int = 2  # responses from different senders that make a campaign
+    own_text_min_words: int = 8  # a passage of this many words not in the template is kept
+    version_repeat: float = 0.6  # share of text repeated that makes a later response a version
+    public_mail_domains: tuple[str, ...] = ()  # more domains anyone can have an address at
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program was configured with."""
 
@@ -257,6 +273,7 @@ class Settings:
     schedule: ScheduleSettings = ScheduleSettings()
     digest: DigestSettings = DigestSettings()
     retention: RetentionSettings = RetentionSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     oauth2: OAuth2Settings | None = None
     source_path: Path | None = None
 
@@ -462,8 +479,20 @@ def parse_settings(
     ):
         if name in data:
             values[name] = _build(cls, name, data[name], base)
+    if "campaigns" in data:
+        values["campaigns"] = _campaigns(data["campaigns"], base)
     _with_oauth2(data, values, env, base)
     return Settings(**values)
+
+
+def _campaigns(raw: Any, base: Path) -> CampaignSettings:
+    section: CampaignSettings = _build(CampaignSettings, "campaigns", raw, base)
+    _check_range("campaigns.shingle_words", section.shingle_words, 2, 8)
+    for key in ("link_containment", "copy_containment", "partial_containment", "version_repeat"):
+        _check_range(f"campaigns.{key}", getattr(section, key), 0.05, 1)
+    _check_range("campaigns.min_members", section.min_members, 2)
+    _check_range("campaigns.own_text_min_words", section.own_text_min_words, 1)
+    return section
 
 
 def _with_oauth2(

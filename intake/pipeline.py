@@ -32,6 +32,7 @@ from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
 from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
 from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
+from .stages import cluster as cluster_stage
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -313,8 +314,21 @@ class Pipeline:
             queue_ack(
                 session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
             )
+            self._cluster(session, submission.id)  # stage hook: cluster
             session.commit()
         counts.read += 1
+
+    def _cluster(self, session: Session, submission_id: int) -> None:
+        """Campaigns and versions for a response just read; a failure loses no reading.
+
+        Run in a savepoint: if it fails, it is logged and undone, the reading is kept, and
+        ``intake campaigns recompute`` catches up later.
+        """
+        try:
+            with session.begin_nested():
+                cluster_stage.run(self, session, submission_id)
+        except Exception:  # noqa: BLE001 - the reading must be saved regardless
+            log.exception("campaign detection failed", extra={"submission": submission_id})
 
     def _attach_bounce(self, session: Session, submission: Submission, quoted: list[str]) -> None:
         """A report about one of our acknowledgements is filed with it, not as a response."""

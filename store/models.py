@@ -360,3 +360,6 @@ class OAuthToken(Base):
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+from store import campaigns as _campaigns  # noqa: E402,F401 - registers its tables

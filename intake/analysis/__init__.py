@@ -1,0 +1,1 @@
+"""Pure analysis of response texts: campaigns (shared templates) and revised versions."""
