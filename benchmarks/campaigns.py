@@ -297,6 +297,11 @@ def recall_by_edit(found: list[list[int]], gen: Generated) -> dict[str, float]:
     return {kind: hits[kind] / totals[kind] for kind in EDITS if totals[kind]}
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -331,12 +336,13 @@ def main() -> None:
         del gen, found
         big = Generator(args.seed + 1).consultation(args.scale, args.campaign_share, 200)
         generated_mb = _peak_mb()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         found = cluster(big.texts, params)
-        took = time.perf_counter() - start
+        took, cpu = time.perf_counter() - start, _cpu() - cpu
         precision, recall, _, _ = score(found, big.labels)
         line = (
-            f"scale: {args.scale:,} responses (200 campaigns) clustered in {took:.1f} s; "
+            f"scale: {args.scale:,} responses (200 campaigns) clustered in {took:.1f} s "
+            f"wall, {cpu:.1f} s CPU, load average {os.getloadavg()[0]:.1f}; "
             f"peak RSS {_peak_mb():.0f} MB (texts alone {generated_mb:.0f} MB); "
             f"precision {precision:.4f}, recall {recall:.4f}"
         )

@@ -250,7 +250,7 @@ class CampaignSettings:
 
     enabled: bool = True
     shingle_words: int = 5  # words per shingle
-    link_containment: float = 0.5  # share of a representative text a response must hold
+    link_containment: float = 0.35  # share of a representative text a response must hold
     copy_containment: float = 0.5  # share of the template a copy holds (else: partial)
     partial_containment: float = 0.25  # share of the template a partial quotes
     min_members: int = 2  # responses from different senders that make a campaign

@@ -54,7 +54,7 @@ class CampaignParams:
     shingle_words: int = 5
     bands: int = 42
     rows: int = 3
-    link_containment: float = 0.5  # share of a representative a text must hold to join it
+    link_containment: float = 0.35  # share of a representative a text must hold to join it
     quote_share: float = 0.8  # or: share of the text that is the representative's
     copy_containment: float = 0.5  # share of the template a copy holds
     partial_containment: float = 0.25  # share of the template a partial quotes
@@ -111,22 +111,24 @@ def find_groups(
     groups = _Groups()
     first_of_key: dict[str, int] = {}
     dups: dict[int, list[int]] = {}
-    reps: dict[int, np.ndarray] = {}
+    reps: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # shingles, MinHash values
     lsh = params.lsh()
     for doc_id, fp in docs:
         seen = first_of_key.get(fp.key)
         if seen is not None:
             dups.setdefault(seen, []).append(doc_id)
             continue
-        first_of_key[fp.key] = doc_id
         if fp.size < params.min_shared:
-            continue
+            continue  # too short to tell a copy from a coincidence, even when identical
+        first_of_key[fp.key] = doc_id
         sig = minhash(fp)
         closest = 0.0
-        for cand in lsh.query(sig):
-            if groups.find(cand) == groups.find(doc_id) and closest >= params.representative_close:
+        for cand in _plausible(lsh.query(sig), sig.hashvalues, fp.size, reps, params):
+            if closest >= params.representative_close and groups.find(cand) == groups.find(
+                doc_id
+            ):
                 continue
-            rep = reps[cand]
+            rep = reps[cand][0]
             shared = int(np.intersect1d(fp.shingles, rep, assume_unique=True).size)
             if shared < params.min_shared:
                 continue
@@ -136,7 +138,7 @@ def find_groups(
                 closest = max(closest, min(held, quoted))
         if closest < params.representative_close:
             lsh.insert(doc_id, sig)
-            reps[doc_id] = fp.shingles
+            reps[doc_id] = (fp.shingles, sig.hashvalues)
     members: dict[int, list[int]] = {}
     for doc_id in first_of_key.values():
         members.setdefault(groups.find(doc_id), []).extend([doc_id, *dups.get(doc_id, [])])
@@ -144,6 +146,26 @@ def find_groups(
         (sorted(ids) for ids in members.values() if len(ids) >= params.min_members),
         key=lambda ids: ids[0],
     )
+
+
+def _plausible(
+    candidates: list[int],
+    values: np.ndarray,
+    size: int,
+    reps: dict[int, tuple[np.ndarray, np.ndarray]],
+    params: CampaignParams,
+) -> list[int]:
+    """Candidates whose estimated containment (from MinHash agreement) could pass."""
+    if len(candidates) < 4:
+        return candidates
+    ordered = sorted(candidates)
+    agree = (np.stack([reps[c][1] for c in ordered]) == values).mean(axis=1)
+    sizes = np.array([reps[c][0].size for c in ordered], dtype=np.float64)
+    shared = agree * (sizes + size) / (1 + agree)
+    keep = (shared >= 0.6 * params.link_containment * sizes) | (
+        shared >= 0.6 * params.quote_share * size
+    )
+    return [c for c, ok in zip(ordered, keep.tolist(), strict=True) if ok]
 
 
 def _template(distinct: list[tuple[int, Fingerprint, int]]) -> tuple[int, Fingerprint]:
@@ -204,8 +226,14 @@ def describe(
         shared = overlap(fp, template)
         held = shared / template.size
         quoted = shared / fp.size if fp.size else 0.0
+        # Own words make at least that many shingles of their own: without them, no runs.
+        possible = fp.size - shared >= params.own_text_min_words
         for doc_id in same:
-            own = own_runs(fp, template, text_of(doc_id), params.own_text_min_words)
+            own = (
+                own_runs(fp, template, text_of(doc_id), params.own_text_min_words)
+                if possible
+                else []
+            )
             additions = "\n\n[...]\n\n".join(own) or None
             if held >= params.copy_containment:
                 role = Role.COPY_WITH_ADDITIONS if additions else Role.COPY

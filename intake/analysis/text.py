@@ -13,7 +13,6 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 from datasketch import MinHash
@@ -30,7 +29,7 @@ __all__ = [
 
 NUM_PERM = 128
 _SEED = 17
-_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "don't" is two words
 _MULTIPLIERS = np.array(
     [
         0x9E3779B97F4A7C15,
@@ -50,10 +49,9 @@ _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int)
 
 @dataclass(frozen=True, eq=False)
 class Fingerprint:
-    """One text's words, their character spans and its shingle set."""
+    """One text's normalised words and its shingle set."""
 
     words: tuple[str, ...]
-    spans: tuple[tuple[int, int], ...]
     shingles: np.ndarray  # sorted unique uint32 hashes
     positions: np.ndarray  # uint32 hash of the shingle starting at each word (len words-k+1)
     key: str  # digest of the normalised word sequence: equal keys, same words
@@ -62,30 +60,28 @@ class Fingerprint:
     def size(self) -> int:
         return int(self.shingles.size)
 
-    @cached_property
-    def shingle_set(self) -> frozenset[int]:
-        return frozenset(self.shingles.tolist())
+
+class _WordHashes(dict[str, int]):
+    """CRC-32 of each word, remembered (a ``map`` over ``__getitem__`` runs in C)."""
+
+    def __missing__(self, word: str) -> int:
+        if len(self) > 500_000:  # a hostile text cannot grow the cache without end
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode("utf-8")) + 1
+        return value
 
 
-def _word_hash(word: str) -> int:
-    value = _word_hashes.get(word)
-    if value is None:
-        if len(_word_hashes) > 500_000:  # a hostile text cannot grow the cache without end
-            _word_hashes.clear()
-        value = _word_hashes[word] = zlib.crc32(word.encode("utf-8")) + 1
-    return value
+_word_hashes = _WordHashes()
 
 
 def fingerprint(text: str, k: int = 5) -> Fingerprint:
     """Words and shingles of ``text``; a text shorter than ``k`` words is one shingle."""
-    found = [(m.group().casefold(), m.span()) for m in _WORD.finditer(text)]
-    words = tuple(w for w, _ in found)
-    spans = tuple(s for _, s in found)
+    words = tuple(_WORD.findall(text.lower()))
     key = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
     if not words:
         empty = np.zeros(0, dtype=np.uint32)
-        return Fingerprint(words, spans, empty, empty, key)
-    hashes = np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
+        return Fingerprint(words, empty, empty, key)
+    hashes = np.array(list(map(_word_hashes.__getitem__, words)), dtype=np.uint64)
     width = min(k, len(words), len(_MULTIPLIERS))
     count = len(words) - width + 1
     mixed = np.zeros(count, dtype=np.uint64)
@@ -93,7 +89,7 @@ def fingerprint(text: str, k: int = 5) -> Fingerprint:
         mixed += hashes[j : j + count] * _MULTIPLIERS[j]  # wraps modulo 2**64, as meant
     folded = ((mixed >> np.uint64(32)) ^ mixed) & np.uint64(0xFFFFFFFF)
     positions = folded.astype(np.uint32)
-    return Fingerprint(words, spans, np.unique(positions), positions, key)
+    return Fingerprint(words, np.unique(positions), positions, key)
 
 
 def minhash(fp: Fingerprint) -> MinHash:
@@ -147,6 +143,7 @@ def own_runs(member: Fingerprint, template: Fingerprint, text: str, min_words: i
     np.add.at(covered, starts, 1)
     np.add.at(covered, starts + width, -1)
     is_template = np.cumsum(covered[:n]) > 0
+    spans = _spans(text, member.words)
     runs: list[str] = []
     start = None
     for i in range(n + 1):
@@ -155,6 +152,15 @@ def own_runs(member: Fingerprint, template: Fingerprint, text: str, min_words: i
             start = i
         elif not own and start is not None:
             if i - start >= min_words:
-                runs.append(text[member.spans[start][0] : member.spans[i - 1][1]])
+                if spans is None:
+                    runs.append(" ".join(member.words[start:i]))
+                else:
+                    runs.append(text[spans[start][0] : spans[i - 1][1]])
             start = None
     return runs
+
+
+def _spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]] | None:
+    """Each word's place in the original text (None if lower-casing moved them)."""
+    spans = [m.span() for m in _WORD.finditer(text)]
+    return spans if len(spans) == len(words) else None
