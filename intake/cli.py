@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import func, select
 
+from store import campaigns as campaign_store
 from store import db, repo
 from store.errors import StoreError
 from store.models import Attachment, Submission
@@ -30,6 +31,7 @@ from .errors import ConfigError, IntakeError
 from .export import iter_records, submission_record, write_csv, write_jsonl
 from .health import gather_health
 from .message import Timeliness
+from .staff.campaigns import campaign_lines, response_campaign
 from .worker import holder_id, import_path, run_cycle
 
 __all__ = ["main"]
@@ -167,22 +169,38 @@ def _filters(func_: F) -> F:
 @cli.command("list")
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without texts.")
+@click.option(
+    "--all-versions",
+    is_flag=True,
+    help="Also list earlier versions a sender has replaced (hidden by default).",
+)
 @pass_ctx
-def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool) -> None:
-    """List stored submissions, oldest first."""
+def list_(
+    state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool, all_versions: bool
+) -> None:
+    """List stored submissions, oldest first; campaign copies are marked."""
     query = repo.select_submissions(**_selection(late, on_time, failed))
+    if not all_versions:
+        query = query.where(campaign_store.not_superseded())
     out = sys.stdout
     with _errors(), state.app.sessions() as session:
         if as_json:
             for record in iter_records(session, query, with_text=False):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
-        for row in session.execute(repo.list_rows(query).execution_options(yield_per=2000)):
+        tags = campaign_store.member_tags(session)
+        rows = repo.list_rows(query)
+        for row in session.execute(rows.execution_options(yield_per=2000)):
             files = f"{row.files} file(s)" + (f", {row.unread} unread" if row.unread else "")
+            tag = tags.get(row.id)
+            mark = f"  [campaign {tag[0]}: {tag[1]}]" if tag else ""
             out.write(
                 f"{row.reference}  {format_uk(row.received_at)}  {row.timeliness or row.status:<8} "
-                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}\n"
+                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}{mark}\n"
             )
+        counts = campaign_store.honest_counts(session)
+    if counts.campaign_copies or counts.superseded:
+        click.echo(f"Counted: {counts.line()}", err=True)
 
 
 @cli.command()
@@ -192,7 +210,11 @@ def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: boo
 def show(state: _Context, reference: str, as_json: bool) -> None:
     """Show one submission and the text read from it."""
     with _errors(), state.app.sessions() as session:
-        record = submission_record(repo.get_by_reference(session, reference))
+        submission = repo.get_by_reference(session, reference)
+        record = submission_record(submission)
+        found = response_campaign(session, submission)
+    record["campaign"], record["supersedes"] = found.campaign, found.supersedes
+    record["superseded_by"] = found.superseded_by
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -209,6 +231,7 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
         f"Timeliness: {timeliness}",
         f"Status:     {record['status']}" + (f": {record['error']}" if record["error"] else ""),
         f"Ack:        {record['ack_status']}",
+        *campaign_lines(found),
         "",
         record["body_text"] or "(no body text)",
     ]
@@ -219,6 +242,9 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
             att["text"] or "",
         ]
+    if found.diff:
+        lines += ["", f"--- changes in the version that replaced this one ({found.superseded_by}):"]
+        lines.append(found.diff)
     click.echo("\n".join(lines))
 
 
@@ -611,6 +637,11 @@ def db_upgrade(state: _Context) -> None:
             click.echo(f"schema at {db.current_revision(engine)}")
         finally:
             engine.dispose()
+
+
+from .cli_campaigns import campaigns_group  # noqa: E402 - commands of their own module
+
+cli.add_command(campaigns_group)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import repo
+from store.campaigns import honest_counts
 from store.models import DigestRun, Submission
 
 from .config import Settings
@@ -90,7 +91,16 @@ def build_digest(
             for n in range(_CHART_DAYS)
         ),
         attention_extra=inbox_problems(session) + attention_extra,
+        counted=counted_line(session),
     )
+
+
+def counted_line(session: Session) -> str | None:
+    """Honest counts, once campaign copies or revised versions have been found."""
+    counts = honest_counts(session)
+    if not counts.campaign_copies and not counts.superseded:
+        return None
+    return counts.line()
 
 
 def send_digest(

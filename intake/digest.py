@@ -136,6 +136,8 @@ class DigestData:
     totals_late: int
     arrivals_by_day: tuple[tuple[dt.date, int], ...]
     attention_extra: tuple[str, ...] = ()
+    # Campaign copies and superseded versions discounted; None when there are none.
+    counted: str | None = None
 
     def __post_init__(self) -> None:
         if self.period_start is not None:
@@ -346,6 +348,7 @@ def _context(data: DigestData) -> dict[str, Any]:
         "received": data.totals_received,
         "on_time": data.totals_on_time,
         "late": data.totals_late,
+        "counted": data.counted,
         "attention": attention[:LISTED_LIMIT],
         "attention_count": len(attention),
         "submissions": [_view(sub, zone) for sub in ordered[:LISTED_LIMIT]],

@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from store.campaigns import export_maps
 from store.models import Attachment, Submission
 
 from .deadline import format_uk
@@ -87,6 +88,7 @@ def iter_records(
             .execution_options(yield_per=1000)
         )
     )
+    campaign, supersedes, superseded_by = export_maps(session)
     pending = next(attachments, None)
     for row in submissions:
         own = []
@@ -96,6 +98,9 @@ def iter_records(
             own.append(pending)
             pending = next(attachments, None)
         record = submission_record(row, own)
+        record["campaign"] = campaign.get(row.id)
+        record["supersedes"] = supersedes.get(row.id)
+        record["superseded_by"] = superseded_by.get(row.id)
         if not with_text:
             record.pop("body_text")
             for att in record["attachments"]:
@@ -141,6 +146,10 @@ def submission_record(submission: Any, attachments: Sequence[Any] | None = None)
             for att in attachments
         ],
         "ack_status": submission.ack_status,
+        # null or {"id", "role", "containment", "size", "additions"}: see intake campaigns
+        "campaign": None,
+        "supersedes": None,  # reference of the earlier version this one replaces
+        "superseded_by": None,  # reference of the later version that replaces this one
     }
 
 

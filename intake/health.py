@@ -11,7 +11,7 @@ from store import repo
 from store.models import DigestRun, PollRun, Submission
 
 from .config import Settings
-from .daily import describe
+from .daily import counted_line, describe
 from .deadline import UK, deadline_instant, format_uk
 from .worker import inbox_name
 
@@ -28,6 +28,7 @@ class Health:
     statuses: dict[str, int]
     acks: dict[str, int]
     digest: DigestRun | None
+    counted: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -68,6 +69,8 @@ class Health:
             f"Submissions: {total} (on time {self.timeliness.get('on_time', 0)}, "
             f"late {self.timeliness.get('late', 0)}); {counts}"
         )
+        if self.counted:
+            found.append(f"Counted: {self.counted}")
         if s.acks_on:
             acks = ", ".join(f"{k} {v}" for k, v in sorted(self.acks.items())) or "none yet"
             found.append(f"Acknowledgements: {acks}")
@@ -89,4 +92,5 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         statuses=repo.count_by(session, Submission.status),
         acks=repo.ack_counts(session),
         digest=repo.last_sent_digest(session),
+        counted=counted_line(session),
     )

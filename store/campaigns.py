@@ -294,7 +294,14 @@ def memberships(session: Session, ids: Iterable[int] | None = None) -> dict[int,
     wanted = list(ids)
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
-        rows.update(session.execute(query.where(CampaignMember.submission_id.in_(chunk))).tuples())
+        rows.update(
+            {
+                sid: cid
+                for sid, cid in session.execute(
+                    query.where(CampaignMember.submission_id.in_(chunk))
+                )
+            }
+        )
     return rows
 
 
@@ -512,3 +519,14 @@ def export_maps(
     supersedes = {later: ref.get(earlier) for earlier, later in links}
     superseded_by = {earlier: ref.get(later) for earlier, later in links}
     return campaign, supersedes, superseded_by
+
+
+def member_tags(session: Session) -> dict[int, tuple[int, str]]:
+    """Response id -> (campaign id, role), for ``intake list``."""
+    query = select(CampaignMember.submission_id, CampaignMember.campaign_id, CampaignMember.role)
+    return {sid: (cid, role) for sid, cid, role in session.execute(query)}
+
+
+def not_superseded() -> Any:
+    """A condition on Submission: not replaced by a later version."""
+    return Submission.id.not_in(select(SubmissionVersion.earlier_id))

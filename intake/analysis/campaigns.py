@@ -124,9 +124,7 @@ def find_groups(
         sig = minhash(fp)
         closest = 0.0
         for cand in _plausible(lsh.query(sig), sig.hashvalues, fp.size, reps, params):
-            if closest >= params.representative_close and groups.find(cand) == groups.find(
-                doc_id
-            ):
+            if closest >= params.representative_close and groups.find(cand) == groups.find(doc_id):
                 continue
             rep = reps[cand][0]
             shared = int(np.intersect1d(fp.shingles, rep, assume_unique=True).size)

@@ -25,7 +25,7 @@ from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
 from ..analysis.versions import VersionDoc, find_versions, organisation_of, says_it_replaces
 from ..config import CampaignSettings, Settings
 
-__all__ = ["RecomputeSummary", "StageApp", "params_of", "recompute_all", "run"]
+__all__ = ["RecomputeSummary", "StageApp", "params_of", "recompute_all", "refresh", "run"]
 
 
 class StageApp(Protocol):
@@ -104,6 +104,14 @@ def _version_links(
         (link.earlier, link.later, link.reason)
         for link in find_versions(docs, settings.version_repeat)
     ]
+
+
+def refresh(
+    session: Session, settings: CampaignSettings, now: dt.datetime, campaign_ids: Iterable[int]
+) -> None:
+    """Regroup these campaigns' members (and pinned responses) after a staff decision."""
+    scope = store.members_of(session, campaign_ids)
+    _regroup(session, sorted(scope), params_of(settings), now, store.superseded_ids(session))
 
 
 @dataclass
