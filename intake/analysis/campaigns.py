@@ -7,8 +7,9 @@ Two passes over the responses, in the order they arrived:
    representative texts; each candidate is checked exactly, by **containment**: the
    share of the candidate's shingles the text holds (a template inside a longer letter
    still scores near 1), or the share of the text that is the candidate's (a short quote).
-   Linked texts are joined (union-find). A text nearly identical to a representative is
-   not indexed itself, so a campaign of thousands stays a handful of index entries.
+   Linked texts are joined (union-find). A text that largely holds, or is largely held
+   by, a representative is not indexed itself (its extra words are its sender's own),
+   so a campaign of thousands stays a handful of index entries.
 2. *Describe.* For each group, the **template** is the member closest to the group's
    core (the shingles at least half as common as the commonest), and every member gets a
    role by how much of the template it holds and what else it says:
@@ -61,7 +62,7 @@ class CampaignParams:
     min_shared: int = 15  # shingles two texts must share to be linked at all
     min_members: int = 2
     own_text_min_words: int = 8
-    representative_close: float = 0.9
+    representative_close: float = 0.7  # a text holding (or held by) this much of one is not indexed
 
     def lsh(self) -> MinHashLSH:
         return MinHashLSH(num_perm=NUM_PERM, params=(self.bands, self.rows))
@@ -133,7 +134,7 @@ def find_groups(
             held, quoted = shared / rep.size, shared / fp.size
             if held >= params.link_containment or quoted >= params.quote_share:
                 groups.union(cand, doc_id)
-                closest = max(closest, min(held, quoted))
+                closest = max(closest, held, quoted)
         if closest < params.representative_close:
             lsh.insert(doc_id, sig)
             reps[doc_id] = (fp.shingles, sig.hashvalues)
