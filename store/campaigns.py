@@ -421,10 +421,11 @@ def membership_of(session: Session, submission_id: int) -> tuple[CampaignMember,
     return (member, campaign) if campaign is not None else None
 
 
-def sizes(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(CampaignMember.campaign_id, func.count()).group_by(CampaignMember.campaign_id)
-    )
+def sizes(session: Session, campaign_ids: Iterable[int] | None = None) -> dict[int, int]:
+    query = select(CampaignMember.campaign_id, func.count()).group_by(CampaignMember.campaign_id)
+    if campaign_ids is not None:
+        query = query.where(CampaignMember.campaign_id.in_(list(campaign_ids)))
+    rows = session.execute(query)
     return {cid: int(n) for cid, n in rows}
 
 

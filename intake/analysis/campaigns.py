@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from datasketch import MinHashLSH
@@ -37,6 +38,7 @@ __all__ = [
     "Role",
     "describe",
     "find_groups",
+    "role_of",
     "settle",
 ]
 
@@ -191,6 +193,37 @@ def _template(distinct: list[tuple[int, Fingerprint, int]]) -> tuple[int, Finger
     return chosen[0], chosen[1]
 
 
+def role_of(
+    fp: Fingerprint,
+    template: Fingerprint,
+    text: Callable[[], str],
+    params: CampaignParams = CampaignParams(),
+    keep: bool = False,
+) -> Member | None:
+    """A response's role against a template; None when it holds too little of it.
+
+    ``keep`` (staff put it there) makes a response that holds too little ``partial``.
+    """
+    shared = overlap(fp, template)
+    held = shared / template.size if template.size else 0.0
+    quoted = shared / fp.size if fp.size else 0.0
+    # Own words make at least that many shingles of their own: without them, no runs.
+    possible = fp.size - shared >= params.own_text_min_words
+    own = own_runs(fp, template, text(), params.own_text_min_words) if possible else []
+    additions = "\n\n[...]\n\n".join(own) or None
+    if held >= params.copy_containment:
+        role = Role.COPY_WITH_ADDITIONS if additions else Role.COPY
+    elif (
+        held >= params.partial_containment
+        or (quoted >= params.quote_share and shared >= params.min_shared)
+        or keep
+    ):
+        role = Role.PARTIAL
+    else:
+        return None
+    return Member(role, round(held, 4), additions)
+
+
 def describe(
     ids: Iterable[int],
     fingerprint_of: Callable[[int], Fingerprint],
@@ -217,34 +250,14 @@ def describe(
     members: dict[int, Member] = {}
     for key, same in by_key.items():
         fp = fps[key]
-        if fp.key == template.key:
-            for doc_id in same:
+        for doc_id in same:
+            if fp.key == template.key:
                 role = Role.TEMPLATE if doc_id == template_id else Role.COPY
                 members[doc_id] = Member(role, 1.0, None)
-            continue
-        shared = overlap(fp, template)
-        held = shared / template.size
-        quoted = shared / fp.size if fp.size else 0.0
-        # Own words make at least that many shingles of their own: without them, no runs.
-        possible = fp.size - shared >= params.own_text_min_words
-        for doc_id in same:
-            own = (
-                own_runs(fp, template, text_of(doc_id), params.own_text_min_words)
-                if possible
-                else []
-            )
-            additions = "\n\n[...]\n\n".join(own) or None
-            if held >= params.copy_containment:
-                role = Role.COPY_WITH_ADDITIONS if additions else Role.COPY
-            elif held >= params.partial_containment or (
-                quoted >= params.quote_share and shared >= params.min_shared
-            ):
-                role = Role.PARTIAL
-            elif doc_id in keep:
-                role = Role.PARTIAL
-            else:
                 continue
-            members[doc_id] = Member(role, round(held, 4), additions)
+            member = role_of(fp, template, partial(text_of, doc_id), params, doc_id in keep)
+            if member is not None:
+                members[doc_id] = member
     if len(members) < params.min_members and not keep & set(members):
         return None
     return CampaignView(template_id, members)

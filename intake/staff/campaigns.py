@@ -233,7 +233,7 @@ def response_campaign(session: Session, submission: Submission) -> ResponseCampa
             "confirmed": camp.confirmed,
             "role": member.role,
             "containment": member.containment,
-            "size": store.sizes(session).get(camp.id, 0),
+            "size": store.sizes(session, [camp.id]).get(camp.id, 0),
             "template": refs.get(camp.template_submission_id or 0),
             "additions": member.additions,
         }

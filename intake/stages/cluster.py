@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 from store import campaigns as store
 from store.campaigns import Campaign, MemberRow
 
-from ..analysis.campaigns import CampaignParams, CampaignView, describe, find_groups, settle
+from ..analysis.campaigns import (
+    CampaignParams,
+    CampaignView,
+    Role,
+    describe,
+    find_groups,
+    role_of,
+    settle,
+)
 from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
 from ..analysis.versions import VersionDoc, find_versions, organisation_of, says_it_replaces
 from ..config import CampaignSettings, Settings
@@ -59,11 +67,59 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     fp = fingerprint(text, params.shingle_words)
     store.replace_bands(session, submission_id, _keys(fp, params))
     family = _update_versions(session, submission_id, settings)
-    near = store.band_candidates(session, submission_id) | {submission_id} | family
+    candidates = store.band_candidates(session, submission_id)
+    if family <= {submission_id} and _join_quickly(
+        session, submission_id, fp, candidates, params, app.now()
+    ):
+        return
+    near = candidates | {submission_id} | family
     campaigns = set(store.memberships(session, near).values())
     campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
     scope = near | store.members_of(session, campaigns)
     _regroup(session, sorted(scope), params, app.now(), store.superseded_ids(session))
+
+
+def _milestone(size: int) -> bool:
+    """Sizes at which a growing campaign is regrouped and its template chosen again."""
+    return size <= 8 or size & (size - 1) == 0
+
+
+def _join_quickly(
+    session: Session,
+    submission_id: int,
+    fp: Fingerprint,
+    candidates: set[int],
+    params: CampaignParams,
+    now: dt.datetime,
+) -> bool:
+    """A plain copy of one campaign's template joins it without regrouping the campaign.
+
+    The campaign is regrouped in full (template chosen again) when its size reaches a
+    milestone, and by ``intake campaigns recompute``; this keeps each arrival cheap
+    when a campaign has thousands of members.
+    """
+    if store.memberships(session, [submission_id]) or store.pins(session, [submission_id]):
+        return False
+    campaigns = set(store.memberships(session, candidates).values())
+    if len(campaigns) != 1:
+        return False
+    campaign = session.get(Campaign, campaigns.pop())
+    if campaign is None or campaign.template_submission_id is None:
+        return False
+    size = store.sizes(session, [campaign.id]).get(campaign.id, 0)
+    if _milestone(size + 1):
+        return False
+    template_id = campaign.template_submission_id
+    template = fingerprint(
+        store.texts(session, [template_id]).get(template_id, ""), params.shingle_words
+    )
+    text = store.texts(session, [submission_id]).get(submission_id, "")
+    member = role_of(fp, template, lambda: text, params)
+    if member is None or member.role == Role.PARTIAL:
+        return False
+    row = MemberRow(submission_id, member.role, member.containment, member.additions)
+    store.write_campaign(session, campaign, template_id, {submission_id: row}, now)
+    return True
 
 
 def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:

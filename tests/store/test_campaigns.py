@@ -181,3 +181,18 @@ def test_confirm_counts_partials_and_a_reread_keeps_the_campaign(app: App, tmp_p
 def test_unknown_campaign_is_a_clear_error(app: App) -> None:
     with app.sessions() as session, pytest.raises(NotFound, match="no campaign has the id 99"):
         staff.confirm(session, 99, NOW)
+
+
+def test_a_large_campaign_keeps_growing_between_regroupings(app: App, tmp_path: Path) -> None:
+    """Past 8 members, plain copies join without a regroup; the result is the same."""
+    copies = [(f"p{n}@gmail.com", TEMPLATE) for n in range(9)]
+    later = [("q@gmail.com", TEMPLATE + "\n\n" + OWN_END), ("r@gmail.com", INDEPENDENT[2])]
+    import_all(app, tmp_path / "mail", [*copies, *later])
+    members = _members(app)
+    assert members["KIL-00010"][1] == "copy_with_additions"
+    assert "KIL-00011" not in members and len(members) == 10
+    before = members
+    with app.sessions() as session:
+        recompute_all(session, app.settings.campaigns, NOW)
+        session.commit()
+    assert _members(app) == before
