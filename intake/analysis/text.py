@@ -13,6 +13,7 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 from datasketch import MinHash
@@ -30,6 +31,7 @@ __all__ = [
 NUM_PERM = 128
 _SEED = 17
 _WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "don't" is two words
+_SPLIT = re.compile(r"([^\W_]+)")
 _MULTIPLIERS = np.array(
     [
         0x9E3779B97F4A7C15,
@@ -51,7 +53,7 @@ _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int)
 class Fingerprint:
     """One text's normalised words and its shingle set."""
 
-    words: tuple[str, ...]
+    words: int  # how many
     shingles: np.ndarray  # sorted unique uint32 hashes
     positions: np.ndarray  # uint32 hash of the shingle starting at each word (len words-k+1)
     key: str  # digest of the normalised word sequence: equal keys, same words
@@ -76,11 +78,11 @@ _word_hashes = _WordHashes()
 
 def fingerprint(text: str, k: int = 5) -> Fingerprint:
     """Words and shingles of ``text``; a text shorter than ``k`` words is one shingle."""
-    words = tuple(_WORD.findall(text.lower()))
+    words = _WORD.findall(text.lower())
     key = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
     if not words:
         empty = np.zeros(0, dtype=np.uint32)
-        return Fingerprint(words, empty, empty, key)
+        return Fingerprint(0, empty, empty, key)
     hashes = np.array(list(map(_word_hashes.__getitem__, words)), dtype=np.uint64)
     width = min(k, len(words), len(_MULTIPLIERS))
     count = len(words) - width + 1
@@ -89,7 +91,7 @@ def fingerprint(text: str, k: int = 5) -> Fingerprint:
         mixed += hashes[j : j + count] * _MULTIPLIERS[j]  # wraps modulo 2**64, as meant
     folded = ((mixed >> np.uint64(32)) ^ mixed) & np.uint64(0xFFFFFFFF)
     positions = folded.astype(np.uint32)
-    return Fingerprint(words, np.unique(positions), positions, key)
+    return Fingerprint(len(words), np.unique(positions), positions, key)
 
 
 def minhash(fp: Fingerprint) -> MinHash:
@@ -130,7 +132,7 @@ def own_runs(member: Fingerprint, template: Fingerprint, text: str, min_words: i
     A word is the template's when any shingle covering it is one of the template's; runs
     of at least ``min_words`` other words are the member's own text.
     """
-    n = len(member.words)
+    n = member.words
     if n == 0:
         return []
     if not template.size:
@@ -143,24 +145,17 @@ def own_runs(member: Fingerprint, template: Fingerprint, text: str, min_words: i
     np.add.at(covered, starts, 1)
     np.add.at(covered, starts + width, -1)
     is_template = np.cumsum(covered[:n]) > 0
-    spans = _spans(text, member.words)
+    # text split around its words: [gap, word, gap, word, ..., gap]; ends add up in C.
+    parts = _SPLIT.split(text)
+    ends = list(accumulate(map(len, parts)))
+    words = _WORD.findall(text.lower()) if len(parts) != 2 * n + 1 else None
+    edges = np.diff(np.concatenate(([0], (~is_template).astype(np.int8), [0])))
     runs: list[str] = []
-    start = None
-    for i in range(n + 1):
-        own = i < n and not is_template[i]
-        if own and start is None:
-            start = i
-        elif not own and start is not None:
-            if i - start >= min_words:
-                if spans is None:
-                    runs.append(" ".join(member.words[start:i]))
-                else:
-                    runs.append(text[spans[start][0] : spans[i - 1][1]])
-            start = None
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if stop - start < min_words:
+            continue
+        if words is not None:  # lower-casing moved the words: quote them normalised
+            runs.append(" ".join(words[start:stop]))
+        else:
+            runs.append(text[ends[2 * start] : ends[2 * stop - 1]])
     return runs
-
-
-def _spans(text: str, words: tuple[str, ...]) -> list[tuple[int, int]] | None:
-    """Each word's place in the original text (None if lower-casing moved them)."""
-    spans = [m.span() for m in _WORD.finditer(text)]
-    return spans if len(spans) == len(words) else None
