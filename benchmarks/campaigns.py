@@ -297,6 +297,57 @@ def recall_by_edit(found: list[list[int]], gen: Generated) -> dict[str, float]:
     return {kind: hits[kind] / totals[kind] for kind in EDITS if totals[kind]}
 
 
+def store_run(total: int, seed: int) -> str:
+    """``intake campaigns recompute`` over ``total`` responses stored in a fresh SQLite file."""
+    import datetime as dt
+    import tempfile
+
+    from sqlalchemy import insert
+
+    from intake.config import CampaignSettings
+    from intake.stages.cluster import recompute_all
+    from store import campaigns as store
+    from store.db import make_session_factory, open_database
+    from store.models import Submission
+
+    gen = Generator(seed).consultation(total, 0.6, 100)
+    with tempfile.TemporaryDirectory() as folder:
+        engine = open_database(f"sqlite:///{folder}/bench.db")
+        sessions = make_session_factory(engine)
+        now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+        rows = [
+            {
+                "reference": f"BEN-{n:06d}",
+                "message_id": f"<{n}@bench>",
+                "sha256": f"{n:064d}",
+                "size": len(text),
+                "source": "bench",
+                "fetched_at": now,
+                "status": "parsed",
+                "kind": "response",
+                "sender_email": f"person{n}@gmail.com",
+                "body_text": text,
+            }
+            for n, text in enumerate(gen.texts, start=1)
+        ]
+        with sessions() as session:
+            session.execute(insert(Submission), rows)
+            session.commit()
+        del rows
+        start, cpu = time.perf_counter(), _cpu()
+        with sessions() as session:
+            summary = recompute_all(session, CampaignSettings(), now)
+            session.commit()
+            counts = store.honest_counts(session)
+        took, cpu = time.perf_counter() - start, _cpu() - cpu
+        engine.dispose()
+    return (
+        f"store: intake campaigns recompute over {total:,} stored responses (SQLite): "
+        f"{took:.1f} s wall, {cpu:.1f} s CPU; {summary.campaigns} campaigns, "
+        f"{summary.members:,} members; unique responses {counts.unique:,}"
+    )
+
+
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -310,9 +361,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quality", type=int, default=10_000, help="responses for precision")
     parser.add_argument("--scale", type=int, default=100_000, help="responses for speed (0: skip)")
+    parser.add_argument("--store", type=int, default=0, help="responses for a stored recompute")
     parser.add_argument("--campaign-share", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--write", action="store_true", help="write benchmarks/RESULTS.md")
     args = parser.parse_args()
     params = CampaignParams()
     lines = [f"Python {platform.python_version()}, {os.cpu_count()} CPU(s) visible"]
@@ -348,6 +399,8 @@ def main() -> None:
         )
         print(line, flush=True)
         lines.append(line)
+    if args.store:
+        print(store_run(args.store, args.seed + 2), flush=True)
 
 
 if __name__ == "__main__":
