@@ -41,6 +41,7 @@ __all__ = [
     "SubmissionVersion",
     "TextBand",
     "honest_counts",
+    "text_for_tagging",
 ]
 
 _NAME_MAX = 200
@@ -531,3 +532,20 @@ def member_tags(session: Session) -> dict[int, tuple[int, str]]:
 def not_superseded() -> Any:
     """A condition on Submission: not replaced by a later version."""
     return Submission.id.not_in(select(SubmissionVersion.earlier_id))
+
+
+def text_for_tagging(session: Session, submission_id: int) -> str | None:
+    """What later stages (search, question tagging) should read of a response.
+
+    A plain copy has nothing of its own (None: count it, do not tag it again); a copy
+    with additions contributes its own passages; the template and every other
+    response, their whole text. A superseded version is not read again (None).
+    """
+    if session.get(SubmissionVersion, submission_id) is not None:
+        return None
+    member = session.get(CampaignMember, submission_id)
+    if member is not None and member.role == "copy":
+        return None
+    if member is not None and member.role == "copy_with_additions":
+        return member.additions
+    return texts(session, [submission_id]).get(submission_id)

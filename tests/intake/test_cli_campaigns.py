@@ -92,6 +92,8 @@ def test_show_export_list_and_status_carry_the_campaign(config: Path) -> None:
     assert "superseded versions 1" in listing.stderr
     assert "KIL-00001" in run(config, "list", "--all-versions")
     assert "Counted: received 6; unique responses 2" in run(config, "status", code=1)
+    digest = run(config, "digest", "--print")
+    assert "Counted:  received 6; unique responses 2" in digest
 
 
 def test_staff_decisions_from_the_command_line(config: Path) -> None:

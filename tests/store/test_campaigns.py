@@ -96,6 +96,12 @@ def test_the_stage_groups_copies_as_they_arrive(app: App, tmp_path: Path) -> Non
     assert third["role"] == "copy_with_additions" and third["size"] == 4
     assert third["additions"] == OWN_START.rstrip(".")
     json.dumps(records)  # the export stays plain JSON
+    with app.sessions() as session:
+        ids = {ref: repo.get_by_reference(session, ref).id for ref in records}
+        assert store.text_for_tagging(session, ids["KIL-00002"]) is None
+        assert store.text_for_tagging(session, ids["KIL-00003"]) == OWN_START.rstrip(".")
+        assert "patient capital" in (store.text_for_tagging(session, ids["KIL-00001"]) or "")
+        assert store.text_for_tagging(session, ids["KIL-00004"]) == INDEPENDENT[0]
 
 
 def test_a_revised_version_replaces_the_earlier_and_leaves_the_campaign(
