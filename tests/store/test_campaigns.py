@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from intake.app import App
 from intake.export import iter_records
@@ -202,3 +202,17 @@ def test_a_large_campaign_keeps_growing_between_regroupings(app: App, tmp_path: 
         recompute_all(session, app.settings.campaigns, NOW)
         session.commit()
     assert _members(app) == before
+
+
+def test_a_failing_campaign_step_loses_no_reading(
+    app: App, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the band table gone, the campaign step fails and every reading is still saved."""
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP TABLE text_bands"))
+    import_all(app, tmp_path / "mail", CAMPAIGN_MAIL[:2])
+    assert "campaign detection failed" in caplog.text
+    with app.sessions() as session:
+        statuses = {repo.get_by_reference(session, f"KIL-0000{n}").status for n in (1, 2)}
+        assert statuses == {"parsed"}
+        assert store.honest_counts(session).campaign_copies == 0
