@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy import func, select
 
+from store import campaigns as campaign_store
 from store import db, repo, work
 from store.errors import StoreError
 from store.models import Attachment, Submission
@@ -32,6 +33,7 @@ from .export import iter_records, submission_record, write_csv, write_jsonl
 from .health import gather_health
 from .log import configure as configure_logging
 from .message import Timeliness
+from .staff.campaigns import campaign_lines, response_campaign
 from .worker import import_path, run_cycle
 
 __all__ = ["main"]
@@ -192,21 +194,34 @@ def _filters(func_: F) -> F:
 @cli.command("list")
 @_filters
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without texts.")
+@click.option(
+    "--all-versions",
+    is_flag=True,
+    help="Also list earlier versions a sender has replaced (hidden by default).",
+)
 @pass_ctx
-def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool) -> None:
-    """List stored submissions, oldest first."""
+def list_(
+    state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool, all_versions: bool
+) -> None:
+    """List stored submissions, oldest first; campaign copies are marked."""
     query = repo.select_submissions(**_selection(late, on_time, failed))
+    if not all_versions:
+        query = query.where(campaign_store.not_superseded())
     out = sys.stdout
     with _errors(), state.app.sessions() as session:
         if as_json:
             for record in iter_records(session, query, with_text=False):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
-        for row in session.execute(repo.list_rows(query).execution_options(yield_per=2000)):
+        tags = campaign_store.member_tags(session)
+        rows = repo.list_rows(query)
+        for row in session.execute(rows.execution_options(yield_per=2000)):
             files = f"{row.files} file(s)" + (f", {row.unread} unread" if row.unread else "")
+            tag = tags.get(row.id)
+            mark = f"  [campaign {tag[0]}: {tag[1]}]" if tag else ""
             out.write(
                 f"{row.reference}  {format_uk(row.received_at)}  {row.timeliness or row.status:<8} "
-                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}\n"
+                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}{mark}\n"
             )
         if failed:
             for reference, stage, attempts, error in work.failed_stages(session):
@@ -214,6 +229,9 @@ def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: boo
                     f"{reference}  stage {stage} FAILED after {attempts} attempt(s): "
                     f"{error[:200]}\n"
                 )
+        counts = campaign_store.honest_counts(session)
+    if counts.campaign_copies or counts.superseded:
+        click.echo(f"Counted: {counts.line()}", err=True)
 
 
 @cli.command()
@@ -230,6 +248,9 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             | {"size": p.size, "reason": p.reason}
             for p in skipped_by_submission(session, [sub.id]).get(sub.id, [])
         ]
+        found = response_campaign(session, sub)
+    record["campaign"], record["supersedes"] = found.campaign, found.supersedes
+    record["superseded_by"] = found.superseded_by
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -246,6 +267,7 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
         f"Timeliness: {timeliness}",
         f"Status:     {record['status']}" + (f": {record['error']}" if record["error"] else ""),
         f"Ack:        {record['ack_status']}",
+        *campaign_lines(found),
         "",
         record["body_text"] or "(no body text)",
     ]
@@ -262,6 +284,9 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             "",
             f"--- {name} [{part['content_type']}, {part['size']} bytes]: {part['reason']}",
         ]
+    if found.diff:
+        lines += ["", f"--- changes in the version that replaced this one ({found.superseded_by}):"]
+        lines.append(found.diff)
     click.echo("\n".join(lines))
 
 
@@ -654,10 +679,12 @@ def db_upgrade(state: _Context) -> None:
             engine.dispose()
 
 
+from .cli_campaigns import campaigns_group  # noqa: E402 - commands of their own module
 from .cli_erasure import erase_command, purge  # noqa: E402 - needs the names above
 
 cli.add_command(purge)
 cli.add_command(erase_command)
+cli.add_command(campaigns_group)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from .errors import ConfigError
 __all__ = [
     "AckSettings",
     "AnalysisSettings",
+    "CampaignSettings",
     "ConsultationSettings",
     "DatabaseSettings",
     "DigestSettings",
@@ -305,6 +306,21 @@ class AnalysisSettings:
 
 
 @dataclass(frozen=True)
+class CampaignSettings:
+    """``[campaigns]``: finding template letters (campaigns) and revised versions."""
+
+    enabled: bool = True
+    shingle_words: int = 5  # words per shingle
+    link_containment: float = 0.35  # share of a representative text a response must hold
+    copy_containment: float = 0.5  # share of the template a copy holds (else: partial)
+    partial_containment: float = 0.25  # share of the template a partial quotes
+    min_members: int = 2  # responses from different senders that make a campaign
+    own_text_min_words: int = 8  # a passage of this many words not in the template is kept
+    version_repeat: float = 0.6  # share of text repeated that makes a later response a version
+    public_mail_domains: tuple[str, ...] = ()  # more domains anyone can have an address at
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program was configured with."""
 
@@ -320,6 +336,7 @@ class Settings:
     retention: RetentionSettings = RetentionSettings()
     stages: StagesSettings = StagesSettings()
     worker: WorkerSettings = WorkerSettings()
+    campaigns: CampaignSettings = CampaignSettings()
     oauth2: OAuth2Settings | None = None
     questions: tuple[QuestionSettings, ...] = ()
     analysis: AnalysisSettings = AnalysisSettings()
@@ -548,6 +565,8 @@ def parse_settings(
                 f"ack.own_addresses: {address!r} is not an email address; "
                 'write plain addresses such as ["consultation@example.gov.uk"]'
             )
+    if "campaigns" in data:
+        values["campaigns"] = _campaigns(data["campaigns"], base)
     _with_oauth2(data, values, env, base)
     values["questions"] = _questions(data.get("questions", []), base)
     if "analysis" in data:
@@ -582,6 +601,14 @@ def _questions(raw: Any, base: Path) -> tuple[QuestionSettings, ...]:
             raise ConfigError(f"{name}.title: empty; give the question a short title")
         found.append(question)
     return tuple(found)
+def _campaigns(raw: Any, base: Path) -> CampaignSettings:
+    section: CampaignSettings = _build(CampaignSettings, "campaigns", raw, base)
+    _check_range("campaigns.shingle_words", section.shingle_words, 2, 8)
+    for key in ("link_containment", "copy_containment", "partial_containment", "version_repeat"):
+        _check_range(f"campaigns.{key}", getattr(section, key), 0.05, 1)
+    _check_range("campaigns.min_members", section.min_members, 2)
+    _check_range("campaigns.own_text_min_words", section.own_text_min_words, 1)
+    return section
 
 
 def _with_oauth2(

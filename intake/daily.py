@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from store import repo, tags, work
+from store.campaigns import honest_counts
 from store.models import DigestRun, Submission
 from store.parts import SkippedPartRow, skipped_by_submission
 
@@ -152,7 +153,16 @@ def build_digest(
         + attention_extra,
         per_question=tuple((q.key, q.title, questions.get(q.key, 0)) for q in settings.questions),
         per_type=tuple(sorted(tags.type_counts(session).items())),
+        counted=counted_line(session),
     )
+
+
+def counted_line(session: Session) -> str | None:
+    """Honest counts, once campaign copies or revised versions have been found."""
+    counts = honest_counts(session)
+    if not counts.campaign_copies and not counts.superseded:
+        return None
+    return counts.line()
 
 
 def send_digest(

@@ -152,6 +152,8 @@ class DigestData:
     per_question: tuple[tuple[str, str, int], ...] = ()
     # Responses per respondent type: (type, count).
     per_type: tuple[tuple[str, int], ...] = ()
+    # Campaign copies and superseded versions discounted; None when there are none.
+    counted: str | None = None
 
     def __post_init__(self) -> None:
         if self.period_start is not None:
@@ -373,6 +375,7 @@ def _context(data: DigestData) -> dict[str, Any]:
         "received": data.totals_received,
         "on_time": data.totals_on_time,
         "late": data.totals_late,
+        "counted": data.counted,
         "attention": attention[:LISTED_LIMIT],
         "attention_count": len(attention),
         "submissions": [_view(sub, zone) for sub in ordered[:LISTED_LIMIT]],

@@ -12,6 +12,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from store import tags
+from store.campaigns import export_maps
 from store.models import Attachment, Submission
 
 from .deadline import format_uk
@@ -88,6 +89,7 @@ def iter_records(
             .execution_options(yield_per=1000)
         )
     )
+    campaign, supersedes, superseded_by = export_maps(session)
     pending = next(attachments, None)
     batch: list[tuple[int, dict[str, Any]]] = []
     for row in submissions:
@@ -98,6 +100,9 @@ def iter_records(
             own.append(pending)
             pending = next(attachments, None)
         record = submission_record(row, own)
+        record["campaign"] = campaign.get(row.id)
+        record["supersedes"] = supersedes.get(row.id)
+        record["superseded_by"] = superseded_by.get(row.id)
         if not with_text:
             record.pop("body_text")
             for att in record["attachments"]:
@@ -172,6 +177,10 @@ def submission_record(submission: Any, attachments: Sequence[Any] | None = None)
             for att in attachments
         ],
         "ack_status": submission.ack_status,
+        # null or {"id", "role", "containment", "size", "additions"}: see intake campaigns
+        "campaign": None,
+        "supersedes": None,  # reference of the earlier version this one replaces
+        "superseded_by": None,  # reference of the later version that replaces this one
     }
 
 

@@ -12,7 +12,7 @@ from store.models import DigestRun, PollRun, Submission
 from store.queue import QueueOverview, queue_overview
 
 from .config import Settings
-from .daily import describe
+from .daily import counted_line, describe
 from .deadline import UK, deadline_instant, format_uk
 from .staff.erasure import RetentionForecast, retention_forecast
 from .worker import inbox_name
@@ -37,6 +37,7 @@ class Health:
     retention: RetentionForecast | None = None
     questions: dict[str, int] = field(default_factory=dict)  # responses per question key
     types: dict[str, int] = field(default_factory=dict)  # responses per respondent type
+    counted: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -77,6 +78,8 @@ class Health:
             f"Submissions: {total} (on time {self.timeliness.get('on_time', 0)}, "
             f"late {self.timeliness.get('late', 0)}); {counts}"
         )
+        if self.counted:
+            found.append(f"Counted: {self.counted}")
         if s.acks_on:
             acks = ", ".join(f"{k} {v}" for k, v in sorted(self.acks.items())) or "none yet"
             found.append(f"Acknowledgements: {acks}")
@@ -158,4 +161,5 @@ def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Hea
         retention=retention_forecast(session, settings.retention, settings.consultation.zone, now),
         questions=tags.question_counts(session),
         types=tags.type_counts(session),
+        counted=counted_line(session),
     )

@@ -370,6 +370,7 @@ class OAuthToken(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
+from . import campaigns as _campaigns  # noqa: E402, F401 - campaign and version tables
 from . import erasure as _erasure  # noqa: E402, F401 - registers the erasers of these tables
 from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table
 from . import search as _search  # noqa: E402, F401 - registers the search index's eraser

@@ -374,6 +374,7 @@ def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
         .subquery()
     )
     return query.with_only_columns(
+        Submission.id,
         Submission.reference,
         Submission.received_at,
         Submission.timeliness,

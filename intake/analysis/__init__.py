@@ -1,1 +1,2 @@
-"""What responses say: passages, question tags and respondent types (pure modules)."""
+"""Pure analysis of response texts: passages, question tags, respondent types, campaigns and
+revised versions."""

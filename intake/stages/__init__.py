@@ -65,9 +65,10 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
-from . import ack, index, read, tag  # noqa: E402 - the registry must exist before they register
+from . import ack, cluster, index, read, tag  # noqa: E402 - the registry must exist before they register
 
 register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepare))
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True))
 register(Stage("tag", tag.run, redo_after_read=True))
+register(Stage("cluster", cluster.run, redo_after_read=True))

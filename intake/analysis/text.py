@@ -1,0 +1,161 @@
+"""Text fingerprints for comparing responses (pure): words, shingles, MinHash, LSH bands.
+
+A response is reduced to its normalised words (case folded, punctuation dropped), each
+word's position in the original text (so a person's own words can be quoted exactly),
+and the set of its word *shingles*: every run of ``k`` consecutive words, hashed to 32
+bits. Shingle hashes are stable across processes (CRC-32 of each word, mixed with fixed
+multipliers), so band keys stored in the database stay comparable between runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from itertools import accumulate
+
+import numpy as np
+from datasketch import MinHash
+
+__all__ = [
+    "NUM_PERM",
+    "Fingerprint",
+    "band_keys",
+    "fingerprint",
+    "minhash",
+    "overlap",
+    "own_runs",
+]
+
+NUM_PERM = 128
+_SEED = 17
+_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script; "don't" is two words
+_SPLIT = re.compile(r"([^\W_]+)")
+_MULTIPLIERS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0x27D4EB2F165667C5,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x85EBCA77C2B2AE63,
+        0xD6E8FEB86659FD93,
+    ],
+    dtype=np.uint64,
+)
+_word_hashes: dict[str, int] = {}
+_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int)
+
+
+@dataclass(frozen=True, eq=False)
+class Fingerprint:
+    """One text's normalised words and its shingle set."""
+
+    words: int  # how many
+    shingles: np.ndarray  # sorted unique uint32 hashes
+    positions: np.ndarray  # uint32 hash of the shingle starting at each word (len words-k+1)
+    key: str  # digest of the normalised word sequence: equal keys, same words
+
+    @property
+    def size(self) -> int:
+        return int(self.shingles.size)
+
+
+class _WordHashes(dict[str, int]):
+    """CRC-32 of each word, remembered (a ``map`` over ``__getitem__`` runs in C)."""
+
+    def __missing__(self, word: str) -> int:
+        if len(self) > 500_000:  # a hostile text cannot grow the cache without end
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode("utf-8")) + 1
+        return value
+
+
+_word_hashes = _WordHashes()
+
+
+def fingerprint(text: str, k: int = 5) -> Fingerprint:
+    """Words and shingles of ``text``; a text shorter than ``k`` words is one shingle."""
+    words = _WORD.findall(text.lower())
+    key = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+    if not words:
+        empty = np.zeros(0, dtype=np.uint32)
+        return Fingerprint(0, empty, empty, key)
+    hashes = np.array(list(map(_word_hashes.__getitem__, words)), dtype=np.uint64)
+    width = min(k, len(words), len(_MULTIPLIERS))
+    count = len(words) - width + 1
+    mixed = np.zeros(count, dtype=np.uint64)
+    for j in range(width):
+        mixed += hashes[j : j + count] * _MULTIPLIERS[j]  # wraps modulo 2**64, as meant
+    folded = ((mixed >> np.uint64(32)) ^ mixed) & np.uint64(0xFFFFFFFF)
+    positions = folded.astype(np.uint32)
+    return Fingerprint(len(words), np.unique(positions), positions, key)
+
+
+def minhash(fp: Fingerprint) -> MinHash:
+    """The MinHash signature of a fingerprint's shingle set (datasketch)."""
+    sig = MinHash(
+        num_perm=NUM_PERM,
+        seed=_SEED,
+        hashfunc=int,
+        permutations=_TEMPLATE.permutations,
+        scheme=_TEMPLATE.scheme,
+    )
+    if fp.size:
+        sig.update_batch(fp.shingles.tolist())
+    return sig
+
+
+def band_keys(sig: MinHash, bands: int, rows: int) -> list[int]:
+    """One signed 64-bit key per LSH band: two texts sharing a key are candidates."""
+    values = np.asarray(sig.hashvalues)
+    keys = []
+    for band in range(bands):
+        chunk = values[band * rows : (band + 1) * rows].tobytes()
+        digest = hashlib.blake2b(chunk, digest_size=8, person=band.to_bytes(2, "big")).digest()
+        keys.append(int.from_bytes(digest, "big", signed=True))
+    return keys
+
+
+def overlap(a: Fingerprint, b: Fingerprint) -> int:
+    """How many shingles two texts share."""
+    if not a.size or not b.size:
+        return 0
+    return int(np.intersect1d(a.shingles, b.shingles, assume_unique=True).size)
+
+
+def own_runs(member: Fingerprint, template: Fingerprint, text: str, min_words: int) -> list[str]:
+    """The passages of ``text`` (the member's) that are not in the template, quoted exactly.
+
+    A word is the template's when any shingle covering it is one of the template's; runs
+    of at least ``min_words`` other words are the member's own text.
+    """
+    n = member.words
+    if n == 0:
+        return []
+    if not template.size:
+        return [text.strip()] if n >= min_words else []
+    shared = np.isin(member.positions, template.shingles, assume_unique=False)
+    width = n - member.positions.size + 1
+    covered = np.zeros(n + 1, dtype=np.int32)
+    # Word i is covered by the shingles starting at i-width+1 .. i: a difference array.
+    starts = np.flatnonzero(shared)
+    np.add.at(covered, starts, 1)
+    np.add.at(covered, starts + width, -1)
+    is_template = np.cumsum(covered[:n]) > 0
+    # text split around its words: [gap, word, gap, word, ..., gap]; ends add up in C.
+    parts = _SPLIT.split(text)
+    ends = list(accumulate(map(len, parts)))
+    words = _WORD.findall(text.lower()) if len(parts) != 2 * n + 1 else None
+    edges = np.diff(np.concatenate(([0], (~is_template).astype(np.int8), [0])))
+    runs: list[str] = []
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if stop - start < min_words:
+            continue
+        if words is not None:  # lower-casing moved the words: quote them normalised
+            runs.append(" ".join(words[start:stop]))
+        else:
+            runs.append(text[ends[2 * start] : ends[2 * stop - 1]])
+    return runs

@@ -1,0 +1,130 @@
+"""Revised versions (pure): which response replaces an earlier one from the same sender.
+
+A later response from the same address (or the same organisation: the same mail domain,
+never a public mail provider's such as gmail.com) supersedes an earlier one when it
+largely repeats it, or says it replaces it ("please use this one instead"). For another
+address at the same organisation, saying so is not enough: the texts must share some
+content too. The latest version is the one counted; earlier ones are kept, with a diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .text import Fingerprint, overlap
+
+__all__ = [
+    "PUBLIC_MAIL_DOMAINS",
+    "VersionDoc",
+    "VersionLink",
+    "find_versions",
+    "organisation_of",
+    "says_it_replaces",
+    "version_diff",
+]
+
+# Domains where anyone can have an address: sharing one says nothing about who you are.
+PUBLIC_MAIL_DOMAINS = frozenset(
+    """
+    gmail.com googlemail.com outlook.com outlook.co.uk hotmail.com hotmail.co.uk live.com
+    live.co.uk msn.com yahoo.com yahoo.co.uk ymail.com rocketmail.com icloud.com me.com
+    mac.com aol.com aol.co.uk btinternet.com btopenworld.com sky.com talktalk.net
+    virginmedia.com blueyonder.co.uk ntlworld.com tiscali.co.uk plus.net protonmail.com
+    proton.me pm.me gmx.com gmx.co.uk gmx.net mail.com zoho.com fastmail.com fastmail.fm
+    tutanota.com tuta.io yandex.com hushmail.com qq.com 163.com web.de orange.fr
+    """.split()
+)
+
+_REPLACES = re.compile(
+    r"\b(?:"
+    r"(?:please\s+)?(?:use|read|consider|accept|take)\s+this\s+(?:one|version|response|"
+    r"submission|email|letter)?\s*instead"
+    r"|(?:this|it)\s+(?:replaces|supersedes)\s+(?:my|our|the)\b"
+    r"|(?:ignore|disregard)\s+(?:my|our|the)\s+(?:earlier|previous|first|original|last)"
+    r"|(?:updated|corrected|revised|amended|replacement)\s+(?:version|response|submission|copy)"
+    r"|(?:instead\s+of|in\s+place\s+of)\s+(?:my|our)\s+(?:earlier|previous|first|original)"
+    r")",
+    re.IGNORECASE,
+)
+
+
+def organisation_of(email: str | None, public: Iterable[str] = ()) -> str | None:
+    """The organisation an address speaks for: its domain, unless anyone can have one there."""
+    if not email or "@" not in email:
+        return None
+    domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
+    if not domain or domain in PUBLIC_MAIL_DOMAINS or domain in {d.lower() for d in public}:
+        return None
+    return domain
+
+
+def says_it_replaces(text: str) -> bool:
+    """Whether the start of a response says it replaces an earlier one."""
+    return _REPLACES.search(text[:3000]) is not None
+
+
+@dataclass(frozen=True)
+class VersionDoc:
+    id: int
+    sender: str | None  # the address, lower case
+    organisation: str | None
+    fp: Fingerprint
+    replaces: bool  # says it replaces an earlier response
+
+
+@dataclass(frozen=True)
+class VersionLink:
+    earlier: int
+    later: int
+    reason: str  # "replaces" (said so) or "repeats" (largely the same text)
+
+
+def _similarity(a: Fingerprint, b: Fingerprint) -> float:
+    smaller = min(a.size, b.size)
+    return overlap(a, b) / smaller if smaller else 0.0
+
+
+def find_versions(docs: Sequence[VersionDoc], repeat_share: float = 0.6) -> list[VersionLink]:
+    """Links from earlier to later versions; ``docs`` in arrival order.
+
+    Each response supersedes at most one earlier one (the most recent that qualifies)
+    and is superseded at most once, so versions form chains.
+    """
+    links: list[VersionLink] = []
+    superseded: set[int] = set()
+    seen: list[VersionDoc] = []
+    for doc in docs:
+        for earlier in reversed(seen):
+            if earlier.id in superseded:
+                continue
+            same_sender = doc.sender is not None and doc.sender == earlier.sender
+            same_org = doc.organisation is not None and doc.organisation == earlier.organisation
+            if not (same_sender or same_org):
+                continue
+            share = _similarity(doc.fp, earlier.fp)
+            if share >= repeat_share:
+                reason = "replaces" if doc.replaces else "repeats"
+            elif doc.replaces and (same_sender or share >= 0.2):
+                reason = "replaces"
+            else:
+                continue
+            links.append(VersionLink(earlier.id, doc.id, reason))
+            superseded.add(earlier.id)
+            break
+        seen.append(doc)
+    return links
+
+
+def version_diff(earlier: str, later: str, earlier_name: str, later_name: str) -> str:
+    """A unified diff of two versions' texts, line by line."""
+    return "".join(
+        difflib.unified_diff(
+            earlier.splitlines(keepends=True),
+            later.splitlines(keepends=True),
+            fromfile=earlier_name,
+            tofile=later_name,
+        )
+    )

@@ -1,0 +1,274 @@
+"""The ``cluster`` stage: campaigns and revised versions, kept current as responses arrive.
+
+For one new response (:func:`run`): its LSH band keys are stored, its sender's (or
+organisation's) earlier responses are checked for versions, and the campaigns around
+it -- the responses sharing a band key with it and every member of their campaigns --
+are regrouped and described again, so a campaign's template and roles follow what has
+arrived. :func:`recompute_all` does the same over every stored response at once
+(``intake campaigns recompute``). Staff decisions (pins) are applied on top each time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from store import campaigns as store
+from store.campaigns import Campaign, MemberRow
+
+from ..analysis.campaigns import (
+    CampaignParams,
+    CampaignView,
+    Role,
+    describe,
+    find_groups,
+    role_of,
+    settle,
+)
+from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
+from ..analysis.versions import VersionDoc, find_versions, organisation_of, says_it_replaces
+from ..config import CampaignSettings, Settings
+
+__all__ = ["RecomputeSummary", "StageApp", "params_of", "recompute_all", "refresh", "run"]
+
+
+class StageApp(Protocol):
+    """What a stage needs of the application (``intake.app.App`` has it)."""
+
+    settings: Settings
+    now: Callable[[], dt.datetime]
+
+
+def params_of(settings: CampaignSettings) -> CampaignParams:
+    return CampaignParams(
+        shingle_words=settings.shingle_words,
+        link_containment=settings.link_containment,
+        copy_containment=settings.copy_containment,
+        partial_containment=settings.partial_containment,
+        min_members=settings.min_members,
+        own_text_min_words=settings.own_text_min_words,
+    )
+
+
+def run(app: StageApp, session: Session, submission_id: int) -> None:
+    """Bring campaigns and versions up to date for one (new or re-read) submission."""
+    settings = app.settings.campaigns
+    if not settings.enabled:
+        return
+    if not store.is_response(session, submission_id):
+        store.forget(session, submission_id)
+        return
+    params = params_of(settings)
+    text = store.texts(session, [submission_id]).get(submission_id, "")
+    fp = fingerprint(text, params.shingle_words)
+    store.replace_bands(session, submission_id, _keys(fp, params))
+    family = _update_versions(session, submission_id, settings)
+    candidates = store.band_candidates(session, submission_id)
+    if family <= {submission_id} and _join_quickly(
+        session, submission_id, fp, candidates, params, app.now()
+    ):
+        return
+    near = candidates | {submission_id} | family
+    campaigns = set(store.memberships(session, near).values())
+    campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
+    scope = near | store.members_of(session, campaigns)
+    _regroup(session, sorted(scope), params, app.now(), store.superseded_ids(session))
+
+
+def _milestone(size: int) -> bool:
+    """Sizes at which a growing campaign is regrouped and its template chosen again."""
+    return size <= 8 or size & (size - 1) == 0
+
+
+def _join_quickly(
+    session: Session,
+    submission_id: int,
+    fp: Fingerprint,
+    candidates: set[int],
+    params: CampaignParams,
+    now: dt.datetime,
+) -> bool:
+    """A plain copy of one campaign's template joins it without regrouping the campaign.
+
+    The campaign is regrouped in full (template chosen again) when its size reaches a
+    milestone, and by ``intake campaigns recompute``; this keeps each arrival cheap
+    when a campaign has thousands of members.
+    """
+    if store.memberships(session, [submission_id]) or store.pins(session, [submission_id]):
+        return False
+    campaigns = set(store.memberships(session, candidates).values())
+    if len(campaigns) != 1:
+        return False
+    campaign = session.get(Campaign, campaigns.pop())
+    if campaign is None or campaign.template_submission_id is None:
+        return False
+    size = store.sizes(session, [campaign.id]).get(campaign.id, 0)
+    if _milestone(size + 1):
+        return False
+    template_id = campaign.template_submission_id
+    template = fingerprint(
+        store.texts(session, [template_id]).get(template_id, ""), params.shingle_words
+    )
+    text = store.texts(session, [submission_id]).get(submission_id, "")
+    member = role_of(fp, template, lambda: text, params)
+    if member is None or member.role == Role.PARTIAL:
+        return False
+    row = MemberRow(submission_id, member.role, member.containment, member.additions)
+    store.write_campaign(session, campaign, template_id, {submission_id: row}, now)
+    return True
+
+
+def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
+    if fp.size < params.min_shared:
+        return []  # too short to be anyone's template
+    return band_keys(minhash(fp), params.bands, params.rows)
+
+
+def _update_versions(session: Session, submission_id: int, settings: CampaignSettings) -> set[int]:
+    """Relink the versions among this response's sender's (or organisation's) responses."""
+    row = store.response_rows(session, [submission_id])[0]
+    if not row.sender_email:
+        return set()
+    org = organisation_of(row.sender_email, settings.public_mail_domains)
+    family = store.same_sender_or_domain(session, submission_id, row.sender_email, org)
+    ids = [r.id for r in family]
+    if len(ids) < 2:
+        return set(ids)
+    links = _version_links(family, store.texts(session, ids), settings)
+    store.replace_versions(session, ids, links)
+    return set(ids)
+
+
+def _version_links(
+    rows: Sequence[store.ResponseRow], texts: dict[int, str], settings: CampaignSettings
+) -> list[tuple[int, int, str]]:
+    docs = [
+        VersionDoc(
+            id=row.id,
+            sender=(row.sender_email or "").lower() or None,
+            organisation=organisation_of(row.sender_email, settings.public_mail_domains),
+            fp=fingerprint(texts.get(row.id, ""), settings.shingle_words),
+            replaces=says_it_replaces(texts.get(row.id, "")),
+        )
+        for row in rows
+    ]
+    return [
+        (link.earlier, link.later, link.reason)
+        for link in find_versions(docs, settings.version_repeat)
+    ]
+
+
+def refresh(
+    session: Session, settings: CampaignSettings, now: dt.datetime, campaign_ids: Iterable[int]
+) -> None:
+    """Regroup these campaigns' members (and pinned responses) after a staff decision."""
+    scope = store.members_of(session, campaign_ids)
+    _regroup(session, sorted(scope), params_of(settings), now, store.superseded_ids(session))
+
+
+@dataclass
+class RecomputeSummary:
+    responses: int = 0
+    versions: int = 0
+    campaigns: int = 0
+    members: int = 0
+
+
+def recompute_all(
+    session: Session,
+    settings: CampaignSettings,
+    now: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> RecomputeSummary:
+    """Recompute versions, band keys and campaigns over every stored response."""
+    params = params_of(settings)
+    rows = store.response_rows(session)
+    summary = RecomputeSummary(responses=len(rows))
+    families: dict[str, list[store.ResponseRow]] = {}
+    for row in rows:
+        if row.sender_email:
+            key = organisation_of(row.sender_email, settings.public_mail_domains)
+            families.setdefault(key or row.sender_email.lower(), []).append(row)
+    links: list[tuple[int, int, str]] = []
+    for family in families.values():
+        if len(family) > 1:
+            texts = store.texts(session, [r.id for r in family])
+            links += _version_links(family, texts, settings)
+    store.replace_versions(session, [r.id for r in rows], links)
+    summary.versions = len(links)
+    superseded = {earlier for earlier, _, _ in links}
+    bands: list[tuple[int, list[int]]] = []
+    summary.campaigns, summary.members = _regroup(
+        session, [r.id for r in rows], params, now, superseded, bands, progress
+    )
+    store.replace_all_bands(session, bands)
+    return summary
+
+
+def _regroup(
+    session: Session,
+    scope: Sequence[int],
+    params: CampaignParams,
+    now: dt.datetime,
+    superseded: set[int],
+    bands: list[tuple[int, list[int]]] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Group the responses of ``scope`` afresh and rewrite their campaigns."""
+    order = [r.id for r in store.response_rows(session, scope) if r.id not in superseded]
+
+    def fingerprints() -> Iterator[tuple[int, Fingerprint]]:
+        for n, (sid, text) in enumerate(store.iter_texts(session, order), start=1):
+            fp = fingerprint(text, params.shingle_words)
+            if bands is not None:
+                bands.append((sid, _keys(fp, params)))
+            if progress is not None and n % 100 == 0:
+                progress(100)
+            yield sid, fp
+
+    groups = find_groups(fingerprints(), params)
+    if progress is not None:
+        progress(len(order) % 100)
+    previous = store.memberships(session, scope)
+    pins = {sid: cid for sid, cid in store.pins(session, scope).items() if sid not in superseded}
+    settled = settle(groups, previous, pins)
+    store.clear_members(session, list(scope))
+    session.flush()
+    campaigns = members = 0
+    for campaign_id, ids, pinned in settled:
+        view = _describe(session, ids - superseded, params, pinned)
+        if view is None:
+            continue
+        campaign = session.get(Campaign, campaign_id) if campaign_id else None
+        if campaign is None:
+            campaign = store.new_campaign(session, now)
+        rows = {
+            sid: MemberRow(sid, m.role, m.containment, m.additions)
+            for sid, m in view.members.items()
+        }
+        store.write_campaign(session, campaign, view.template, rows, now)
+        campaigns += 1
+        members += len(rows)
+    session.flush()
+    store.drop_empty(session)
+    session.flush()
+    return campaigns, members
+
+
+def _describe(
+    session: Session, ids: Iterable[int], params: CampaignParams, pinned: set[int]
+) -> CampaignView | None:
+    wanted = sorted(ids)
+    texts = store.texts(session, wanted)
+    cache: dict[int, Fingerprint] = {}
+
+    def fp_of(sid: int) -> Fingerprint:
+        if sid not in cache:
+            cache[sid] = fingerprint(texts.get(sid, ""), params.shingle_words)
+        return cache[sid]
+
+    return describe(wanted, fp_of, lambda sid: texts.get(sid, ""), params, keep=pinned)

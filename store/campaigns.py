@@ -1,0 +1,563 @@
+"""Campaigns, their members, revised versions and the LSH band keys behind them.
+
+Detection results (members, roles, band keys, version links) are derived data: a
+recompute rewrites them. Staff decisions are kept apart, as *pins* (this response
+belongs to that campaign, or to none) and as the campaign's own name and confirmation,
+so a recompute never undoes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from .erasure import register_eraser
+from .models import Attachment, Base, Submission, SubmissionKind, SubmissionStatus, UTCDateTime
+
+__all__ = [
+    "Campaign",
+    "CampaignMember",
+    "CampaignPin",
+    "HonestCounts",
+    "SubmissionVersion",
+    "TextBand",
+    "honest_counts",
+    "text_for_tagging",
+]
+
+_NAME_MAX = 200
+
+
+class Campaign(Base):
+    """A template letter sent by several people; named and confirmed by staff."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(_NAME_MAX))
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    template_submission_id: Mapped[int | None] = mapped_column(
+        ForeignKey("submissions.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class CampaignMember(Base):
+    """A response's place in a campaign, as the last recompute found it."""
+
+    __tablename__ = "campaign_members"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(30))
+    containment: Mapped[float] = mapped_column(Float)
+    additions: Mapped[str | None] = mapped_column(Text)
+
+
+class CampaignPin(Base):
+    """Staff said where a response belongs: a campaign, or none (``campaign_id`` null)."""
+
+    __tablename__ = "campaign_pins"
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    pinned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class SubmissionVersion(Base):
+    """``later`` supersedes ``earlier`` (same sender or organisation)."""
+
+    __tablename__ = "submission_versions"
+
+    earlier_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    later_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    reason: Mapped[str] = mapped_column(String(20))
+
+
+class TextBand(Base):
+    """One LSH band key of a response's MinHash: equal keys make two texts candidates."""
+
+    __tablename__ = "text_bands"
+    __table_args__ = (Index("ix_text_bands_band_key", "band_key"),)
+
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
+    )
+    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    band_key: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- reading responses -------------------------------------------------------------------
+
+_RESPONSE = (Submission.kind == SubmissionKind.RESPONSE) & (
+    Submission.status == SubmissionStatus.PARSED
+)
+_ARRIVAL = (func.coalesce(Submission.received_at, Submission.fetched_at), Submission.id)
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    id: int
+    reference: str | None
+    sender_email: str | None
+
+
+def is_response(session: Session, submission_id: int) -> bool:
+    return (
+        session.scalar(select(Submission.id).where(Submission.id == submission_id, _RESPONSE))
+        is not None
+    )
+
+
+def response_rows(session: Session, ids: Iterable[int] | None = None) -> list[ResponseRow]:
+    """Readable responses (all, or those of ``ids``), in arrival order."""
+    query = select(Submission.id, Submission.reference, Submission.sender_email).where(_RESPONSE)
+    if ids is not None:
+        query = query.where(Submission.id.in_(list(ids)))
+    return [ResponseRow(*row) for row in session.execute(query.order_by(*_ARRIVAL))]
+
+
+def texts(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Body plus the text of every readable attachment, for each response of ``ids``."""
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        for sid, body in session.execute(
+            select(Submission.id, Submission.body_text).where(Submission.id.in_(chunk))
+        ):
+            found[sid] = [body or ""]
+        for sid, text in session.execute(
+            select(Attachment.submission_id, Attachment.text)
+            .where(Attachment.submission_id.in_(chunk), Attachment.text.is_not(None))
+            .order_by(Attachment.submission_id, Attachment.position)
+        ):
+            found.setdefault(sid, []).append(text or "")
+    return {sid: "\n\n".join(part for part in parts if part) for sid, parts in found.items()}
+
+
+def iter_texts(session: Session, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
+    """Texts of ``ids`` in that order, loaded 500 at a time (bounded memory)."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        loaded = texts(session, chunk)
+        for sid in chunk:
+            yield sid, loaded.get(sid, "")
+
+
+def same_sender_or_domain(
+    session: Session, submission_id: int, email: str, domain: str | None
+) -> list[ResponseRow]:
+    """Readable responses from the same address, or from the same domain when given."""
+    cond = func.lower(Submission.sender_email) == email.lower()
+    if domain:
+        cond = or_(cond, func.lower(Submission.sender_email).like(f"%@{_escape(domain)}", "\\"))
+    query = select(Submission.id, Submission.reference, Submission.sender_email).where(
+        _RESPONSE, cond
+    )
+    rows = [ResponseRow(*row) for row in session.execute(query.order_by(*_ARRIVAL))]
+    if not any(row.id == submission_id for row in rows):
+        rows += response_rows(session, [submission_id])
+    return rows
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- band keys ---------------------------------------------------------------------------
+
+
+def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> None:
+    session.execute(delete(TextBand).where(TextBand.submission_id == submission_id))
+    session.add_all(
+        TextBand(submission_id=submission_id, band=band, band_key=key)
+        for band, key in enumerate(keys)
+    )
+    session.flush()
+
+
+def replace_all_bands(session: Session, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
+    """Rewrite every response's band keys (a bulk recompute), in batches."""
+    session.execute(delete(TextBand))
+    batch: list[dict[str, Any]] = []
+    for sid, keys in rows:
+        batch += [{"submission_id": sid, "band": b, "band_key": k} for b, k in enumerate(keys)]
+        if len(batch) >= 20_000:
+            session.execute(insert(TextBand), batch)
+            batch = []
+    if batch:
+        session.execute(insert(TextBand), batch)
+
+
+def band_candidates(session: Session, submission_id: int) -> set[int]:
+    """Responses sharing at least one band key with this one."""
+    mine = select(TextBand.band_key).where(TextBand.submission_id == submission_id)
+    query = select(TextBand.submission_id).where(
+        TextBand.band_key.in_(mine), TextBand.submission_id != submission_id
+    )
+    return set(session.scalars(query.distinct()))
+
+
+def forget(session: Session, submission_id: int) -> None:
+    """Take a response out of campaigns, versions and the band index (not a response now)."""
+    for table, column in (
+        (TextBand, TextBand.submission_id),
+        (CampaignMember, CampaignMember.submission_id),
+        (SubmissionVersion, SubmissionVersion.earlier_id),
+        (SubmissionVersion, SubmissionVersion.later_id),
+    ):
+        session.execute(delete(table).where(column == submission_id))
+    session.flush()
+
+
+# --- versions ----------------------------------------------------------------------------
+
+
+def replace_versions(
+    session: Session, ids: Sequence[int], links: Iterable[tuple[int, int, str]]
+) -> None:
+    """Rewrite the version links among ``ids`` (None: all) to ``links`` (earlier, later, why)."""
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        session.execute(
+            delete(SubmissionVersion).where(
+                SubmissionVersion.earlier_id.in_(chunk) | SubmissionVersion.later_id.in_(chunk)
+            )
+        )
+    session.add_all(SubmissionVersion(earlier_id=e, later_id=lt, reason=r) for e, lt, r in links)
+    session.flush()
+
+
+def superseded_ids(session: Session) -> set[int]:
+    return set(session.scalars(select(SubmissionVersion.earlier_id)))
+
+
+def version_of(
+    session: Session, submission_id: int
+) -> tuple[SubmissionVersion | None, SubmissionVersion | None]:
+    """(the link to what it supersedes, the link to what supersedes it)."""
+    supersedes = session.scalar(
+        select(SubmissionVersion).where(SubmissionVersion.later_id == submission_id)
+    )
+    superseded_by = session.get(SubmissionVersion, submission_id)
+    return supersedes, superseded_by
+
+
+# --- campaigns and members ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    submission_id: int
+    role: str
+    containment: float
+    additions: str | None
+
+
+def memberships(session: Session, ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Response id -> campaign id, for ``ids`` (None: every member)."""
+    query = select(CampaignMember.submission_id, CampaignMember.campaign_id)
+    rows: dict[int, int] = {}
+    if ids is None:
+        return {sid: cid for sid, cid in session.execute(query)}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows.update(
+            {
+                sid: cid
+                for sid, cid in session.execute(
+                    query.where(CampaignMember.submission_id.in_(chunk))
+                )
+            }
+        )
+    return rows
+
+
+def members_of(session: Session, campaign_ids: Iterable[int]) -> set[int]:
+    wanted = list(campaign_ids)
+    members = set(
+        session.scalars(
+            select(CampaignMember.submission_id).where(CampaignMember.campaign_id.in_(wanted))
+        )
+    )
+    pinned = session.scalars(
+        select(CampaignPin.submission_id).where(CampaignPin.campaign_id.in_(wanted))
+    )
+    return members | set(pinned)
+
+
+def pins(session: Session, ids: Iterable[int] | None = None) -> dict[int, int | None]:
+    query = select(CampaignPin.submission_id, CampaignPin.campaign_id)
+    if ids is not None:
+        query = query.where(CampaignPin.submission_id.in_(list(ids)))
+    return {sid: cid for sid, cid in session.execute(query)}
+
+
+def pin(session: Session, ids: Iterable[int], campaign_id: int | None, now: dt.datetime) -> None:
+    """Staff put these responses in a campaign (or, with None, in none)."""
+    for sid in ids:
+        found = session.get(CampaignPin, sid)
+        if found is None:
+            session.add(CampaignPin(submission_id=sid, campaign_id=campaign_id, pinned_at=now))
+        else:
+            found.campaign_id, found.pinned_at = campaign_id, now
+    session.flush()
+
+
+def new_campaign(session: Session, now: dt.datetime, name: str | None = None) -> Campaign:
+    campaign = Campaign(name=_clean(name), confirmed=False, created_at=now, updated_at=now)
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def _clean(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return name.replace("\x00", "").strip()[:_NAME_MAX] or None
+
+
+def rename(campaign: Campaign, name: str, now: dt.datetime) -> None:
+    campaign.name, campaign.updated_at = _clean(name), now
+
+
+def write_campaign(
+    session: Session,
+    campaign: Campaign,
+    template_id: int,
+    members: dict[int, MemberRow],
+    now: dt.datetime,
+) -> None:
+    """Set a campaign's template and members (their old rows are already deleted)."""
+    campaign.template_submission_id = template_id
+    campaign.updated_at = now
+    session.add_all(
+        CampaignMember(
+            submission_id=m.submission_id,
+            campaign_id=campaign.id,
+            role=m.role,
+            containment=m.containment,
+            additions=m.additions.replace("\x00", "") if m.additions else None,
+        )
+        for m in members.values()
+    )
+
+
+def clear_members(session: Session, ids: Sequence[int] | None) -> None:
+    if ids is None:
+        session.execute(delete(CampaignMember))
+        return
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        session.execute(delete(CampaignMember).where(CampaignMember.submission_id.in_(chunk)))
+
+
+def drop_empty(session: Session) -> int:
+    """Delete campaigns left with no member and no pin; returns how many."""
+    used = select(CampaignMember.campaign_id).union(
+        select(CampaignPin.campaign_id).where(CampaignPin.campaign_id.is_not(None))
+    )
+    result = session.execute(delete(Campaign).where(Campaign.id.not_in(used)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def campaigns(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
+def campaign_members(session: Session, campaign_id: int) -> list[tuple[CampaignMember, Any]]:
+    """A campaign's members with their reference, sender and arrival, template first."""
+    query = (
+        select(
+            CampaignMember,
+            Submission.reference,
+            Submission.sender_email,
+            Submission.received_at,
+        )
+        .join(Submission, Submission.id == CampaignMember.submission_id)
+        .where(CampaignMember.campaign_id == campaign_id)
+        .order_by(*_ARRIVAL)
+    )
+    return [(row[0], row[1:]) for row in session.execute(query)]
+
+
+def membership_of(session: Session, submission_id: int) -> tuple[CampaignMember, Campaign] | None:
+    member = session.get(CampaignMember, submission_id)
+    if member is None:
+        return None
+    campaign = session.get(Campaign, member.campaign_id)
+    return (member, campaign) if campaign is not None else None
+
+
+def sizes(session: Session, campaign_ids: Iterable[int] | None = None) -> dict[int, int]:
+    query = select(CampaignMember.campaign_id, func.count()).group_by(CampaignMember.campaign_id)
+    if campaign_ids is not None:
+        query = query.where(CampaignMember.campaign_id.in_(list(campaign_ids)))
+    rows = session.execute(query)
+    return {cid: int(n) for cid, n in rows}
+
+
+def references(session: Session, ids: Iterable[int]) -> dict[int, str | None]:
+    wanted = list(ids)
+    return {
+        sid: ref
+        for sid, ref in session.execute(
+            select(Submission.id, Submission.reference).where(Submission.id.in_(wanted))
+        )
+    }
+
+
+# --- counts and export ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HonestCounts:
+    """What "how many responses" means once copies and revised versions are known."""
+
+    received: int  # every response stored
+    superseded: int  # earlier versions replaced by a later one from the same sender
+    campaign_copies: int  # responses in a campaign (template included)
+    campaigns: int  # campaigns with at least one member
+    with_own_text: int  # copies with text of their own added
+    unconfirmed_partial: int  # quote part of a template; counted as independent until confirmed
+
+    @property
+    def independent(self) -> int:
+        return self.received - self.superseded - self.campaign_copies
+
+    @property
+    def unique(self) -> int:
+        """Distinct responses to read: each independent one, and each campaign's text once."""
+        return self.independent + self.campaigns
+
+    def line(self) -> str:
+        return (
+            f"received {self.received}; unique responses {self.unique} "
+            f"({self.independent} independent + {self.campaigns} campaign text(s)); "
+            f"campaign copies {self.campaign_copies} in {self.campaigns} campaign(s), "
+            f"{self.with_own_text} with their own text; superseded versions {self.superseded}"
+        )
+
+
+def honest_counts(session: Session) -> HonestCounts:
+    response = Submission.kind == SubmissionKind.RESPONSE
+    received = session.scalar(select(func.count()).select_from(Submission).where(response)) or 0
+    superseded = (
+        session.scalar(
+            select(func.count())
+            .select_from(SubmissionVersion)
+            .join(Submission, Submission.id == SubmissionVersion.earlier_id)
+            .where(response)
+        )
+        or 0
+    )
+    rows = session.execute(
+        select(CampaignMember.campaign_id, CampaignMember.role, Campaign.confirmed, func.count())
+        .join(Campaign, Campaign.id == CampaignMember.campaign_id)
+        .group_by(CampaignMember.campaign_id, CampaignMember.role, Campaign.confirmed)
+    )
+    copies = own = partial = 0
+    counted: set[int] = set()
+    for cid, role, confirmed, n in rows:
+        if role == "partial" and not confirmed:
+            partial += n
+            continue
+        copies += n
+        counted.add(cid)
+        if role == "copy_with_additions":
+            own += n
+    return HonestCounts(received, superseded, copies, len(counted), own, partial)
+
+
+def export_maps(
+    session: Session,
+) -> tuple[dict[int, dict[str, Any]], dict[int, str | None], dict[int, str | None]]:
+    """For the JSONL export: response id -> campaign record, supersedes, superseded_by."""
+    size = sizes(session)
+    campaign: dict[int, dict[str, Any]] = {}
+    for m in session.scalars(select(CampaignMember)):
+        campaign[m.submission_id] = {
+            "id": m.campaign_id,
+            "role": m.role,
+            "containment": m.containment,
+            "size": size.get(m.campaign_id, 0),
+            "additions": m.additions,
+        }
+    links = list(session.execute(select(SubmissionVersion.earlier_id, SubmissionVersion.later_id)))
+    ref = references(session, {i for link in links for i in link})
+    supersedes = {later: ref.get(earlier) for earlier, later in links}
+    superseded_by = {earlier: ref.get(later) for earlier, later in links}
+    return campaign, supersedes, superseded_by
+
+
+def member_tags(session: Session) -> dict[int, tuple[int, str]]:
+    """Response id -> (campaign id, role), for ``intake list``."""
+    query = select(CampaignMember.submission_id, CampaignMember.campaign_id, CampaignMember.role)
+    return {sid: (cid, role) for sid, cid, role in session.execute(query)}
+
+
+def not_superseded() -> Any:
+    """A condition on Submission: not replaced by a later version."""
+    return Submission.id.not_in(select(SubmissionVersion.earlier_id))
+
+
+def text_for_tagging(session: Session, submission_id: int) -> str | None:
+    """What later stages (search, question tagging) should read of a response.
+
+    A plain copy has nothing of its own (None: count it, do not tag it again); a copy
+    with additions contributes its own passages; the template and every other
+    response, their whole text. A superseded version is not read again (None).
+    """
+    if session.get(SubmissionVersion, submission_id) is not None:
+        return None
+    member = session.get(CampaignMember, submission_id)
+    if member is not None and member.role == "copy":
+        return None
+    if member is not None and member.role == "copy_with_additions":
+        return member.additions
+    return texts(session, [submission_id]).get(submission_id)
+
+
+@register_eraser("campaign_members")
+def _erase_campaign_links(session: Session, ids: Sequence[int], anonymise: bool) -> int:
+    """A purged response leaves its campaign (its own text is kept in its membership),
+    its version links and the band index; the campaign's counts follow at the next recompute."""
+    for submission_id in ids:
+        forget(session, submission_id)
+    chunk = list(ids)
+    session.execute(delete(CampaignPin).where(CampaignPin.submission_id.in_(chunk)))
+    return len(chunk)

@@ -1,0 +1,223 @@
+"""Campaigns and versions stored, on SQLite and PostgreSQL, from real messages.
+
+Messages go through the real pipeline (store raw, read, then the cluster stage hook);
+recomputes and staff decisions then work on what is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from intake.app import App
+from intake.export import iter_records
+from intake.staff import campaigns as staff
+from intake.stages.cluster import recompute_all
+from intake.worker import import_path
+from store import campaigns as store
+from store import repo
+from store.campaigns import Campaign, CampaignMember
+from store.errors import NotFound
+from store.work import StageRow
+from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
+from tests.conftest import make_settings
+
+NOW = dt.datetime(2018, 7, 20, 12, 0, tzinfo=dt.UTC)
+
+
+def write_mail(folder: Path, n: int, sender: str, body: str, subject: str = "Response") -> Path:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "keepitlocal@example.org"
+    message["Subject"] = subject
+    message["Date"] = format_datetime(NOW + dt.timedelta(hours=n))
+    message["Message-ID"] = f"<m{n}@test.example>"
+    message.set_content(body)
+    path = folder / f"{n:03d}.eml"
+    path.write_bytes(bytes(message))
+    return path
+
+
+CAMPAIGN_MAIL = [
+    ("ann@gmail.com", TEMPLATE),
+    ("bob@gmail.com", TEMPLATE),
+    ("cat@outlook.com", OWN_START + "\n\n" + TEMPLATE),
+    ("dan@example.net", INDEPENDENT[0]),
+    ("eve@yahoo.co.uk", TEMPLATE + "\n\n" + OWN_END),
+]
+
+
+def import_all(app: App, folder: Path, mails: list[tuple[str, str]], start: int = 0) -> None:
+    folder.mkdir(exist_ok=True)
+    with app.pipeline(acks=False) as pipeline:
+        for n, (sender, body) in enumerate(mails, start=start):
+            import_path(pipeline, write_mail(folder, n, sender, body))
+        counts = pipeline.read_pending()
+    assert counts.failed == 0
+
+
+@pytest.fixture
+def app(db_url: str):
+    app = App(make_settings(db_url), now=lambda: NOW)
+    yield app
+    app.close()
+
+
+def _members(app: App) -> dict[str, tuple[int, str]]:
+    with app.sessions() as session:
+        rows = session.execute(
+            select(CampaignMember.submission_id, CampaignMember.campaign_id, CampaignMember.role)
+        )
+        found = {sid: (cid, role) for sid, cid, role in rows}
+        refs = store.references(session, found)
+    return {refs[sid] or "": value for sid, value in found.items()}
+
+
+def test_the_stage_groups_copies_as_they_arrive(app: App, tmp_path: Path) -> None:
+    import_all(app, tmp_path / "mail", CAMPAIGN_MAIL)
+    members = _members(app)
+    assert set(members) == {"KIL-00001", "KIL-00002", "KIL-00003", "KIL-00005"}
+    assert len({cid for cid, _ in members.values()}) == 1
+    assert members["KIL-00001"][1] == "template"
+    assert members["KIL-00002"][1] == "copy"
+    assert members["KIL-00003"][1] == "copy_with_additions"
+    with app.sessions() as session:
+        counts = store.honest_counts(session)
+        assert (counts.received, counts.campaign_copies, counts.campaigns) == (5, 4, 1)
+        assert (counts.unique, counts.with_own_text, counts.superseded) == (2, 2, 0)
+        records = {r["reference"]: r for r in iter_records(session, repo.select_submissions())}
+    assert records["KIL-00004"]["campaign"] is None
+    third = records["KIL-00003"]["campaign"]
+    assert third["role"] == "copy_with_additions" and third["size"] == 4
+    assert third["additions"] == OWN_START.rstrip(".")
+    json.dumps(records)  # the export stays plain JSON
+    with app.sessions() as session:
+        ids = {ref: repo.get_by_reference(session, ref).id for ref in records}
+        assert store.text_for_tagging(session, ids["KIL-00002"]) is None
+        assert store.text_for_tagging(session, ids["KIL-00003"]) == OWN_START.rstrip(".")
+        assert "patient capital" in (store.text_for_tagging(session, ids["KIL-00001"]) or "")
+        assert store.text_for_tagging(session, ids["KIL-00004"]) == INDEPENDENT[0]
+
+
+def test_a_revised_version_replaces_the_earlier_and_leaves_the_campaign(
+    app: App, tmp_path: Path
+) -> None:
+    revised = "Please use this one instead of my first email.\n\n" + TEMPLATE + "\n\n" + OWN_END
+    import_all(app, tmp_path / "mail", [*CAMPAIGN_MAIL, ("Bob@gmail.com", revised)])
+    members = _members(app)
+    assert "KIL-00002" not in members  # superseded: counted once, as its later version
+    assert members["KIL-00006"][1] == "copy_with_additions"
+    with app.sessions() as session:
+        counts = store.honest_counts(session)
+        assert (counts.received, counts.superseded, counts.campaign_copies) == (6, 1, 4)
+        sub = repo.get_by_reference(session, "KIL-00002")
+        shown = staff.response_campaign(session, sub)
+        assert shown.superseded_by == "KIL-00006" and shown.campaign is None
+        assert shown.diff is not None and "+Please use this one instead" in shown.diff
+        later = staff.response_campaign(session, repo.get_by_reference(session, "KIL-00006"))
+        assert later.supersedes == "KIL-00002"
+
+
+def test_staff_decisions_survive_a_recompute(app: App, tmp_path: Path) -> None:
+    other = TEMPLATE.replace("Scottish National Investment Bank", "Welsh development fund")
+    second = "\n\n".join(INDEPENDENT[1:4]) + "\n\n" + OWN_END
+    import_all(
+        app,
+        tmp_path / "mail",
+        [
+            *CAMPAIGN_MAIL,
+            ("fay@gmail.com", second),
+            ("gus@gmail.com", second),
+            ("hal@x.org", other),
+        ],
+    )
+    with app.sessions() as session:
+        listing = staff.list_campaigns(session)
+        assert [c.size for c in listing] == [5, 2]  # "other" joins the first: a few words changed
+        big, small = listing[0].id, listing[1].id
+        staff.name(session, big, "Bank campaign\x00 by Friends", NOW)
+        new_id = staff.split(session, app.settings.campaigns, big, ["KIL-00008"], NOW)
+        staff.split(session, app.settings.campaigns, big, ["KIL-00005"], NOW, alone=True)
+        session.commit()
+    for _ in range(2):
+        with app.sessions() as session:
+            recompute_all(session, app.settings.campaigns, NOW)
+            session.commit()
+        members = _members(app)
+        assert members["KIL-00008"][0] == new_id
+        assert "KIL-00005" not in members
+        assert members["KIL-00001"][0] == big
+        with app.sessions() as session:
+            assert session.get(Campaign, big).name == "Bank campaign by Friends"
+    with app.sessions() as session:
+        size = staff.merge(session, app.settings.campaigns, big, [small], NOW)
+        session.commit()
+    assert size == 5
+    with app.sessions() as session:
+        recompute_all(session, app.settings.campaigns, NOW)
+        session.commit()
+        assert session.get(Campaign, small) is None
+        assert {cid for cid, _ in _members(app).values()} == {big, new_id}
+
+
+def test_confirm_counts_partials_and_a_reread_keeps_the_campaign(app: App, tmp_path: Path) -> None:
+    paras = TEMPLATE.split("\n\n")
+    half = "\n\n".join([paras[1], paras[3], OWN_END])
+    import_all(app, tmp_path / "mail", [*CAMPAIGN_MAIL[:2], ("ivy@gmail.com", half)])
+    assert _members(app)["KIL-00003"][1] == "partial"
+    with app.sessions() as session:
+        assert store.honest_counts(session).unconfirmed_partial == 1
+        campaign_id = staff.list_campaigns(session)[0].id
+        assert staff.confirm(session, campaign_id, NOW) == 3
+        session.commit()
+        counts = store.honest_counts(session)
+        assert (counts.campaign_copies, counts.unique) == (3, 1)
+    with app.pipeline(acks=False) as pipeline:
+        with app.sessions() as session:
+            ids = [repo.get_by_reference(session, "KIL-00002").id]
+        pipeline.read(ids)
+    assert _members(app)["KIL-00002"] == (campaign_id, "copy")
+
+
+def test_unknown_campaign_is_a_clear_error(app: App) -> None:
+    with app.sessions() as session, pytest.raises(NotFound, match="no campaign has the id 99"):
+        staff.confirm(session, 99, NOW)
+
+
+def test_a_large_campaign_keeps_growing_between_regroupings(app: App, tmp_path: Path) -> None:
+    """Past 8 members, plain copies join without a regroup; the result is the same."""
+    copies = [(f"p{n}@gmail.com", TEMPLATE) for n in range(9)]
+    later = [("q@gmail.com", TEMPLATE + "\n\n" + OWN_END), ("r@gmail.com", INDEPENDENT[2])]
+    import_all(app, tmp_path / "mail", [*copies, *later])
+    members = _members(app)
+    assert members["KIL-00010"][1] == "copy_with_additions"
+    assert "KIL-00011" not in members and len(members) == 10
+    before = members
+    with app.sessions() as session:
+        recompute_all(session, app.settings.campaigns, NOW)
+        session.commit()
+    assert _members(app) == before
+
+
+def test_a_failing_campaign_step_loses_no_reading(
+    app: App, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the band table gone, the cluster stage fails, is recorded with its reason, and
+    every reading is still saved."""
+    with app.engine.begin() as conn:
+        conn.execute(text("DROP TABLE text_bands"))
+    import_all(app, tmp_path / "mail", CAMPAIGN_MAIL[:2])
+    with app.sessions() as session:
+        errors = list(
+            session.scalars(select(StageRow.last_error).where(StageRow.stage == "cluster"))
+        )
+        assert len(errors) == 2 and all("text_bands" in (e or "") for e in errors)
+        statuses = {repo.get_by_reference(session, f"KIL-0000{n}").status for n in (1, 2)}
+        assert statuses == {"parsed"}
+        assert store.honest_counts(session).campaign_copies == 0
