@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import sys
 from collections import Counter
@@ -15,14 +14,16 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from store import db, repo
 from store.errors import StoreError
 from store.models import Attachment, Submission
 
+from . import log as intake_log
 from . import outbox
 from .app import App
-from .config import find_config_path, load_settings
+from .config import Settings, find_config_path, load_settings, require_inbox
 from .daily import build_digest, describe, send_digest
 from .deadline import UK, format_uk
 from .digest import digest_text
@@ -30,22 +31,29 @@ from .errors import ConfigError, IntakeError
 from .export import iter_records, submission_record, write_csv, write_jsonl
 from .health import gather_health
 from .message import Timeliness
-from .worker import holder_id, import_path, run_cycle
+from .worker import holder_id, inbox_name, run_cycle
 
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Commands that may create the database (a new SQLite file gets its schema); every
+# other command only reads one that exists, so a wrong path is an error, not an empty list.
+_CREATES_DATABASE = frozenset({"poll", "import", "worker", "db", "auth"})
+
+
 class _Context:
-    def __init__(self, config: str | None) -> None:
-        self.config = config
+    def __init__(self, config: str | None, *, create_database: bool = True) -> None:
+        self.config_path = find_config_path(config, os.environ)
+        self.create_database = create_database
         self._app: App | None = None
 
     @property
     def app(self) -> App:
         if self._app is None:
-            self._app = App(load_settings(find_config_path(self.config, os.environ)))
+            settings = load_settings(self.config_path)
+            self._app = App(settings, create_database=self.create_database)
         return self._app
 
     def close(self) -> None:
@@ -58,20 +66,110 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Turn the program's errors into one line that says what to do next."""
+    """Mark where a command meets the program's errors (the group turns them into one line)."""
+    yield
+
+
+class Failure(click.ClickException):
+    """One line on stderr, exit code 1: the database, network, sign-in or input failed."""
+
+    exit_code = 1
+
+
+class ConfigFailure(Failure):
+    """One line on stderr, exit code 2: the configuration is wrong."""
+
+    exit_code = 2
+
+
+class _IntakeGroup(click.Group):
+    """The root group: every command's errors end here, as one line that says what to do.
+
+    A mistake in the configuration exits 2; a database, network or sign-in failure exits
+    1. The traceback is shown only with ``-v``.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except ConfigError as exc:
+            raise _failure(ctx, exc, ConfigFailure(_config_message(ctx, str(exc)))) from exc
+        except (IntakeError, StoreError) as exc:
+            raise _failure(ctx, exc, Failure(str(exc))) from exc
+        except SQLAlchemyError as exc:
+            raise _failure(ctx, exc, Failure(_database_message(ctx, exc))) from exc
+        except OSError as exc:
+            raise _failure(ctx, exc, Failure(f"{exc}")) from exc
+
+
+def _failure(ctx: click.Context, exc: BaseException, failure: Failure) -> Failure:
+    """``failure``, after printing the traceback of ``exc`` when ``-v`` was given."""
+    if ctx.params.get("verbose"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return failure
+
+
+def _config_message(ctx: click.Context, message: str) -> str:
+    state = ctx.obj
+    path = str(state.config_path) if isinstance(state, _Context) else ""
+    if path and not message.startswith(path):
+        return f"configuration {path}: {message}"
+    return f"configuration: {message}"
+
+
+def _database_message(ctx: click.Context, exc: SQLAlchemyError) -> str:
+    state = ctx.obj
+    app = state._app if isinstance(state, _Context) else None
+    if app is None:
+        return f"database error: {str(exc).splitlines()[0]}"
+    return db.explain_error(app.settings.database.url, exc)
+
+
+def _progress(length: int, label: str, counts: Callable[[], str] | None = None) -> Any:
+    """A progress bar on stderr (drawn on a terminal only); ``counts`` is shown beside it."""
+    return click.progressbar(
+        length=length,
+        label=label,
+        file=sys.stderr,
+        show_pos=True,
+        item_show_func=(lambda _: counts()) if counts is not None else None,
+    )
+
+
+@contextlib.contextmanager
+def _activity(label: str, what: str) -> Iterator[Callable[[int], None]]:
+    """A running count on stderr while work of unknown length goes on (terminals only)."""
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        if sys.stderr.isatty():
+            click.echo(f"\r{label} {what}: {done} message(s) stored", nl=False, err=True)
+
+    if sys.stderr.isatty():
+        click.echo(f"{label} {what}...", nl=False, err=True)
     try:
-        yield
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
-    except (IntakeError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        yield tick
+    finally:
+        if sys.stderr.isatty():
+            click.echo("\r\033[K", nl=False, err=True)
 
 
-def _progress(length: int, label: str) -> Any:
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+def _require_polling(settings: Settings, *, acks: bool) -> None:
+    """Fail before any work when the inbox, or a secret polling will need, is missing."""
+    require_inbox(settings)
+    if settings.imap is not None:
+        settings.imap.require_secrets()
+    if acks and settings.acks_on and settings.smtp is not None:
+        settings.smtp.require_secrets()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_IntakeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -87,9 +185,8 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
     Times are shown in UK time. Start with `intake poll`, then `intake list`.
     """
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    state = _Context(config)
+    intake_log.configure(verbose)
+    state = _Context(config, create_database=ctx.invoked_subcommand in _CREATES_DATABASE)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -101,15 +198,19 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 @pass_ctx
 def poll(state: _Context, no_ack: bool) -> None:
     """Run one cycle: fetch new mail, store it, read its text."""
-    with _errors():
-        app = state.app
-        with app.pipeline(acks=not no_ack) as pipeline:
-            report = run_cycle(
-                pipeline,
-                app.inbox_factory(),
-                holder=holder_id(),
-                lease_ttl=dt.timedelta(minutes=30),
-            )
+    app = state.app
+    _require_polling(app.settings, acks=not no_ack)
+    with (
+        app.pipeline(acks=not no_ack) as pipeline,
+        _activity("Polling", f"{inbox_name(app.settings)}") as tick,
+    ):
+        report = run_cycle(
+            pipeline,
+            app.inbox_factory(),
+            holder=holder_id(),
+            lease_ttl=dt.timedelta(minutes=30),
+            progress=tick,
+        )
     acks = report.acks
     click.echo(
         f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
@@ -130,15 +231,51 @@ def poll(state: _Context, no_ack: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @pass_ctx
 def import_(state: _Context, paths: tuple[Path, ...]) -> None:
-    """Backfill from .eml files, mbox files or Maildir folders (duplicates are skipped)."""
-    with _errors():
-        app = state.app
-        with app.pipeline() as pipeline:
-            for path in paths:
-                report = import_path(pipeline, path)
-                click.echo(f"{path}: {report.stored} new, {report.duplicates} already stored")
-            counts = pipeline.read_pending()
-    click.echo(f"read {counts.read}, failed {counts.failed}")
+    """Backfill from mail files: .eml, mbox, Maildir folders, Outlook .msg, or folders of these.
+
+    Anything else is skipped with its reason, and the exit code is then 1. Messages
+    already stored are skipped quietly. No inbox is needed in the configuration.
+    """
+    from .sources import import_files, scan_import
+
+    app = state.app
+    files = scan_import(paths)
+    counts: Counter[str] = Counter()
+    skipped: list[str] = []
+    limit = int(app.settings.limits.max_message_mb * 1024 * 1024)
+    with (
+        app.pipeline() as pipeline,
+        _progress(len(files), "Importing", lambda: _import_counts(counts)) as bar,
+    ):
+        current: Path | None = None
+        for path, item in import_files(files, pipeline.now, limit):
+            if item.mail is None:
+                counts["skipped"] += 1
+                skipped.append(f"skipped {item.source}: {item.skipped}")
+            else:
+                stored = pipeline.store_fetched(item.mail, f"file:{path.resolve()}")
+                counts["new" if stored.created else "already stored"] += 1
+            if current is not None and path != current:
+                bar.update(1)  # a file is done when the next one starts
+            current = path
+            bar.render_progress()
+        bar.update(len(files) - bar.pos)  # the bar ends full, even past empty files
+        read = pipeline.read_pending()
+    for line in skipped:
+        click.echo(line, err=True)
+    click.echo(f"{_import_counts(counts)}; read {read.read}, failed {read.failed}")
+    if skipped:
+        raise Failure(
+            f"{len(skipped)} file(s) or message(s) skipped as not email (listed above); "
+            "nothing was stored for them"
+        )
+
+
+def _import_counts(counts: Counter[str]) -> str:
+    return (
+        f"{counts['new']} new, {counts['already stored']} already stored, "
+        f"{counts['skipped']} skipped"
+    )
 
 
 def _selection(late: bool, on_time: bool, failed: bool) -> dict[str, Any]:
@@ -262,28 +399,44 @@ def _counting(records: Iterator[dict[str, Any]], bar: Any) -> Iterator[dict[str,
         yield record
 
 
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
 @cli.command("set-timeliness")
 @click.argument("reference")
 @click.argument("timeliness", type=click.Choice([t.value for t in Timeliness]))
 @click.option("--reason", required=True, help="Why staff decided this (kept with the record).")
+@click.option("--by", "by", help="Who decided [default: your login name].")
 @pass_ctx
-def set_timeliness(state: _Context, reference: str, timeliness: str, reason: str) -> None:
-    """Override whether a submission counts as on time, with a recorded reason."""
+def set_timeliness(
+    state: _Context, reference: str, timeliness: str, reason: str, by: str | None
+) -> None:
+    """Override whether a submission counts as on time, with a recorded reason and who."""
+    reason = " ".join(reason.split())
+    if len(reason) < 3:
+        raise click.BadParameter("say why, in a few words", param_hint="--reason")
+    who = (by or "").strip() or _login_name()
     app = state.app
     with _errors(), app.sessions() as session:
         sub = repo.get_by_reference(session, reference)
         before = sub.timeliness
         sub.timeliness = timeliness
-        sub.timeliness_override_reason = reason
+        sub.timeliness_override_reason = f"{reason} (by {who})"[:2000]
         repo.audit(
             session,
             "set-timeliness",
             sub.reference,
-            f"{before} -> {timeliness}: {reason}",
+            f"{before} -> {timeliness} by {who}: {reason}",
             app.now(),
         )
         session.commit()
-    click.echo(f"{reference.upper()}: {before} -> {timeliness}")
+    click.echo(f"{reference.upper()}: {before} -> {timeliness} (by {who})")
 
 
 @cli.command()
@@ -410,10 +563,19 @@ def worker(state: _Context) -> None:
     """
     from .scheduler import Worker  # APScheduler is only needed here
 
-    with _errors():
-        app = state.app
-        app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
-        Worker(app).run()
+    app = state.app
+    _require_polling(app.settings, acks=True)
+    app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
+    s = app.settings
+    click.echo(
+        f"intake worker: polling {inbox_name(s)} every {s.schedule.poll_every_minutes:g} "
+        f"minute(s) into the {db.describe_url(s.database.url)}; acknowledgements "
+        + ("on" if s.acks_on else "off")
+        + (f"; digest at {s.digest.send_at:%H:%M}" if s.digest.recipients else "")
+        + ". Ctrl-C or SIGTERM stops.",
+        err=True,
+    )
+    Worker(app).run()
 
 
 @cli.command()
@@ -423,6 +585,8 @@ def status(state: _Context) -> None:
     app = state.app
     with _errors(), app.sessions() as session:
         health = gather_health(session, app.settings, app.now())
+    click.echo(f"Configuration: {state.config_path.resolve()}")
+    click.echo(f"Database: {db.describe_url(app.settings.database.url)}")
     click.echo("\n".join(health.lines()))
     if not health.healthy:
         raise click.exceptions.Exit(1)
@@ -494,11 +658,11 @@ def purge(state: _Context, before: dt.datetime, anonymise: bool, dry_run: bool, 
 @cli.command()
 @pass_ctx
 def check(state: _Context) -> None:
-    """Sign in to IMAP and SMTP as configured and say what works (sends no mail)."""
+    """Open the database, sign in to IMAP and SMTP as configured; say what works (no mail sent)."""
     from .check import run_checks
 
-    with _errors():
-        settings = state.app.settings
+    settings = state.app.settings
+    click.echo(f"Configuration: OK (read {state.config_path.resolve()})")
     results = run_checks(settings)
     for result in results:
         click.echo(result.line())

@@ -20,7 +20,7 @@ from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
 from .config import ImapSettings
-from .errors import MailboxAuthError, MailboxError
+from .errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
 __all__ = ["ImapInbox", "imap_name", "uid_set"]
@@ -125,6 +125,10 @@ class ImapInbox:
 
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
+        try:
+            s.require_secrets()  # an unset variable is named as such, not as a refused login
+        except ConfigError as exc:
+            raise MailboxAuthError(str(exc)) from exc
         try:
             if s.security == "ssl":
                 box: MailBox | MailBoxUnencrypted = MailBox(
