@@ -303,23 +303,69 @@ def _filters(func_: F) -> F:
 
 @cli.command("list")
 @_filters
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without texts.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='JSON lines, without texts: first a line {"meta": ...} saying which config, '
+    "database and inbox were read, then one object per submission.",
+)
 @pass_ctx
 def list_(state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool) -> None:
     """List stored submissions, oldest first."""
     query = repo.select_submissions(**_selection(late, on_time, failed))
     out = sys.stdout
-    with _errors(), state.app.sessions() as session:
+    app = state.app
+    with _errors(), app.sessions() as session:
         if as_json:
+            out.write(json.dumps({"meta": _meta(state, app.settings)}, ensure_ascii=False) + "\n")
             for record in iter_records(session, query, with_text=False):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
-        for row in session.execute(repo.list_rows(query).execution_options(yield_per=2000)):
+        rows = session.execute(
+            repo.list_rows(query)
+            .order_by(None)
+            .order_by(Submission.received_at, Submission.id)
+            .execution_options(yield_per=2000)
+        )
+        header = True
+        for row in rows:
+            if header:
+                out.write(
+                    _LIST_FORMAT.format(
+                        "REFERENCE", "RECEIVED (UK)", "STATUS", "FROM", "FILES", "SUBJECT"
+                    )
+                )
+                header = False
             files = f"{row.files} file(s)" + (f", {row.unread} unread" if row.unread else "")
             out.write(
-                f"{row.reference}  {format_uk(row.received_at)}  {row.timeliness or row.status:<8} "
-                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}\n"
+                _LIST_FORMAT.format(
+                    row.reference,
+                    format_uk(row.received_at),
+                    row.timeliness or row.status,
+                    row.sender_email or "-",
+                    files,
+                    (row.subject or "")[:60],
+                )
             )
+        if header:
+            click.echo(
+                f"no submissions in the {db.describe_url(app.settings.database.url)}"
+                + (" match" if late or on_time or failed else ""),
+                err=True,
+            )
+
+
+_LIST_FORMAT = "{:<10}  {:<28}  {:<8} {:<32.32} {:<20} {}\n"
+
+
+def _meta(state: _Context, settings: Settings) -> dict[str, Any]:
+    """Which configuration, database and inbox a command used (for --json output)."""
+    return {
+        "config": str(state.config_path.resolve()),
+        "database": db.describe_url(settings.database.url),
+        "inbox": inbox_name(settings) if settings.imap or settings.maildir else None,
+    }
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import email.utils
 import logging
 import mailbox
 import re
@@ -106,6 +107,16 @@ def msg_to_eml(data: bytes) -> bytes:
         for name in set(converted.keys()):
             if not str(converted.get(name, "")).strip():
                 del converted[name]  # Outlook leaves empty Message-Id:, Cc:, Bcc: behind
+        sender = str(converted.get("From", ""))
+        if "@" not in sender:
+            # Without transport headers Outlook gives only the display name; the
+            # address is in the sender properties (SMTP, else the plain one).
+            for stream in ("__substg1.0_5D01", "__substg1.0_0C1F", "__substg1.0_0065"):
+                address = item.getStringStream(stream) or ""
+                if "@" in address and "/" not in address:
+                    del converted["From"]
+                    converted["From"] = email.utils.formataddr((sender.strip(), address.strip()))
+                    break
         return bytes(converted.as_bytes(policy=email.policy.default))
     except (ExMsgBaseException, OSError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise ValueError(f"an Outlook file that could not be read ({type(exc).__name__})") from exc

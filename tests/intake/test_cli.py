@@ -72,6 +72,20 @@ class TestDemoFlow:
         assert "0 new, 7 already stored" in run(demo, "poll")
         listing = run(demo, "list")
         assert listing.count("KIL-000") == 7
+        header, *rows = listing.splitlines()
+        assert header.split() == [
+            "REFERENCE",
+            "RECEIVED",
+            "(UK)",
+            "STATUS",
+            "FROM",
+            "FILES",
+            "SUBJECT",
+        ]
+        received = [row[12:40] for row in rows]  # oldest first, by the time received
+        assert rows[0].startswith("KIL-00001") and rows[-1].startswith("KIL-00005")
+        assert received[-1] == "Sat 28 Jul 2018 08:05:00 BST"
+        assert len(set(received)) == 7
         assert "Sat 28 Jul 2018 08:05:00 BST  late" in listing
         late = run(demo, "list", "--late")
         assert late.count("KIL-000") == 1 and "northtown" in late
@@ -124,8 +138,13 @@ class TestDemoFlow:
     def test_json_list_and_show(self, demo: Path) -> None:
         """--json gives machine-readable output."""
         run(demo, "poll")
-        lines = run(demo, "list", "--json").splitlines()
+        meta, *lines = run(demo, "list", "--json").splitlines()
         assert len(lines) == 7 and "body_text" not in json.loads(lines[0])
+        assert json.loads(meta)["meta"] == {
+            "config": str(demo.resolve()),
+            "database": f"SQLite file {demo.parent / 'intake.db'}",
+            "inbox": f"file:{demo.parent / 'inbox'}",
+        }
         assert (
             json.loads(run(demo, "show", "KIL-00002", "--json"))["reply_to"]
             == "policy@riverside-trust.org.uk"
