@@ -48,8 +48,28 @@ class TestValid:
 
     def test_example_config_is_valid(self) -> None:
         """config.example.toml, as shipped, loads."""
-        settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
+        settings = load_settings(ROOT / "config.example.toml", {})
         assert settings.consultation.deadline == dt.datetime(2018, 7, 27, 23, 59, 59)
+        # Microsoft 365 signs in with OAuth2 on both connections (passwords are off there).
+        assert settings.imap.host == "outlook.office365.com" and settings.imap.auth == "oauth2"
+        assert settings.smtp.auth == "oauth2" and settings.oauth2.provider == "microsoft"
+
+    def test_example_gmail_block_is_valid(self) -> None:
+        """The commented Gmail alternative in config.example.toml loads when uncommented."""
+        text = (ROOT / "config.example.toml").read_text()
+        block = "# [imap]" + text.split("# --- Gmail", 1)[1].split("# [imap]", 1)[1]
+        gmail_lines = []
+        for line in block.splitlines():
+            if not line.startswith("#"):
+                break
+            gmail_lines.append(line[2:] if line.startswith("# ") else "")
+        gmail = tomllib.loads("\n".join(gmail_lines))
+        document = tomllib.loads(text)
+        document.update(gmail)
+        settings = parse_settings(document, {"INTAKE_TOKEN_KEY": "A" * 43 + "="}, base=ROOT)
+        assert settings.imap.host == "imap.gmail.com" and settings.imap.auth == "oauth2"
+        assert settings.smtp.host == "smtp.gmail.com" and settings.smtp.auth == "oauth2"
+        assert settings.oauth2.provider == "google" and settings.oauth2.flow == "auth_code"
 
     def test_frozen(self) -> None:
         """Settings cannot be changed after loading."""
