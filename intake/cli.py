@@ -371,11 +371,26 @@ def _meta(state: _Context, settings: Settings) -> dict[str, Any]:
 @cli.command()
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="The full record as JSON, with texts.")
+@click.option(
+    "--save",
+    "save_to",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the original message (REF.eml) and its attachments into DIR.",
+)
 @pass_ctx
-def show(state: _Context, reference: str, as_json: bool) -> None:
-    """Show one submission and the text read from it."""
+def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -> None:
+    """Show one submission and the text read from it (through a pager on a terminal)."""
     with _errors(), state.app.sessions() as session:
-        record = submission_record(repo.get_by_reference(session, reference))
+        submission = repo.get_by_reference(session, reference)
+        record = submission_record(submission)
+        if save_to is not None:
+            from .originals import save_originals
+
+            raw = repo.load_raw(session, submission.id)
+            for path in save_originals(submission.reference or reference.upper(), raw, save_to):
+                click.echo(f"wrote {path}")
+            return
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -402,7 +417,11 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
             f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
             att["text"] or "",
         ]
-    click.echo("\n".join(lines))
+    text = "\n".join(lines)
+    if sys.stdout.isatty():
+        click.echo_via_pager(text + "\n")
+    else:
+        click.echo(text)
 
 
 @cli.command()
@@ -415,22 +434,40 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="File to write [default: stdout].",
 )
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="CSV for Excel on stdout too: start with a byte-order mark so accents survive "
+    "(a CSV file written with -o always has one).",
+)
 @_filters
 @pass_ctx
 def export(
-    state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool
+    state: _Context,
+    fmt: str,
+    output: Path | None,
+    excel: bool,
+    late: bool,
+    on_time: bool,
+    failed: bool,
 ) -> None:
     """Export submissions with their text: JSONL (one object per line) or CSV."""
+    if excel and fmt != "csv":
+        raise click.BadParameter("only with --format csv", param_hint="--excel")
     query = repo.select_submissions(**_selection(late, on_time, failed))
     with _errors(), state.app.sessions() as session:
         records = iter_records(session, query, with_text=fmt == "jsonl")
         write = write_jsonl if fmt == "jsonl" else write_csv
         if output is None:
+            if excel:
+                sys.stdout.write("\ufeff")
             write(records, sys.stdout)
             return
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        # Excel reads a CSV without a byte-order mark as the local code page.
+        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
         with (
-            output.open("w", encoding="utf-8", newline="") as out,
+            output.open("w", encoding=encoding, newline="") as out,
             _progress(total, "Exporting") as bar,
         ):
             count = write(_counting(records, bar), out)
@@ -438,11 +475,13 @@ def export(
 
 
 def _counting(records: Iterator[dict[str, Any]], bar: Any) -> Iterator[dict[str, Any]]:
-    """Pass records through, moving the progress bar every 500 (updates cost time)."""
-    for n, record in enumerate(records, start=1):
-        if n % 500 == 0:
-            bar.update(500)
+    """Pass records through, moving the progress bar every 100 (updates cost time)."""
+    done = 0
+    for done, record in enumerate(records, start=1):
+        if done % 100 == 0:
+            bar.update(100)
         yield record
+    bar.update(done % 100)  # the bar ends at the total, not at the last hundred
 
 
 def _login_name() -> str:

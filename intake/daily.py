@@ -152,5 +152,8 @@ def send_digest(
 
 
 def describe(run: DigestRun) -> str:
-    start = format_uk(run.period_start) if run.period_start else "the beginning"
-    return f"digest for {start} to {format_uk(run.period_end)}: {run.status}"
+    end = format_uk(run.period_end)
+    period = (
+        f"{format_uk(run.period_start)} to {end}" if run.period_start else f"everything up to {end}"
+    )
+    return f"digest for {period}: {run.status}"
