@@ -862,6 +862,11 @@ def db_upgrade(state: _Context) -> None:
             engine.dispose()
 
 
+from .cli_classify import classify_command  # noqa: E402 - registered after the group exists
+
+cli.add_command(classify_command)
+
+
 def main() -> None:
     """Entry point of the ``intake`` console script."""
     cli(prog_name="intake")

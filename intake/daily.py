@@ -42,7 +42,9 @@ def _digest_row(sub: Submission, ack_error: str | None) -> DigestSubmission:
         ack_status=sub.ack_status,
         ack_error=ack_error,
         attachments=tuple(
-            DigestAttachment(a.filename, a.parse_status, a.error) for a in sub.attachments
+            DigestAttachment(a.filename, a.parse_status, a.error)
+            for a in sub.attachments
+            if not repo.is_decoration(a.filename, a.content_type, a.size)
         ),
     )
 

@@ -32,6 +32,7 @@ from .mailer import Mailer
 from .message import AttachmentPart, Envelope, FetchedMail
 from .mime import PART_LIMIT_DEFECT, decoded_leaves, message_id_of, read_message
 from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, send_due
+from .stages import classify as classify_stage
 
 __all__ = ["Pipeline", "ReadCounts"]
 
@@ -310,6 +311,7 @@ class Pipeline:
             submission = repo.save_reading(session, reading.submission_id, reading.values, records)
             if reading.quoted_ack_ids:
                 self._attach_bounce(session, submission, reading.quoted_ack_ids)
+            classify_stage.classify_kind(session, submission)  # stage hook: classify
             queue_ack(
                 session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
             )

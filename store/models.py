@@ -85,6 +85,7 @@ class SubmissionKind(enum.StrEnum):
 
     RESPONSE = "response"
     ACK_BOUNCE = "ack_bounce"
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic reply
 
 
 class AckStatus(enum.StrEnum):

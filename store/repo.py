@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
@@ -51,6 +52,9 @@ __all__ = [
     "load_raw",
     "mark_flagged",
     "needs_rereading",
+    "is_decoration",
+    "decoration",
+    "unread_attachment",
     "pending_ids",
     "purge",
     "purgeable",
@@ -326,7 +330,7 @@ def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
         select(
             Attachment.submission_id,
             func.count().label("files"),
-            func.sum(case((Attachment.parse_status != "ok", 1), else_=0)).label("unread"),
+            func.sum(case((unread_attachment(), 1), else_=0)).label("unread"),
         )
         .group_by(Attachment.submission_id)
         .subquery()
@@ -347,9 +351,44 @@ def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
 SETTLED_STATUSES = ("ok", "empty")
 
 
+# Outlook's own parts, not a respondent's files: signature logos named image001.png
+# (small; a pasted screenshot of a letter is larger and still counts) and the
+# ATT00001.htm/.txt trailers Exchange splits a body into.
+DECORATION_MAX_BYTES = 100_000
+
+
+def is_decoration(filename: str, content_type: str, size: int) -> bool:
+    """True for Outlook's signature images and ATT00001.htm trailers (see :func:`decoration`)."""
+    name = filename.lower()
+    if re.fullmatch(r"att\d{5}\.(htm|html|txt)", name):
+        return True
+    return (
+        content_type.lower().startswith("image/")
+        and re.fullmatch(r"image\d{3}\.(png|jpg|jpeg|gif|bmp)", name) is not None
+        and size <= DECORATION_MAX_BYTES
+    )
+
+
+def decoration() -> ColumnElement[bool]:
+    """The SQL form of :func:`is_decoration` (LIKE with _ for one character)."""
+    name = func.lower(Attachment.filename)
+    trailer = or_(*[name.like(f"att_____.{ext}") for ext in ("htm", "html", "txt")])
+    logo = and_(
+        func.lower(Attachment.content_type).like("image/%"),
+        or_(*[name.like(f"image___.{ext}") for ext in ("png", "jpg", "jpeg", "gif", "bmp")]),
+        Attachment.size <= DECORATION_MAX_BYTES,
+    )
+    return or_(trailer, logo)
+
+
+def unread_attachment() -> ColumnElement[bool]:
+    """An attachment whose text a person may be missing: not read, and not decoration."""
+    return and_(Attachment.parse_status.not_in(SETTLED_STATUSES), ~decoration())
+
+
 def needs_rereading() -> ColumnElement[bool]:
     """Submissions whose message or an attachment could not be read."""
-    bad = select(Attachment.submission_id).where(Attachment.parse_status.not_in(SETTLED_STATUSES))
+    bad = select(Attachment.submission_id).where(unread_attachment())
     return Submission.status.in_(
         [SubmissionStatus.FAILED, SubmissionStatus.RECEIVED]
     ) | Submission.id.in_(bad)

@@ -40,6 +40,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("purge", "--before", "2018-01-01", "--yes"),
     ("check",),
     ("db", "upgrade"),
+    ("classify",),
 ]
 NEEDS_DATABASE = [c for c in COMMANDS if c[0] not in ("check",)]
 
@@ -279,7 +280,7 @@ class TestPathsFromTheConfigFile:
         elsewhere = tmp_path_factory.mktemp("elsewhere")
         monkeypatch.chdir(elsewhere)
         listing = _invoke(config, ("list",))
-        assert listing.exit_code == 0 and listing.output.count("KIL-000") == 7
+        assert listing.exit_code == 0 and listing.output.count("KIL-000") == 6
         assert not (elsewhere / "intake.db").exists()
         status = _invoke(config, ("status",))
         assert f"Database: SQLite file {folder / 'intake.db'}" in status.output

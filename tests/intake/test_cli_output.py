@@ -58,7 +58,7 @@ class TestExport:
         assert result.exit_code == 0, result.output
         data = out.read_bytes()
         assert data.startswith(b"\xef\xbb\xbfreference,")
-        assert "wrote 7 submission(s)" in result.output
+        assert "wrote 6 submission(s)" in result.output
 
     def test_stdout_csv_only_with_excel(self, demo: Path) -> None:
         """On stdout the BOM is added only when asked for with --excel."""

@@ -1,0 +1,1 @@
+"""Pipeline stages: each a function ``run(app, session, submission_id)`` for one submission."""
