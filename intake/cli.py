@@ -704,7 +704,7 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
             return
         mailer = app.mailer()
         if mailer is None:
-            raise click.UsageError("sending needs an [smtp] section in the configuration")
+            raise ConfigError("[smtp]: sending the digest needs an [smtp] section")
         run = send_digest(app.sessions, app.settings, mailer, app.now, scheduled=False, since=start)
     click.echo(f"sent the {describe(run)}" if run else "nothing sent")
 
@@ -768,7 +768,9 @@ def _delegated(state: _Context) -> Any:
         settings = state.app.settings
     o = settings.oauth2
     if o is None:
-        raise click.UsageError("configuration: there is no [oauth2] section")
+        raise ConfigError(
+            "[oauth2]: there is no [oauth2] section; see the README for Microsoft 365 and Gmail"
+        )
     if not o.delegated:
         how = "the command" if o.provider == "command" else "the app's own credentials"
         click.echo(f"[oauth2] uses {how}; nobody needs to sign in. Run `intake check` to test it.")

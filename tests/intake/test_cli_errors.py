@@ -205,6 +205,21 @@ class TestCheckNamesWhatItRead:
         assert "Database: FAILED - INTAKE_DB_PASSWORD is not set" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("digest", "--send"), "[smtp]: sending the digest needs an [smtp] section"),
+        (("auth", "status"), "[oauth2]: there is no [oauth2] section"),
+        (("auth", "login"), "[oauth2]: there is no [oauth2] section"),
+    ],
+)
+def test_missing_section_is_a_config_error(folder: Path, args: tuple[str, ...], named: str) -> None:
+    """A command needing a section the file lacks: exit 2, one line, no usage text."""
+    config = folder / "config.toml"
+    config.write_text(GOOD.replace("{url}", f"sqlite:///{folder / 'intake.db'}"))
+    _assert_one_line_error(_invoke(config, args), 2, named)
+
+
 class TestVerbose:
     def test_traceback_only_with_v(self, folder: Path) -> None:
         """-v adds the traceback after the same one-line error; without it there is none."""

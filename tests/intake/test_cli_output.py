@@ -175,3 +175,43 @@ class TestWording:
         end = dt.datetime(2018, 7, 28, 7, 0, tzinfo=dt.UTC)
         run = DigestRun(period_start=None, period_end=end, status="sent")
         assert describe(run) == "digest for everything up to Sat 28 Jul 2018 08:00:00 BST: sent"
+
+
+def test_worker_says_one_line_at_start(tmp_path: Path) -> None:
+    """The worker starts with one line naming its inbox, interval and database; SIGTERM stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    shutil.copytree(DEMO_INBOX, tmp_path / "inbox")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[consultation]\nname = "K"\ndeadline = 2018-07-27\nreference_prefix = "KIL"\n'
+        '[maildir]\npath = "inbox"\n[schedule]\npoll_every_minutes = 5\n'
+    )
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "intake", "--config", str(config), "worker"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "SIGTERM stops" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lines = [line for line in log.read_text().splitlines() if line.startswith("intake worker:")]
+    assert lines == [
+        f"intake worker: polling file:{tmp_path / 'inbox'} every 5 minute(s) into the "
+        f"SQLite file {tmp_path / 'intake.db'}; acknowledgements off. Ctrl-C or SIGTERM stops."
+    ]
