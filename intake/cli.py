@@ -419,6 +419,9 @@ def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -
         ]
     text = "\n".join(lines)
     if sys.stdout.isatty():
+        # less: quit at once when it fits on one screen (-F), keep colours (-R), and
+        # leave the text on the screen after quitting (-X); a LESS of one's own wins.
+        os.environ.setdefault("LESS", "FRX")
         click.echo_via_pager(text + "\n")
     else:
         click.echo(text)
