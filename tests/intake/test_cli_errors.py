@@ -41,8 +41,9 @@ COMMANDS: list[tuple[str, ...]] = [
     ("check",),
     ("db", "upgrade"),
     ("classify",),
+    ("auth", "status"),
 ]
-NEEDS_DATABASE = [c for c in COMMANDS if c[0] not in ("check",)]
+NEEDS_DATABASE = [c for c in COMMANDS if c[0] not in ("check", "auth")]
 
 GOOD = """
 [consultation]
