@@ -100,7 +100,8 @@ def main() -> None:
         )
         engine.dispose()
         for args in (("--version",), ("status",), ("check",), ("list",), ("list", "--json")):
-            print(f"intake {' '.join(args)}, {options.stored:,} stored: {_intake(big, *args):.2f} s")
+            seconds = _intake(big, *args)
+            print(f"intake {' '.join(args)}, {options.stored:,} stored: {seconds:.2f} s")
 
 
 if __name__ == "__main__":
