@@ -215,3 +215,51 @@ def test_worker_says_one_line_at_start(tmp_path: Path) -> None:
         f"intake worker: polling file:{tmp_path / 'inbox'} every 5 minute(s) into the "
         f"SQLite file {tmp_path / 'intake.db'}; acknowledgements off. Ctrl-C or SIGTERM stops."
     ]
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
+    """Run ``intake`` with stdout and stderr on a real pseudo-terminal; return code and text."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "intake", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=dict(os.environ, PYTHONPATH=str(ROOT), TERM="dumb", LESS="FRX"),
+        cwd=cwd,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return proc.wait(timeout=120), b"".join(chunks).decode(errors="replace")
+
+
+def test_poll_and_import_show_progress_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal, poll shows a running count and import a bar with its counts."""
+    shutil.copytree(DEMO_INBOX, tmp_path / "inbox")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[consultation]\nname = "K"\ndeadline = 2018-07-27\nreference_prefix = "KIL"\n'
+        '[maildir]\npath = "inbox"\n'
+    )
+    code, out = _on_a_terminal(["--config", str(config), "poll"], tmp_path)
+    assert code == 0, out
+    assert "Polling file:" in out and "7 message(s) stored" in out
+    code, out = _on_a_terminal(
+        ["--config", str(config), "import", str(tmp_path / "inbox")], tmp_path
+    )
+    assert code == 0, out
+    assert "Importing" in out and "7/7" in out and "0 new, 7 already stored, 0 skipped" in out
