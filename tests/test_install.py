@@ -84,3 +84,30 @@ def test_make_install_in_a_scratch_directory(tmp_path: Path) -> None:
 
     subprocess.run(make, check=True, capture_output=True, timeout=900)  # the upgrade step
     assert "intake.db" in (etc / "config.toml").read_text()  # the operator's file is kept
+
+
+def test_readme_install_section_covers_the_server() -> None:
+    """The README's server section names every step a new operator needs."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Installing on a server", 1)[1].split("\n## ", 1)[0]
+    for needed in (
+        "python3-venv",
+        "antiword",
+        "tesseract-ocr-eng",
+        "tesseract-ocr-cym",
+        "poppler-utils",
+        "adduser --system",
+        "make install",
+        "/opt/consultation-intake/bin/pip install .",
+        "/etc/consultation-intake/config.toml",
+        "/etc/consultation-intake/env",
+        "systemctl enable --now consultation-intake",
+        "poll --no-ack",
+        ".backup",
+        "pg_dump",
+        "db upgrade",
+    ):
+        assert needed in section, needed
+    # The units the README enables are the ones shipped.
+    units = {p.name for p in (ROOT / "examples" / "systemd").iterdir()}
+    assert {"consultation-intake.service", "consultation-intake-status.timer"} <= units
