@@ -311,10 +311,10 @@ class Pipeline:
             submission = repo.save_reading(session, reading.submission_id, reading.values, records)
             if reading.quoted_ack_ids:
                 self._attach_bounce(session, submission, reading.quoted_ack_ids)
-            classify_stage.classify_kind(session, submission)  # stage hook: classify
             queue_ack(
                 session, submission, self.settings, self.now(), reading.headers, enabled=self.acks
             )
+            classify_stage.classify_kind(session, submission)  # stage hook: classify
             session.commit()
         counts.read += 1
 

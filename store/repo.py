@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, load_only, selectinload
 from .errors import NotFound
 from .models import (
     Ack,
+    AckStatus,
     Attachment,
     AuditEvent,
     DigestRun,
@@ -52,6 +53,7 @@ __all__ = [
     "load_raw",
     "mark_flagged",
     "needs_rereading",
+    "suppress_pending_ack",
     "is_decoration",
     "decoration",
     "unread_attachment",
@@ -384,6 +386,23 @@ def decoration() -> ColumnElement[bool]:
 def unread_attachment() -> ColumnElement[bool]:
     """An attachment whose text a person may be missing: not read, and not decoration."""
     return and_(Attachment.parse_status.not_in(SETTLED_STATUSES), ~decoration())
+
+
+def suppress_pending_ack(session: Session, submission: Submission, reason: str) -> bool:
+    """Hold back a not-yet-sent first acknowledgement of ``submission``; True if one was."""
+    ack = session.scalar(
+        select(Ack).where(
+            Ack.submission_id == submission.id,
+            Ack.sequence == 0,
+            Ack.status == AckStatus.PENDING,
+        )
+    )
+    if ack is None:
+        return False
+    ack.status = AckStatus.SUPPRESSED
+    ack.reason = reason[:2000]
+    submission.ack_status = AckStatus.SUPPRESSED
+    return True
 
 
 def needs_rereading() -> ColumnElement[bool]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+from store import repo
 from store.models import Submission, SubmissionKind
 
 if TYPE_CHECKING:
@@ -59,12 +60,18 @@ def auto_reply_reason(headers: Mapping[str, str], subject: str, attachments: int
 
 
 def classify_kind(session: Session, submission: Submission) -> None:
-    """File ``submission`` as an automatic reply when it is one (a response otherwise)."""
+    """File ``submission`` as an automatic reply when it is one (a response otherwise).
+
+    Runs after the acknowledgement was decided: an automatic reply that only its
+    subject gives away has its pending acknowledgement held back, with the reason.
+    """
     if submission.kind not in (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY):
         return  # a bounce of our acknowledgement, say: another stage's business
     headers = json.loads(submission.headers_json or "{}")
     reason = auto_reply_reason(headers, submission.subject or "", len(submission.attachments))
     submission.kind = SubmissionKind.AUTO_REPLY if reason else SubmissionKind.RESPONSE
+    if reason:
+        repo.suppress_pending_ack(session, submission, f"an automatic reply ({reason})")
 
 
 def run(app: App, session: Session, submission_id: int) -> None:

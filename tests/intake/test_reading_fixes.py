@@ -170,3 +170,19 @@ def test_auto_reply_reason(
 def test_is_decoration(name: str, ctype: str, size: int, expected: bool) -> None:
     """Outlook's logos and trailers are decoration; a big image or another name is not."""
     assert is_decoration(name, ctype, size) is expected
+
+
+def test_subject_only_auto_reply_gets_no_acknowledgement(ack_app, dovecot, smtp) -> None:
+    """An out-of-office known only by its subject is filed apart and not acknowledged."""
+    import datetime as dt
+
+    from tests.intake.test_outbox import acks, poll
+
+    dovecot.append(OUT_OF_OFFICE_SUBJECT_ONLY, dt.datetime(2018, 7, 24, 10, tzinfo=dt.UTC))
+    dovecot.append(LATIN1, dt.datetime(2018, 7, 24, 11, tzinfo=dt.UTC))
+    poll(ack_app)
+    found = {ack.to_addr: ack for ack in acks(ack_app)}
+    assert found["cy@example.org"].status == "suppressed"
+    assert "an automatic reply (subject" in found["cy@example.org"].reason
+    assert found["ann@example.org"].status == "sent"
+    assert [m.rcpt_tos for m in smtp.messages] == [("ann@example.org",)]
