@@ -126,10 +126,6 @@ class ImapInbox:
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
         try:
-            s.require_secrets()  # an unset variable is named as such, not as a refused login
-        except ConfigError as exc:
-            raise MailboxAuthError(str(exc)) from exc
-        try:
             if s.security == "ssl":
                 box: MailBox | MailBoxUnencrypted = MailBox(
                     s.host,
@@ -152,6 +148,11 @@ class ImapInbox:
                 raise MailboxError(
                     f"the IMAP server {where} did not start TLS ({exc}); check imap.security"
                 ) from exc
+        try:
+            s.require_secrets()  # an unset variable is named as such, not as a refused login
+        except ConfigError as exc:
+            self.close()
+            raise MailboxAuthError(str(exc)) from exc
         try:
             if s.auth == "oauth2" and s.oauth2 is not None:
                 source = oauth.source_for(s.oauth2)

@@ -266,19 +266,21 @@ class TestSecretsOnlyWhereUsed:
         result = _invoke(config, ("poll",))
         _assert_one_line_error(result, 2, "INTAKE_SMTP_PASSWORD is not set")
 
-    def test_imap_password_unset_is_named(self, folder: Path) -> None:
+    def test_imap_password_unset_is_named(self, folder: Path, dovecot) -> None:
         """An unset IMAP password variable is named, not reported as a refused login."""
         config = folder / "config.toml"
         config.write_text(
             GOOD.replace("{url}", "sqlite:///intake.db").replace(
                 '[maildir]\npath = "inbox"',
-                '[imap]\nhost = "127.0.0.1"\nport = 9\nsecurity = "none"\nusername = "u"',
+                f'[imap]\nhost = "{dovecot.host}"\nport = {dovecot.port}\nsecurity = "none"\n'
+                f'username = "{dovecot.user}"',
             )
         )
         result = _invoke(config, ("poll",))
         _assert_one_line_error(result, 2, "INTAKE_IMAP_PASSWORD is not set: imap.password_env")
         check = _invoke(config, ("check",))
         assert "IMAP: FAILED - INTAKE_IMAP_PASSWORD is not set" in check.output
+        assert "refused" not in check.output
 
 
 class TestPathsFromTheConfigFile:
