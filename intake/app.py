@@ -29,9 +29,18 @@ def utc_now() -> dt.datetime:
 class App:
     """The parts one command needs; nothing is connected until first used."""
 
-    def __init__(self, settings: Settings, now: Callable[[], dt.datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        now: Callable[[], dt.datetime] = utc_now,
+        *,
+        create_database: bool = True,
+    ) -> None:
         self.settings = settings
         self.now = now
+        # False for commands that only read: a missing SQLite file is then an error
+        # naming the path, not a new empty database that silently lists nothing.
+        self.create_database = create_database
         # What starts the extraction workers; a benchmark or test may swap it.
         self.pool_factory: Callable[[], ExtractionPool] = self.make_pool
         self._pool: ExtractionPool | None = None
@@ -59,7 +68,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        return open_database(self.settings.database.connect_url)
+        return open_database(self.settings.database.connect_url, create=self.create_database)
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

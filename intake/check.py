@@ -1,6 +1,7 @@
-"""``intake check``: sign in to IMAP and SMTP the configured way and say what works.
+"""``intake check``: open the database, sign in to IMAP and SMTP, and say what works.
 
-Nothing is changed and no mail is sent: IMAP logs in, opens the folder and reads
+Nothing is changed and no mail is sent: the database is opened and its schema
+version read (never created or upgraded); IMAP logs in, opens the folder and reads
 its UIDVALIDITY; SMTP connects, signs in and sends NOOP.
 """
 
@@ -10,15 +11,18 @@ import os
 import smtplib
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from parsers.result import MB
+from store import db
 
 from . import oauth
 from .config import Settings
-from .errors import IntakeError
+from .errors import ConfigError, IntakeError
 from .mailer import Mailer
 from .poller import ImapInbox
 
-__all__ = ["CheckResult", "run_checks"]
+__all__ = ["CheckResult", "check_database", "run_checks"]
 
 
 @dataclass(frozen=True)
@@ -39,17 +43,65 @@ def _method(auth: str, username: str) -> str:
     return f"signed in as {username} with a password" if username else "no sign-in configured"
 
 
+def check_database(settings: Settings) -> CheckResult:
+    """Open the database read-only in spirit: reachable, and its schema current."""
+    url = settings.database.url
+    where = db.describe_url(url)
+    path = db.sqlite_path(url)
+    if path is not None and not path.exists():
+        folder = path.parent
+        if not folder.is_dir():
+            return CheckResult(
+                "Database",
+                False,
+                f"the folder {folder} of the SQLite file does not exist; create it "
+                "or change database.url",
+            )
+        if not os.access(folder, os.W_OK):
+            return CheckResult(
+                "Database", False, f"the folder {folder} is not writable by this user"
+            )
+        return CheckResult(
+            "Database", True, f"{where} does not exist yet; the first `intake poll` creates it"
+        )
+    try:
+        engine = db.make_engine(settings.database.connect_url)
+        try:
+            current = db.current_revision(engine)
+        finally:
+            engine.dispose()
+    except ConfigError as exc:
+        return CheckResult("Database", False, str(exc))
+    except (SQLAlchemyError, ImportError) as exc:
+        return CheckResult("Database", False, db.explain_error(url, exc))
+    if current == db.HEAD_REVISION:
+        return CheckResult("Database", True, f"{where}; schema {current} is current")
+    if current is None:
+        return CheckResult(
+            "Database",
+            True,
+            f"{where} is reachable and has no schema yet; `intake db upgrade` or the "
+            "first `intake poll` creates it (if it holds other tables, use another database)",
+        )
+    return CheckResult(
+        "Database",
+        False,
+        f"{where}: schema {current}, this version needs {db.HEAD_REVISION}; back it up, "
+        "then run `intake db upgrade`",
+    )
+
+
 def run_checks(settings: Settings) -> list[CheckResult]:
-    """One result per part: the token source (if OAuth2 is used), the inbox, SMTP."""
-    results: list[CheckResult] = []
+    """One result per part: the database, the token source (if OAuth2), the inbox, SMTP."""
+    results: list[CheckResult] = [check_database(settings)]
     token_failed = False
     o = settings.oauth2
     users = [s for s in (settings.imap, settings.smtp) if s is not None and s.auth == "oauth2"]
     if o is not None and users:
-        source = oauth.source_for(o)
         try:
+            source = oauth.source_for(o)
             source.access_token()
-        except oauth.TokenError as exc:
+        except (oauth.TokenError, ConfigError) as exc:
             token_failed = True
             results.append(CheckResult("OAuth2 token", False, str(exc)))
         else:
@@ -77,7 +129,11 @@ def run_checks(settings: Settings) -> list[CheckResult]:
                 results.append(CheckResult("IMAP", True, detail))
             except IntakeError as exc:
                 results.append(CheckResult("IMAP", False, str(exc)))
-    elif settings.maildir is not None:
+    elif settings.maildir is None:
+        results.append(
+            CheckResult("Inbox", True, "none configured: `intake import` only, no polling")
+        )
+    else:
         path = settings.maildir.path
         ok = os.path.isdir(path / "cur") and os.path.isdir(path / "new")
         results.append(

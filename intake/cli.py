@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import logging
 import os
 import sys
 from collections import Counter
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from store import campaigns as campaign_store
 from store import db, repo, work
@@ -24,7 +24,7 @@ from store.parts import skipped_by_submission
 
 from . import outbox
 from .app import App
-from .config import find_config_path, load_settings
+from .config import Settings, find_config_path, load_settings, require_inbox
 from .daily import build_digest, describe, send_digest
 from .deadline import UK, format_uk
 from .digest import digest_text
@@ -34,22 +34,29 @@ from .health import gather_health
 from .log import configure as configure_logging
 from .message import Timeliness
 from .staff.campaigns import campaign_lines, response_campaign
-from .worker import import_path, run_cycle
+from .worker import inbox_name, run_cycle
 
 __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Commands that may create the database (a new SQLite file gets its schema); every
+# other command only reads one that exists, so a wrong path is an error, not an empty list.
+_CREATES_DATABASE = frozenset({"poll", "import", "worker", "db", "auth"})
+
+
 class _Context:
-    def __init__(self, config: str | None) -> None:
-        self.config = config
+    def __init__(self, config: str | None, *, create_database: bool = True) -> None:
+        self.config_path = find_config_path(config, os.environ)
+        self.create_database = create_database
         self._app: App | None = None
 
     @property
     def app(self) -> App:
         if self._app is None:
-            self._app = App(load_settings(find_config_path(self.config, os.environ)))
+            settings = load_settings(self.config_path)
+            self._app = App(settings, create_database=self.create_database)
         return self._app
 
     def close(self) -> None:
@@ -62,20 +69,110 @@ pass_ctx = click.make_pass_decorator(_Context)
 
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
-    """Turn the program's errors into one line that says what to do next."""
+    """Mark where a command meets the program's errors (the group turns them into one line)."""
+    yield
+
+
+class Failure(click.ClickException):
+    """One line on stderr, exit code 1: the database, network, sign-in or input failed."""
+
+    exit_code = 1
+
+
+class ConfigFailure(Failure):
+    """One line on stderr, exit code 2: the configuration is wrong."""
+
+    exit_code = 2
+
+
+class _IntakeGroup(click.Group):
+    """The root group: every command's errors end here, as one line that says what to do.
+
+    A mistake in the configuration exits 2; a database, network or sign-in failure exits
+    1. The traceback is shown only with ``-v``.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except ConfigError as exc:
+            raise _failure(ctx, exc, ConfigFailure(_config_message(ctx, str(exc)))) from exc
+        except (IntakeError, StoreError) as exc:
+            raise _failure(ctx, exc, Failure(str(exc))) from exc
+        except SQLAlchemyError as exc:
+            raise _failure(ctx, exc, Failure(_database_message(ctx, exc))) from exc
+        except OSError as exc:
+            raise _failure(ctx, exc, Failure(f"{exc}")) from exc
+
+
+def _failure(ctx: click.Context, exc: BaseException, failure: Failure) -> Failure:
+    """``failure``, after printing the traceback of ``exc`` when ``-v`` was given."""
+    if ctx.params.get("verbose"):
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    return failure
+
+
+def _config_message(ctx: click.Context, message: str) -> str:
+    state = ctx.obj
+    path = str(state.config_path) if isinstance(state, _Context) else ""
+    if path and not message.startswith(path):
+        return f"configuration {path}: {message}"
+    return f"configuration: {message}"
+
+
+def _database_message(ctx: click.Context, exc: SQLAlchemyError) -> str:
+    state = ctx.obj
+    app = state._app if isinstance(state, _Context) else None
+    if app is None:
+        return f"database error: {str(exc).splitlines()[0]}"
+    return db.explain_error(app.settings.database.url, exc)
+
+
+def _progress(length: int, label: str, counts: Callable[[], str] | None = None) -> Any:
+    """A progress bar on stderr (drawn on a terminal only); ``counts`` is shown beside it."""
+    return click.progressbar(
+        length=length,
+        label=label,
+        file=sys.stderr,
+        show_pos=True,
+        item_show_func=(lambda _: counts()) if counts is not None else None,
+    )
+
+
+@contextlib.contextmanager
+def _activity(label: str, what: str) -> Iterator[Callable[[int], None]]:
+    """A running count on stderr while work of unknown length goes on (terminals only)."""
+    done = 0
+
+    def tick(count: int) -> None:
+        nonlocal done
+        done += count
+        if sys.stderr.isatty():
+            click.echo(f"\r{label} {what}: {done} message(s) stored", nl=False, err=True)
+
+    if sys.stderr.isatty():
+        click.echo(f"{label} {what}...", nl=False, err=True)
     try:
-        yield
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
-    except (IntakeError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        yield tick
+    finally:
+        if sys.stderr.isatty():
+            click.echo("\r\033[K", nl=False, err=True)
 
 
-def _progress(length: int, label: str) -> Any:
-    return click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True)
+def _require_polling(settings: Settings, *, acks: bool) -> None:
+    """Fail before any work when the inbox, or a secret polling will need, is missing."""
+    require_inbox(settings)
+    if settings.imap is not None:
+        settings.imap.require_secrets()
+    if acks and settings.acks_on and settings.smtp is not None:
+        settings.smtp.require_secrets()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_IntakeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config",
@@ -91,9 +188,8 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
     Times are shown in UK time. Start with `intake poll`, then `intake list`.
     """
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    configure_logging(level)
-    state = _Context(config)
+    configure_logging(verbose)
+    state = _Context(config, create_database=ctx.invoked_subcommand in _CREATES_DATABASE)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
@@ -105,15 +201,19 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 @pass_ctx
 def poll(state: _Context, no_ack: bool) -> None:
     """Run one cycle: fetch new mail, store it, read its text."""
-    with _errors():
-        app = state.app
-        with app.pipeline(acks=not no_ack) as pipeline:
-            report = run_cycle(
-                pipeline,
-                app.inbox_factory(),
-                holder=pipeline.holder,
-                lease_ttl=dt.timedelta(seconds=app.settings.stages.lease_ttl_s),
-            )
+    app = state.app
+    _require_polling(app.settings, acks=not no_ack)
+    with (
+        app.pipeline(acks=not no_ack) as pipeline,
+        _activity("Polling", f"{inbox_name(app.settings)}") as tick,
+    ):
+        report = run_cycle(
+            pipeline,
+            app.inbox_factory(),
+            holder=pipeline.holder,
+            lease_ttl=dt.timedelta(seconds=app.settings.stages.lease_ttl_s),
+            progress=tick,
+        )
     acks = report.acks
     click.echo(
         f"{report.mailbox}: {report.stored} new, {report.duplicates} already stored; "
@@ -145,22 +245,56 @@ def poll(state: _Context, no_ack: bool) -> None:
 )
 @pass_ctx
 def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
-    """Backfill from .eml files, mbox files or Maildir folders (duplicates are skipped).
+    """Backfill from mail files: .eml, mbox, Maildir folders, Outlook .msg, or folders of these.
 
-    Everything imported is read before the command ends. Nobody is acknowledged unless
-    --ack is given.
+    Anything else is skipped with its reason, and the exit code is then 1. Messages
+    already stored are skipped quietly. No inbox is needed in the configuration.
+    Everything imported is read before the command ends; nobody is acknowledged
+    unless --ack is given.
     """
-    with _errors():
-        app = state.app
-        with app.pipeline(acks=ack) as pipeline:
-            for path in paths:
-                report = import_path(pipeline, path)
-                click.echo(f"{path}: {report.stored} new, {report.duplicates} already stored")
-            counts = pipeline.read_pending()
-            sent = pipeline.send_acks()
+    from .sources import import_files, scan_import
+
+    app = state.app
+    files = scan_import(paths)
+    counts: Counter[str] = Counter()
+    skipped: list[str] = []
+    limit = int(app.settings.limits.max_message_mb * 1024 * 1024)
+    with (
+        app.pipeline(acks=ack) as pipeline,
+        _progress(len(files), "Importing", lambda: _import_counts(counts)) as bar,
+    ):
+        current: Path | None = None
+        for path, item in import_files(files, pipeline.now, limit):
+            if item.mail is None:
+                counts["skipped"] += 1
+                skipped.append(f"skipped {item.source}: {item.skipped}")
+            else:
+                stored = pipeline.store_fetched(item.mail, f"file:{path.resolve()}")
+                counts["new" if stored.created else "already stored"] += 1
+            if current is not None and path != current:
+                bar.update(1)  # a file is done when the next one starts
+            current = path
+            bar.render_progress()
+        bar.update(len(files) - bar.pos)  # the bar ends full, even past empty files
+        read = pipeline.read_pending()
+        sent = pipeline.send_acks() if ack else None
+    for line in skipped:
+        click.echo(line, err=True)
     click.echo(
-        f"read {counts.read}, failed {counts.failed}"
-        + (f"; acknowledgements sent {sent.sent}" if ack else "")
+        f"{_import_counts(counts)}; read {read.read}, failed {read.failed}"
+        + (f"; acknowledgements sent {sent.sent}" if sent is not None else "")
+    )
+    if skipped:
+        raise Failure(
+            f"{len(skipped)} file(s) or message(s) skipped as not email (listed above); "
+            "nothing was stored for them"
+        )
+
+
+def _import_counts(counts: Counter[str]) -> str:
+    return (
+        f"{counts['new']} new, {counts['already stored']} already stored, "
+        f"{counts['skipped']} skipped"
     )
 
 
@@ -193,7 +327,13 @@ def _filters(func_: F) -> F:
 
 @cli.command("list")
 @_filters
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without texts.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='JSON lines, without texts: first a line {"meta": ...} saying which config, '
+    "database and inbox were read, then one object per submission.",
+)
 @click.option(
     "--all-versions",
     is_flag=True,
@@ -208,20 +348,47 @@ def list_(
     if not all_versions:
         query = query.where(campaign_store.not_superseded())
     out = sys.stdout
-    with _errors(), state.app.sessions() as session:
+    app = state.app
+    with _errors(), app.sessions() as session:
         if as_json:
+            out.write(json.dumps({"meta": _meta(state, app.settings)}, ensure_ascii=False) + "\n")
             for record in iter_records(session, query, with_text=False):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         tags = campaign_store.member_tags(session)
-        rows = repo.list_rows(query)
-        for row in session.execute(rows.execution_options(yield_per=2000)):
+        rows = session.execute(
+            repo.list_rows(query)
+            .order_by(None)
+            .order_by(Submission.received_at, Submission.id)
+            .execution_options(yield_per=2000)
+        )
+        header = True
+        for row in rows:
+            if header:
+                out.write(
+                    _LIST_FORMAT.format(
+                        "REFERENCE", "RECEIVED (UK)", "STATUS", "FROM", "FILES", "SUBJECT"
+                    )
+                )
+                header = False
             files = f"{row.files} file(s)" + (f", {row.unread} unread" if row.unread else "")
             tag = tags.get(row.id)
             mark = f"  [campaign {tag[0]}: {tag[1]}]" if tag else ""
             out.write(
-                f"{row.reference}  {format_uk(row.received_at)}  {row.timeliness or row.status:<8} "
-                f"{(row.sender_email or '-'):<32.32} {files:<20} {(row.subject or '')[:60]}{mark}\n"
+                _LIST_FORMAT.format(
+                    row.reference,
+                    format_uk(row.received_at),
+                    row.timeliness or row.status,
+                    row.sender_email or "-",
+                    files,
+                    (row.subject or "")[:60] + mark,
+                )
+            )
+        if header:
+            click.echo(
+                f"no submissions in the {db.describe_url(app.settings.database.url)}"
+                + (" match" if late or on_time or failed else ""),
+                err=True,
             )
         if failed:
             for reference, stage, attempts, error in work.failed_stages(session):
@@ -234,15 +401,41 @@ def list_(
         click.echo(f"Counted: {counts.line()}", err=True)
 
 
+_LIST_FORMAT = "{:<10}  {:<28}  {:<8} {:<32.32} {:<20} {}\n"
+
+
+def _meta(state: _Context, settings: Settings) -> dict[str, Any]:
+    """Which configuration, database and inbox a command used (for --json output)."""
+    return {
+        "config": str(state.config_path.resolve()),
+        "database": db.describe_url(settings.database.url),
+        "inbox": inbox_name(settings) if settings.imap or settings.maildir else None,
+    }
+
+
 @cli.command()
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="The full record as JSON, with texts.")
+@click.option(
+    "--save",
+    "save_to",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write the original message (REF.eml) and its attachments into DIR.",
+)
 @pass_ctx
-def show(state: _Context, reference: str, as_json: bool) -> None:
-    """Show one submission and the text read from it."""
+def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -> None:
+    """Show one submission and the text read from it (through a pager on a terminal)."""
     with _errors(), state.app.sessions() as session:
         sub = repo.get_by_reference(session, reference)
         record = submission_record(sub)
+        if save_to is not None:
+            from .originals import save_originals
+
+            raw = repo.load_raw(session, sub.id)
+            for path in save_originals(sub.reference or reference.upper(), raw, save_to):
+                click.echo(f"wrote {path}")
+            return
         record["skipped_parts"] = [
             {"position": p.position, "content_type": p.content_type, "filename": p.filename}
             | {"size": p.size, "reason": p.reason}
@@ -287,7 +480,14 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
     if found.diff:
         lines += ["", f"--- changes in the version that replaced this one ({found.superseded_by}):"]
         lines.append(found.diff)
-    click.echo("\n".join(lines))
+    text = "\n".join(lines)
+    if sys.stdout.isatty():
+        # less: quit at once when it fits on one screen (-F), keep colours (-R), and
+        # leave the text on the screen after quitting (-X); a LESS of one's own wins.
+        os.environ.setdefault("LESS", "FRX")
+        click.echo_via_pager(text + "\n")
+    else:
+        click.echo(text)
 
 
 @cli.command()
@@ -305,25 +505,43 @@ def show(state: _Context, reference: str, as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="File to write [default: stdout]; a folder for --format consult.",
 )
+@click.option(
+    "--excel",
+    is_flag=True,
+    help="CSV for Excel on stdout too: start with a byte-order mark so accents survive "
+    "(a CSV file written with -o always has one).",
+)
 @_filters
 @pass_ctx
 def export(
-    state: _Context, fmt: str, output: Path | None, late: bool, on_time: bool, failed: bool
+    state: _Context,
+    fmt: str,
+    output: Path | None,
+    excel: bool,
+    late: bool,
+    on_time: bool,
+    failed: bool,
 ) -> None:
     """Export submissions with their text: JSONL (one object per line) or CSV."""
     if fmt == "consult":
         _export_consult(state, output)
         return
+    if excel and fmt != "csv":
+        raise click.BadParameter("only with --format csv", param_hint="--excel")
     query = repo.select_submissions(**_selection(late, on_time, failed))
     with _errors(), state.app.sessions() as session:
         records = iter_records(session, query, with_text=fmt == "jsonl")
         write = write_jsonl if fmt == "jsonl" else write_csv
         if output is None:
+            if excel:
+                sys.stdout.write("\ufeff")
             write(records, sys.stdout)
             return
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        # Excel reads a CSV without a byte-order mark as the local code page.
+        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
         with (
-            output.open("w", encoding="utf-8", newline="") as out,
+            output.open("w", encoding=encoding, newline="") as out,
             _progress(total, "Exporting") as bar,
         ):
             count = write(_counting(records, bar), out)
@@ -343,35 +561,53 @@ def _export_consult(state: _Context, output: Path | None) -> None:
 
 
 def _counting(records: Iterator[dict[str, Any]], bar: Any) -> Iterator[dict[str, Any]]:
-    """Pass records through, moving the progress bar every 500 (updates cost time)."""
-    for n, record in enumerate(records, start=1):
-        if n % 500 == 0:
-            bar.update(500)
+    """Pass records through, moving the progress bar every 100 (updates cost time)."""
+    done = 0
+    for done, record in enumerate(records, start=1):
+        if done % 100 == 0:
+            bar.update(100)
         yield record
+    bar.update(done % 100)  # the bar ends at the total, not at the last hundred
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "unknown"
 
 
 @cli.command("set-timeliness")
 @click.argument("reference")
 @click.argument("timeliness", type=click.Choice([t.value for t in Timeliness]))
 @click.option("--reason", required=True, help="Why staff decided this (kept with the record).")
+@click.option("--by", "by", help="Who decided [default: your login name].")
 @pass_ctx
-def set_timeliness(state: _Context, reference: str, timeliness: str, reason: str) -> None:
-    """Override whether a submission counts as on time, with a recorded reason."""
+def set_timeliness(
+    state: _Context, reference: str, timeliness: str, reason: str, by: str | None
+) -> None:
+    """Override whether a submission counts as on time, with a recorded reason and who."""
+    reason = " ".join(reason.split())
+    if len(reason) < 3:
+        raise click.BadParameter("say why, in a few words", param_hint="--reason")
+    who = (by or "").strip() or _login_name()
     app = state.app
     with _errors(), app.sessions() as session:
         sub = repo.get_by_reference(session, reference)
         before = sub.timeliness
         sub.timeliness = timeliness
-        sub.timeliness_override_reason = reason
+        sub.timeliness_override_reason = f"{reason} (by {who})"[:2000]
         repo.audit(
             session,
             "set-timeliness",
             sub.reference,
-            f"{before} -> {timeliness}: {reason}",
+            f"{before} -> {timeliness} by {who}: {reason}",
             app.now(),
         )
         session.commit()
-    click.echo(f"{reference.upper()}: {before} -> {timeliness}")
+    click.echo(f"{reference.upper()}: {before} -> {timeliness} (by {who})")
 
 
 @cli.command()
@@ -507,10 +743,29 @@ def worker(state: _Context, role: str) -> None:
     """
     from .scheduler import Worker  # APScheduler is only needed here
 
-    with _errors():
-        app = state.app
-        app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
-        Worker(app, role=role).run()
+    app = state.app
+    if role != "process":
+        _require_polling(app.settings, acks=True)
+    app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
+    s = app.settings
+    doing = (
+        f"polling {inbox_name(s)} every {s.schedule.poll_every_minutes:g} minute(s)"
+        if role != "process"
+        else "running queued stages"
+    )
+    click.echo(
+        f"intake worker{'' if role == 'all' else f' --role {role}'}: {doing} into the "
+        f"{db.describe_url(s.database.url)}; "
+        + ("acknowledgements " + ("on" if s.acks_on else "off"))
+        + (
+            f"; digest at {s.digest.send_at:%H:%M}"
+            if s.digest.recipients and role != "process"
+            else ""
+        )
+        + ". Ctrl-C or SIGTERM stops.",
+        err=True,
+    )
+    Worker(app, role=role).run()
 
 
 @cli.command()
@@ -520,6 +775,8 @@ def status(state: _Context) -> None:
     app = state.app
     with _errors(), app.sessions() as session:
         health = gather_health(session, app.settings, app.now())
+    click.echo(f"Configuration: {state.config_path.resolve()}")
+    click.echo(f"Database: {db.describe_url(app.settings.database.url)}")
     click.echo("\n".join(health.lines()))
     if not health.healthy:
         raise click.exceptions.Exit(1)
@@ -552,7 +809,7 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
             return
         mailer = app.mailer()
         if mailer is None:
-            raise click.UsageError("sending needs an [smtp] section in the configuration")
+            raise ConfigError("[smtp]: sending the digest needs an [smtp] section")
         run = send_digest(app.sessions, app.settings, mailer, app.now, scheduled=False, since=start)
     click.echo(f"sent the {describe(run)}" if run else "nothing sent")
 
@@ -560,11 +817,11 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
 @cli.command()
 @pass_ctx
 def check(state: _Context) -> None:
-    """Sign in to IMAP and SMTP as configured and say what works (sends no mail)."""
+    """Open the database, sign in to IMAP and SMTP as configured; say what works (no mail sent)."""
     from .check import run_checks
 
-    with _errors():
-        settings = state.app.settings
+    settings = state.app.settings
+    click.echo(f"Configuration: OK (read {state.config_path.resolve()})")
     results = run_checks(settings)
     for result in results:
         click.echo(result.line())
@@ -585,7 +842,9 @@ def _delegated(state: _Context) -> Any:
         settings = state.app.settings
     o = settings.oauth2
     if o is None:
-        raise click.UsageError("configuration: there is no [oauth2] section")
+        raise ConfigError(
+            "[oauth2]: there is no [oauth2] section; see the README for Microsoft 365 and Gmail"
+        )
     if not o.delegated:
         how = "the command" if o.provider == "command" else "the app's own credentials"
         click.echo(f"[oauth2] uses {how}; nobody needs to sign in. Run `intake check` to test it.")
@@ -685,6 +944,9 @@ from .cli_erasure import erase_command, purge  # noqa: E402 - needs the names ab
 cli.add_command(purge)
 cli.add_command(erase_command)
 cli.add_command(campaigns_group)
+from .cli_classify import classify_command  # noqa: E402 - registered after the group exists
+
+cli.add_command(classify_command)
 
 
 def main() -> None:

@@ -47,6 +47,8 @@ __all__ = [
     "SmtpSettings",
     "find_config_path",
     "load_settings",
+    "require_inbox",
+    "unset_secret",
     "parse_settings",
 ]
 
@@ -90,7 +92,15 @@ class DatabaseSettings:
 
     @property
     def connect_url(self) -> str:
-        """The URL to connect with (password from the environment added); never log it."""
+        """The URL to connect with (password from the environment added); never log it.
+
+        Raises:
+            ConfigError: ``password_env`` names a variable that is not set.
+        """
+        if self.password_env and not self.password:
+            raise ConfigError(
+                unset_secret("database.password_env", self.password_env, "the database password")
+            )
         if not self.password:
             return self.url
         from sqlalchemy.engine import make_url
@@ -122,6 +132,13 @@ class ImapSettings:
         if self.port:
             return self.port
         return 993 if self.security == "ssl" else 143
+
+    def require_secrets(self) -> None:
+        """Raise ConfigError naming the unset variable, if signing in needs a missing secret."""
+        if self.auth == "oauth2" and self.oauth2 is not None:
+            self.oauth2.require_secrets()
+        elif self.auth == "password" and not self.password:
+            raise ConfigError(unset_secret("imap.password_env", self.password_env, "the password"))
 
 
 @dataclass(frozen=True)
@@ -182,6 +199,15 @@ class SmtpSettings:
             return self.port
         return {"ssl": 465, "starttls": 587}.get(self.security, 25)
 
+    def require_secrets(self) -> None:
+        """Raise ConfigError naming the unset variable, if signing in needs a missing secret."""
+        if self.auth == "oauth2" and self.oauth2 is not None:
+            self.oauth2.require_secrets()
+        elif self.auth == "password" and self.username and not self.password:
+            raise ConfigError(
+                unset_secret("smtp.password_env", self.password_env, "the SMTP password")
+            )
+
 
 @dataclass(frozen=True)
 class OAuth2Settings:
@@ -212,10 +238,19 @@ class OAuth2Settings:
     encryption_key: str = field(default="", repr=False)
     database_url: str = field(default="", repr=False)
 
+    # Why no token can be had (an unset secret), found at load time and raised only
+    # when a token is needed, so commands that need none run without the secrets.
+    problem: str = field(default="", repr=False)
+
     @property
     def delegated(self) -> bool:
         """True when a person signs in once and a refresh token is kept."""
         return self.flow in ("device", "auth_code")
+
+    def require_secrets(self) -> None:
+        """Raise ConfigError naming the unset variable, if a secret is missing."""
+        if self.problem:
+            raise ConfigError(self.problem)
 
 
 @dataclass(frozen=True)
@@ -400,7 +435,14 @@ def _convert(key: str, value: Any, hint: Any, base: Path) -> Any:
     else:  # pragma: no cover - a programming error in this module
         raise TypeError(f"no converter for {hint!r}")
     if not ok:
-        raise ConfigError(f"{key}: expected {_TYPE_WORDS[hint]}, got {value!r}")
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            raise ConfigError(
+                f"{key}: {value.isoformat()} has a zone offset; write the local time without "
+                f"one ({value.replace(tzinfo=None).isoformat()}) and set the zone with "
+                "consultation.timezone"
+            )
+        shown = value.isoformat() if isinstance(value, dt.date | dt.time) else repr(value)
+        raise ConfigError(f"{key}: expected {_TYPE_WORDS[hint]}, got {shown}")
     return value
 
 
@@ -437,13 +479,12 @@ def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
 
 
-def _secret(key: str, var: str, env: Mapping[str, str], *, required: bool) -> str:
-    value = env.get(var, "")
-    if required and not value:
-        raise ConfigError(
-            f"{key}: the environment variable {var} is not set; set it to the password"
-        )
-    return value
+def unset_secret(key: str, var: str, what: str) -> str:
+    """The one-line message for a secret's variable that is not set."""
+    return (
+        f"{var} is not set: {key} names it as holding {what}; set it in the service's "
+        "environment file (see the README), or change the key"
+    )
 
 
 def _consultation(raw: Any, base: Path) -> ConsultationSettings:
@@ -489,11 +530,15 @@ def parse_settings(
     if "database" in data:
         database = _build(DatabaseSettings, "database", data["database"], base, skip=("password",))
         if database.password_env:
-            password = _secret("database.password_env", database.password_env, env, required=True)
-            database = dataclasses.replace(database, password=password)
-        values["database"] = database
-    if ("imap" in data) == ("maildir" in data):
-        raise ConfigError("[imap] or [maildir]: configure exactly one of the two as the inbox")
+            database = dataclasses.replace(database, password=env.get(database.password_env, ""))
+    else:
+        database = DatabaseSettings()
+    values["database"] = dataclasses.replace(database, url=_database_url(database.url, base))
+    if "imap" in data and "maildir" in data:
+        raise ConfigError(
+            "[imap] or [maildir]: configure one of the two as the inbox, not both "
+            "(`intake import` needs neither)"
+        )
     if "imap" in data:
         imap = _build(ImapSettings, "imap", data["imap"], base, skip=("password", "oauth2"))
         _check_choice("imap.security", imap.security, SECURITY_CHOICES)
@@ -501,9 +546,8 @@ def parse_settings(
         _check_range("imap.port", imap.port, 0, 65535)
         _check_range("imap.batch_size", imap.batch_size, 1, 10_000)
         _check_range("imap.timeout_s", imap.timeout_s, 1)
-        password = _secret("imap.password_env", imap.password_env, env, required=False)
-        values["imap"] = dataclasses.replace(imap, password=password)
-    else:
+        values["imap"] = dataclasses.replace(imap, password=env.get(imap.password_env, ""))
+    elif "maildir" in data:
         values["maildir"] = _build(MaildirSettings, "maildir", data["maildir"], base)
     limits_raw = dict(data.get("limits", {}))
     if "ocr" in data:
@@ -529,13 +573,7 @@ def parse_settings(
         smtp = _build(SmtpSettings, "smtp", raw_smtp, base, skip=("password", "oauth2"))
         _check_choice("smtp.security", smtp.security, SECURITY_CHOICES)
         _check_choice("smtp.auth", smtp.auth, AUTH_CHOICES)
-        password = _secret(
-            "smtp.password_env",
-            smtp.password_env,
-            env,
-            required=bool(smtp.username) and smtp.auth == "password",
-        )
-        values["smtp"] = dataclasses.replace(smtp, password=password)
+        values["smtp"] = dataclasses.replace(smtp, password=env.get(smtp.password_env, ""))
     for name, cls in (
         ("ack", AckSettings),
         ("schedule", ScheduleSettings),
@@ -627,7 +665,7 @@ def _with_oauth2(
                 '(provider = "microsoft", "google" or "command"); see config.example.toml'
             )
         return
-    internal = ("account", "client_secret", "encryption_key", "database_url")
+    internal = ("account", "client_secret", "encryption_key", "database_url", "problem")
     o: OAuth2Settings = _build(OAuth2Settings, "oauth2", data["oauth2"], base, skip=internal)
     _check_choice("oauth2.provider", o.provider, OAUTH2_PROVIDERS)
     _check_range("oauth2.timeout_s", o.timeout_s, 1)
@@ -671,34 +709,41 @@ def _with_oauth2(
                 f"oauth2.certificate_path: no such file {str(o.certificate_path)!r}; it must "
                 "be a PEM file holding the private key and the certificate"
             )
+    problems: list[str] = []
     secret = env.get(o.client_secret_env, "")
     needs_secret = o.provider == "google" or (
         flow == "client_credentials" and o.certificate_path is None
     )
     if needs_secret and not secret:
-        raise ConfigError(
-            f"oauth2.client_secret_env: the environment variable {o.client_secret_env} is "
-            "not set; set it to the app's client secret"
-            + (" (or set oauth2.certificate_path)" if flow == "client_credentials" else "")
+        problems.append(
+            unset_secret(
+                "oauth2.client_secret_env",
+                o.client_secret_env,
+                "the app's client secret"
+                + (" (or set oauth2.certificate_path)" if flow == "client_credentials" else ""),
+            )
         )
     key = ""
     if flow in ("device", "auth_code"):
         key = env.get(o.encryption_key_env, "")
         if not key:
-            raise ConfigError(
-                f"oauth2.encryption_key_env: the environment variable {o.encryption_key_env} "
-                "is not set; set it to a key made by `intake auth new-key` (it encrypts "
-                "the stored sign-in)"
+            problems.append(
+                unset_secret(
+                    "oauth2.encryption_key_env",
+                    o.encryption_key_env,
+                    "a key made by `intake auth new-key` (it encrypts the stored sign-in)",
+                )
             )
-        try:
-            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
-        except (ValueError, UnicodeEncodeError):
-            valid = False
-        if not valid:
-            raise ConfigError(
-                f"oauth2.encryption_key_env: {o.encryption_key_env} does not hold a valid "
-                "key; make one with `intake auth new-key`"
-            )
+        else:
+            try:
+                valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+            except (ValueError, UnicodeEncodeError):
+                valid = False
+            if not valid:
+                raise ConfigError(
+                    f"oauth2.encryption_key_env: {o.encryption_key_env} does not hold a valid "
+                    "key; make one with `intake auth new-key`"
+                )
     smtp = values.get("smtp")
     if smtp is not None and smtp.auth == "oauth2" and not smtp.username:
         raise ConfigError(
@@ -713,18 +758,57 @@ def _with_oauth2(
         )
     imap = values.get("imap")
     account = imap.username if imap is not None else smtp.username if smtp is not None else ""
-    database = values.get("database") or DatabaseSettings()
+    database: DatabaseSettings = values["database"]
+    database_url = ""
+    if o.delegated:
+        try:
+            database_url = database.connect_url
+        except ConfigError as exc:
+            problems.append(str(exc))
     o = dataclasses.replace(
         o,
         flow=flow,
         account=account,
         client_secret=secret,
         encryption_key=key,
-        database_url=database.connect_url,
+        database_url=database_url,
+        problem=problems[0] if problems else "",
     )
     values["oauth2"] = o
     for name, settings in users:
         values[name] = dataclasses.replace(settings, oauth2=o)
+
+
+def _database_url(url: str, base: Path) -> str:
+    """``url`` with a relative SQLite file path read against ``base`` (the config's folder)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"database.url: {url!r} is not a database URL; use sqlite:///intake.db "
+            "(a file next to this configuration) or postgresql://user@host/database"
+        ) from exc
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return url
+    if name.startswith("file:"):
+        return url
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        return url
+    return parsed.set(database=str(base / path)).render_as_string(hide_password=False)
+
+
+def require_inbox(settings: Settings) -> None:
+    """Raise ConfigError when neither ``[imap]`` nor ``[maildir]`` is configured."""
+    if settings.imap is None and settings.maildir is None:
+        raise ConfigError(
+            "[imap] or [maildir]: no inbox is configured; add one to poll "
+            "(see config.example.toml); `intake import` works without"
+        )
 
 
 def find_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:

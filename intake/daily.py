@@ -65,7 +65,9 @@ def _digest_row(
         ack_status=sub.ack_status,
         ack_error=ack_error,
         attachments=tuple(
-            DigestAttachment(a.filename, a.parse_status, a.error) for a in sub.attachments
+            DigestAttachment(a.filename, a.parse_status, a.error)
+            for a in sub.attachments
+            if not repo.is_decoration(a.filename, a.content_type, a.size)
         ),
         skipped=tuple(_skipped_row(part) for part in skipped),
     )
@@ -227,5 +229,8 @@ def send_digest(
 
 
 def describe(run: DigestRun) -> str:
-    start = format_uk(run.period_start) if run.period_start else "the beginning"
-    return f"digest for {start} to {format_uk(run.period_end)}: {run.status}"
+    end = format_uk(run.period_end)
+    period = (
+        f"{format_uk(run.period_start)} to {end}" if run.period_start else f"everything up to {end}"
+    )
+    return f"digest for {period}: {run.status}"

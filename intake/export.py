@@ -169,7 +169,9 @@ def submission_record(submission: Any, attachments: Sequence[Any] | None = None)
                 "size": att.size,
                 "sha256": att.sha256,
                 "parse_status": att.parse_status,
-                "error": att.error,
+                # Only a failure's reason; what a successful reading says goes in "note".
+                "error": att.error if att.parse_status != "ok" else None,
+                "note": att.error if att.parse_status == "ok" else None,
                 "parser": att.parser,
                 "pages": att.pages,
                 "text": getattr(att, "text", None),

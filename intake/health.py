@@ -64,7 +64,7 @@ class Health:
         s = self.settings
         found = [
             f"{s.consultation.name}: {self.deadline_words()}",
-            f"Inbox: {inbox_name(s)}",
+            f"Inbox: {inbox_name(s) if s.imap or s.maildir else 'none configured'}",
             "Last successful poll: "
             + (format_uk(self.last_ok.finished_at) if self.last_ok else "never"),
         ]
@@ -119,7 +119,7 @@ class Health:
             per_type = ", ".join(f"{k} {v}" for k, v in sorted(self.types.items()))
             found.append(f"Responses per respondent type: {per_type}")
         if not self.healthy:
-            found.append("UNHEALTHY: the last poll failed or is overdue; see the errors above")
+            found.append(f"UNHEALTHY: {self.trouble()}")
         return found
 
     def _queue_lines(self) -> list[str]:
@@ -142,6 +142,20 @@ class Health:
                 f"{beat.jobs} job(s) running"
             )
         return found
+
+    def trouble(self) -> str:
+        """Why the worker does not look healthy, in words (empty when it does)."""
+        if self.healthy:
+            return ""
+        if self.last is not None and not self.last.ok:
+            return "the last poll failed (see 'Last poll FAILED' above)"
+        if self.last_ok is None:
+            return "no poll has succeeded yet; run `intake poll`, or start `intake worker`"
+        minutes = 3 * self.settings.schedule.poll_every_minutes
+        return (
+            f"no successful poll in the last {minutes:g} minutes (three poll intervals); "
+            "is `intake worker` running?"
+        )
 
 
 def gather_health(session: Session, settings: Settings, now: dt.datetime) -> Health:

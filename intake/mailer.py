@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 
 from .config import SmtpSettings
-from .errors import DeliveryError
+from .errors import ConfigError, DeliveryError
 
 __all__ = ["Mailer", "SmtpConnection"]
 
@@ -43,6 +43,10 @@ class Mailer:
 
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
+        try:
+            s.require_secrets()  # an unset variable is named as such, not as a refused login
+        except ConfigError as exc:
+            raise DeliveryError(str(exc)) from exc
         source = oauth.source_for(s.oauth2) if s.auth == "oauth2" and s.oauth2 else None
         client: smtplib.SMTP | None = None
         try:

@@ -63,11 +63,30 @@ def parse_message(raw: bytes) -> EmailMessage:
     return message
 
 
+def _eight_bit(raw: str) -> str:
+    """A header sent as raw 8-bit bytes (against RFC 5322), read as UTF-8, else Windows-1252.
+
+    The parser keeps such bytes as surrogate escapes and shows them as U+FFFD; old
+    mail programs send Latin-1 ("Forma\xe7\xe3o"), newer ones UTF-8.
+    """
+    data = raw.encode("ascii", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", "replace")
+    return " ".join(text.split())
+
+
 def _header(message: Message, name: str) -> str:
     """A header's decoded value; the raw value when the decoder chokes on it."""
     try:
         value = message.get(name)
-        return "" if value is None else str(value)
+        text = "" if value is None else str(value)
+        if "\ufffd" in text:
+            for key, raw in message.raw_items():
+                if key.lower() == name.lower() and any("\udc80" <= c <= "\udcff" for c in raw):
+                    return _eight_bit(raw)
+        return text
     except Exception:  # noqa: BLE001 - the stdlib header parser has many failure modes
         for key, raw in message.raw_items():
             if key.lower() == name.lower():

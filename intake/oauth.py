@@ -770,6 +770,7 @@ _sources_lock = threading.Lock()
 
 def source_for(o: OAuth2Settings) -> OAuth2TokenSource:
     """The process-wide token source for ``o`` (so the cache lives across connections)."""
+    o.require_secrets()  # ConfigError naming an unset variable, before any network
     with _sources_lock:
         source = _sources.get(o)
         if source is None:

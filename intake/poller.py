@@ -20,7 +20,7 @@ from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
 from .config import ImapSettings
-from .errors import MailboxAuthError, MailboxError
+from .errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
 __all__ = ["MAX_BATCH_BYTES", "ImapInbox", "imap_name", "uid_set"]
@@ -149,6 +149,11 @@ class ImapInbox:
                 raise MailboxError(
                     f"the IMAP server {where} did not start TLS ({exc}); check imap.security"
                 ) from exc
+        try:
+            s.require_secrets()  # an unset variable is named as such, not as a refused login
+        except ConfigError as exc:
+            self.close()
+            raise MailboxAuthError(str(exc)) from exc
         try:
             if s.auth == "oauth2" and s.oauth2 is not None:
                 source = oauth.source_for(s.oauth2)

@@ -290,7 +290,7 @@ class Worker:
             )
         if self.polls:
             self._add_daily_jobs(now)
-        log.warning(
+        log.info(
             "worker started (role %s): %s",
             self.role,
             self._describe(),

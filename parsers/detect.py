@@ -57,6 +57,10 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "application/gzip"),
     (b"7z\xbc\xaf\x27\x1c", "application/x-7z-compressed"),
     (b"Rar!\x1a\x07", "application/vnd.rar"),
+    (b".snd", "audio/basic"),
+    (b"ID3", "audio/mpeg"),
+    (b"OggS", "audio/ogg"),
+    (b"fLaC", "audio/flac"),
 )
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
@@ -222,6 +226,13 @@ def detect_type(data: bytes, filename: str | None = None,
             return mime
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[:4] == b"RIFF" and data[8:12] in (b"WAVE", b"AVI "):
+        return "audio/wav" if data[8:12] == b"WAVE" else "video/x-msvideo"
+    claimed = _claimed(filename, declared_type)
+    if claimed is not None and claimed.startswith(("audio/", "video/")):
+        # Sound and video are never text, however their bytes happen to look:
+        # headerless mu-law audio (audio/basic) passes for Latin-1 text.
+        return claimed
     text = _sniff_text(data[:4096])
     if text is not None and data:
         stripped = text.lstrip()

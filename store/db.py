@@ -9,28 +9,34 @@ MOVE). PostgreSQL URLs work unchanged (``postgresql+psycopg://...``; a plain
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .errors import SchemaOutOfDate
+from .errors import DatabaseMissing, DatabaseUnavailable, SchemaOutOfDate
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
     "current_revision",
+    "describe_url",
+    "explain_error",
     "head_revision",
     "make_engine",
     "make_session_factory",
     "open_database",
+    "sqlite_path",
     "upgrade",
 ]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+log = logging.getLogger(__name__)
 
 
 def _normalise_url(url: str) -> str:
@@ -114,22 +120,86 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         ensure_queue_schema(engine)
 
 
+def describe_url(url: str) -> str:
+    """Where ``url`` points, for people: the SQLite file, or the server without password."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "an unreadable URL"
+    if parsed.drivername.startswith("sqlite"):
+        return f"SQLite file {parsed.database}" if parsed.database else "SQLite in memory"
+    where = f"{parsed.host or 'localhost'}" + (f":{parsed.port}" if parsed.port else "")
+    return f"PostgreSQL database {parsed.database or '?'} on {where}" + (
+        f" as {parsed.username}" if parsed.username else ""
+    )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of an SQLite URL, or None (another database, or in memory)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not name or name == ":memory:":
+        return None
+    return None if name.startswith("file:") else Path(name)
+
+
+def explain_error(url: str, exc: BaseException) -> str:
+    """One line on why the database at ``url`` could not be used, and what to do."""
+    where = describe_url(url)
+    first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0][:200]
+    path = sqlite_path(url) if not isinstance(exc, ArgumentError) else None
+    if path is not None and not path.parent.is_dir():
+        return (
+            f"database.url: cannot open the {where}: the folder {path.parent} does not exist; "
+            "create it or change database.url"
+        )
+    if path is not None:
+        hint = "check that the file and its folder are writable by this user"
+    elif isinstance(exc, ArgumentError) or "driver" in first.lower() or "plugin" in first.lower():
+        hint = "use sqlite:///FILE or postgresql://user@host/database"
+    else:
+        hint = "check that the server is running and the host, port, database and user"
+    return f"database.url: cannot open the {where} ({first}); {hint}"
+
+
 def open_database(url: str, *, create: bool = True) -> Engine:
-    """Open the database; create the schema in an empty one.
+    """Open the database; create the schema in an empty one when ``create``.
 
     Raises:
+        DatabaseMissing: ``create`` is false and the SQLite file does not exist.
+        DatabaseUnavailable: the database cannot be reached or opened.
         SchemaOutOfDate: the database has an older schema; run ``intake db upgrade``.
     """
-    engine = make_engine(url)
-    current = current_revision(engine)
-    if current == HEAD_REVISION:
-        return engine
-    empty = not inspect(engine).get_table_names()
+    path = sqlite_path(url)
+    if not create and path is not None and not path.exists():
+        if not path.parent.is_dir():
+            raise DatabaseMissing(
+                f"database.url: the folder {path.parent} of the SQLite file does not exist; "
+                "create it or change database.url"
+            )
+        raise DatabaseMissing(
+            f"database.url: there is no database at {path} yet; `intake poll` or "
+            "`intake db upgrade` creates it (or is this the configuration you meant?)"
+        )
+    try:
+        engine = make_engine(url)
+        current = current_revision(engine)
+        if current == HEAD_REVISION:
+            log.info("database opened", extra={"database": describe_url(url), "schema": current})
+            return engine
+        empty = not inspect(engine).get_table_names()
+    except (SQLAlchemyError, ImportError) as exc:
+        raise DatabaseUnavailable(explain_error(url, exc)) from exc
     if current is None and empty and create:
+        log.info("creating the schema", extra={"database": describe_url(url)})
         upgrade(engine)
         return engine
     engine.dispose()
+    if current is None and empty:
+        raise SchemaOutOfDate(
+            f"the {describe_url(url)} is empty; run `intake db upgrade` to create the schema"
+        )
     raise SchemaOutOfDate(
-        f"the database schema is at {current or 'an unknown version'}, this program needs "
-        f"{HEAD_REVISION}; back up the database, then run: intake db upgrade"
+        f"the schema of the {describe_url(url)} is at {current or 'an unknown version'}, "
+        f"this program needs {HEAD_REVISION}; back up the database, then run: intake db upgrade"
     )

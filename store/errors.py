@@ -4,12 +4,21 @@
 
     StoreError
     ├── NotFound             no submission has the reference asked for
-    └── SchemaOutOfDate      the database needs ``intake db upgrade``
+    ├── SchemaOutOfDate      the database needs ``intake db upgrade``
+    └── DatabaseUnavailable  the database cannot be opened (server down, folder
+        │                    missing, unknown driver, refused sign-in)
+        └── DatabaseMissing  a read-only command found no database file
 """
 
 from __future__ import annotations
 
-__all__ = ["NotFound", "SchemaOutOfDate", "StoreError"]
+__all__ = [
+    "DatabaseMissing",
+    "DatabaseUnavailable",
+    "NotFound",
+    "SchemaOutOfDate",
+    "StoreError",
+]
 
 
 class StoreError(Exception):
@@ -22,3 +31,11 @@ class NotFound(StoreError):
 
 class SchemaOutOfDate(StoreError):
     """Raised when the database schema is older than this version of the program."""
+
+
+class DatabaseUnavailable(StoreError):
+    """Raised when the database cannot be reached or opened."""
+
+
+class DatabaseMissing(DatabaseUnavailable):
+    """Raised when a command that only reads finds no SQLite file to read."""

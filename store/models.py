@@ -86,6 +86,7 @@ class SubmissionKind(enum.StrEnum):
     RESPONSE = "response"
     ACK_BOUNCE = "ack_bounce"
     OWN_MAIL = "own_mail"  # from one of our own addresses, or a copy of our own mail
+    AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic reply
 
 
 class AckStatus(enum.StrEnum):

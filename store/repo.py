@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
@@ -56,6 +57,10 @@ __all__ = [
     "load_raw",
     "mark_flagged",
     "needs_rereading",
+    "suppress_pending_ack",
+    "is_decoration",
+    "decoration",
+    "unread_attachment",
     "pending_ids",
     "period_own_mail",
     "period_submissions",
@@ -368,7 +373,7 @@ def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
         select(
             Attachment.submission_id,
             func.count().label("files"),
-            func.sum(case((Attachment.parse_status != "ok", 1), else_=0)).label("unread"),
+            func.sum(case((unread_attachment(), 1), else_=0)).label("unread"),
         )
         .group_by(Attachment.submission_id)
         .subquery()
@@ -390,9 +395,61 @@ def list_rows(query: Select[Submission]) -> Select[*tuple[Any, ...]]:
 SETTLED_STATUSES = ("ok", "empty")
 
 
+# Outlook's own parts, not a respondent's files: signature logos named image001.png
+# (small; a pasted screenshot of a letter is larger and still counts) and the
+# ATT00001.htm/.txt trailers Exchange splits a body into.
+DECORATION_MAX_BYTES = 100_000
+
+
+def is_decoration(filename: str, content_type: str, size: int) -> bool:
+    """True for Outlook's signature images and ATT00001.htm trailers (see :func:`decoration`)."""
+    name = filename.lower()
+    if re.fullmatch(r"att\d{5}\.(htm|html|txt)", name):
+        return True
+    return (
+        content_type.lower().startswith("image/")
+        and re.fullmatch(r"image\d{3}\.(png|jpg|jpeg|gif|bmp)", name) is not None
+        and size <= DECORATION_MAX_BYTES
+    )
+
+
+def decoration() -> ColumnElement[bool]:
+    """The SQL form of :func:`is_decoration` (LIKE with _ for one character)."""
+    name = func.lower(Attachment.filename)
+    trailer = or_(*[name.like(f"att_____.{ext}") for ext in ("htm", "html", "txt")])
+    logo = and_(
+        func.lower(Attachment.content_type).like("image/%"),
+        or_(*[name.like(f"image___.{ext}") for ext in ("png", "jpg", "jpeg", "gif", "bmp")]),
+        Attachment.size <= DECORATION_MAX_BYTES,
+    )
+    return or_(trailer, logo)
+
+
+def unread_attachment() -> ColumnElement[bool]:
+    """An attachment whose text a person may be missing: not read, and not decoration."""
+    return and_(Attachment.parse_status.not_in(SETTLED_STATUSES), ~decoration())
+
+
+def suppress_pending_ack(session: Session, submission: Submission, reason: str) -> bool:
+    """Hold back a not-yet-sent first acknowledgement of ``submission``; True if one was."""
+    ack = session.scalar(
+        select(Ack).where(
+            Ack.submission_id == submission.id,
+            Ack.sequence == 0,
+            Ack.status == AckStatus.PENDING,
+        )
+    )
+    if ack is None:
+        return False
+    ack.status = AckStatus.SUPPRESSED
+    ack.reason = reason[:2000]
+    submission.ack_status = AckStatus.SUPPRESSED
+    return True
+
+
 def needs_rereading() -> ColumnElement[bool]:
     """Submissions whose message or an attachment could not be read, or a stage failed."""
-    bad = select(Attachment.submission_id).where(Attachment.parse_status.not_in(SETTLED_STATUSES))
+    bad = select(Attachment.submission_id).where(unread_attachment())
     return (
         Submission.status.in_([SubmissionStatus.FAILED, SubmissionStatus.RECEIVED])
         | Submission.id.in_(bad)

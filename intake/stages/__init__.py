@@ -65,9 +65,11 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
-from . import ack, cluster, index, read, tag  # noqa: E402 - the registry must exist before they register
+from . import ack, classify, cluster, index, read, tag  # noqa: E402 - the registry must exist before they register
 
 register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepare))
+# Before ack: an out-of-office reply is filed as such and never acknowledged.
+register(Stage("classify", classify.run, redo_after_read=True))
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True))
 register(Stage("tag", tag.run, redo_after_read=True))

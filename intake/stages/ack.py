@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from store.models import Submission
+from store.models import Submission, SubmissionKind
 
 from ..outbox import queue_ack
+from .classify import classify_kind
 
 if TYPE_CHECKING:
     from ..app import App
@@ -30,4 +31,11 @@ def run(app: App, session: Session, submission_id: int) -> None:
     if submission is None:
         return
     headers = json.loads(submission.headers_json or "{}")
+    # An automatic reply (the classify stage) is decided as a response would be, then
+    # held back with its reason in this same transaction: nothing can send it between.
+    auto_reply = submission.kind == SubmissionKind.AUTO_REPLY
+    if auto_reply:
+        submission.kind = SubmissionKind.RESPONSE
     queue_ack(session, submission, app.settings, app.now(), headers, enabled=True)
+    if auto_reply:
+        classify_kind(session, submission)

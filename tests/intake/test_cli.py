@@ -71,7 +71,22 @@ class TestDemoFlow:
         assert "7 new" in out and "acknowledgements are off" in out
         assert "0 new, 7 already stored" in run(demo, "poll")
         listing = run(demo, "list")
-        assert listing.count("KIL-000") == 7
+        assert listing.count("KIL-000") == 6  # KIL-00007 is an out-of-office reply
+        assert "KIL-00007" not in listing
+        header, *rows = listing.splitlines()
+        assert header.split() == [
+            "REFERENCE",
+            "RECEIVED",
+            "(UK)",
+            "STATUS",
+            "FROM",
+            "FILES",
+            "SUBJECT",
+        ]
+        received = [row[12:40] for row in rows]  # oldest first, by the time received
+        assert rows[0].startswith("KIL-00001") and rows[-1].startswith("KIL-00005")
+        assert received[-1] == "Sat 28 Jul 2018 08:05:00 BST"
+        assert len(set(received)) == 6
         assert "Sat 28 Jul 2018 08:05:00 BST  late" in listing
         late = run(demo, "list", "--late")
         assert late.count("KIL-000") == 1 and "northtown" in late
@@ -87,7 +102,7 @@ class TestDemoFlow:
         out = tmp_path / "export.jsonl"
         run(demo, "export", "--format", "jsonl", "-o", str(out))
         records = [json.loads(line) for line in out.read_text().splitlines()]
-        assert len(records) == 7
+        assert len(records) == 6
         first = records[0]
         for key in (
             "reference",
@@ -119,13 +134,18 @@ class TestDemoFlow:
         }
         assert att["parse_status"] == "ok" and "more buses" in att["text"]
         rows = list(csv.DictReader(io.StringIO(run(demo, "export", "--format", "csv"))))
-        assert len(rows) == 7 and rows[0]["reference"] == "KIL-00001"
+        assert len(rows) == 6 and rows[0]["reference"] == "KIL-00001"
 
     def test_json_list_and_show(self, demo: Path) -> None:
         """--json gives machine-readable output."""
         run(demo, "poll")
-        lines = run(demo, "list", "--json").splitlines()
-        assert len(lines) == 7 and "body_text" not in json.loads(lines[0])
+        meta, *lines = run(demo, "list", "--json").splitlines()
+        assert len(lines) == 6 and "body_text" not in json.loads(lines[0])
+        assert json.loads(meta)["meta"] == {
+            "config": str(demo.resolve()),
+            "database": f"SQLite file {demo.parent / 'intake.db'}",
+            "inbox": f"file:{demo.parent / 'inbox'}",
+        }
         assert (
             json.loads(run(demo, "show", "KIL-00002", "--json"))["reply_to"]
             == "policy@riverside-trust.org.uk"
@@ -139,7 +159,7 @@ class TestDemoFlow:
         )
         run(demo, "reparse", "KIL-00005")
         shown = run(demo, "show", "KIL-00005")
-        assert "on_time (set by staff: posted before the deadline)" in shown
+        assert "on_time (set by staff: posted before the deadline (by " in shown
 
     def test_import_deduplicates(self, demo: Path, tmp_path: Path) -> None:
         """Importing the same mail again (a Maildir, then one .eml) stores nothing twice."""
@@ -177,9 +197,10 @@ class TestDemoFlow:
         run(demo, "status", code=1)  # never polled: a monitor must see that
         run(demo, "poll")
         out = run(demo, "status")
-        assert "Submissions: 7 (on time 6, late 1)" in out and "closed" in out
+        assert "Submissions: 6 (on time 5, late 1)" in out and "closed" in out
         digest = run(demo, "digest", "--print")
-        assert "KIL-00007" in digest and "Needs attention" in digest
+        assert "KIL-00006" in digest and "Needs attention" in digest
+        assert "KIL-00007" not in digest  # the out-of-office reply is no response
 
     def test_acks_when_off(self, demo: Path) -> None:
         """acks says plainly that acknowledgements are off."""

@@ -48,8 +48,28 @@ class TestValid:
 
     def test_example_config_is_valid(self) -> None:
         """config.example.toml, as shipped, loads."""
-        settings = load_settings(ROOT / "config.example.toml", {"INTAKE_SMTP_PASSWORD": "x"})
+        settings = load_settings(ROOT / "config.example.toml", {})
         assert settings.consultation.deadline == dt.datetime(2018, 7, 27, 23, 59, 59)
+        # Microsoft 365 signs in with OAuth2 on both connections (passwords are off there).
+        assert settings.imap.host == "outlook.office365.com" and settings.imap.auth == "oauth2"
+        assert settings.smtp.auth == "oauth2" and settings.oauth2.provider == "microsoft"
+
+    def test_example_gmail_block_is_valid(self) -> None:
+        """The commented Gmail alternative in config.example.toml loads when uncommented."""
+        text = (ROOT / "config.example.toml").read_text()
+        block = "# [imap]" + text.split("# --- Gmail", 1)[1].split("# [imap]", 1)[1]
+        gmail_lines = []
+        for line in block.splitlines():
+            if not line.startswith("#"):
+                break
+            gmail_lines.append(line[2:] if line.startswith("# ") else "")
+        gmail = tomllib.loads("\n".join(gmail_lines))
+        document = tomllib.loads(text)
+        document.update(gmail)
+        settings = parse_settings(document, {"INTAKE_TOKEN_KEY": "A" * 43 + "="}, base=ROOT)
+        assert settings.imap.host == "imap.gmail.com" and settings.imap.auth == "oauth2"
+        assert settings.smtp.host == "smtp.gmail.com" and settings.smtp.auth == "oauth2"
+        assert settings.oauth2.provider == "google" and settings.oauth2.flow == "auth_code"
 
     def test_example_questions(self) -> None:
         """The example ships the call's four questions, a to d, with keywords and examples."""
@@ -74,7 +94,6 @@ class TestValid:
         ("[limits]\nparse_timeout_s = 'fast'", "limits.parse_timeout_s"),
         ("[limits]\nparse_timeout_s = 0", "limits.parse_timeout_s"),
         ("[smtp]\nhost = 'h'\nfrom = 'a@b'\nsecurity = 'tls'", "smtp.security"),
-        ("[smtp]\nhost = 'h'\nfrom = 'a@b'\nusername = 'u'", "smtp.password_env"),
         ("[maildir]\npath = 'x'", "[imap] or [maildir]"),
         ("[digest]\nsend_at = 'eight'", "digest.send_at"),
         ("[[questions]]\ntitle = 'T'", "questions[1].key"),
@@ -155,5 +174,63 @@ def test_database_password_from_environment() -> None:
     settings = _parse(text, {"DB_PW": "pg-s3cret"})
     assert settings.database.connect_url == "postgresql://intake:pg-s3cret@db.example.org/intake"
     assert "pg-s3cret" not in repr(settings)
-    with pytest.raises(ConfigError, match="database.password_env"):
-        _parse(text, {})
+    unset = _parse(text, {})  # loads: commands that never open the database need no password
+    with pytest.raises(ConfigError, match="DB_PW is not set: database.password_env"):
+        unset.database.connect_url  # noqa: B018
+
+
+class TestSecretsWhereUsed:
+    def test_unset_smtp_password_is_named_when_needed(self) -> None:
+        """An unset SMTP password variable does not stop loading; using SMTP names it."""
+        settings = _parse(BASE + "\n[smtp]\nhost = 'h'\nfrom = 'a@b'\nusername = 'u'\n")
+        with pytest.raises(ConfigError, match="INTAKE_SMTP_PASSWORD is not set: smtp.password_env"):
+            settings.smtp.require_secrets()
+
+    def test_unset_imap_password_is_named_when_needed(self) -> None:
+        """An unset IMAP password variable is named as unset, not as a refused login."""
+        settings = _parse(BASE)
+        with pytest.raises(ConfigError, match="INTAKE_IMAP_PASSWORD is not set: imap.password_env"):
+            settings.imap.require_secrets()
+        _parse(BASE, {"INTAKE_IMAP_PASSWORD": "pw"}).imap.require_secrets()
+
+    def test_no_inbox_is_allowed_until_polling(self) -> None:
+        """A file without [imap] or [maildir] loads (for `intake import`); polling names it."""
+        from intake.config import require_inbox
+
+        settings = _parse(BASE.split("[imap]")[0])
+        assert settings.imap is None and settings.maildir is None
+        with pytest.raises(ConfigError, match=r"\[imap\] or \[maildir\]: no inbox"):
+            require_inbox(settings)
+
+
+class TestPathsFromTheConfigFile:
+    @pytest.mark.parametrize(
+        ("url", "expected"),
+        [
+            ("sqlite:///intake.db", "sqlite:///{base}/intake.db"),
+            ("sqlite:///data/intake.db", "sqlite:///{base}/data/intake.db"),
+            ("sqlite:////var/lib/intake/intake.db", "sqlite:////var/lib/intake/intake.db"),
+            ("sqlite://", "sqlite://"),
+            ("postgresql://intake@db/intake", "postgresql://intake@db/intake"),
+        ],
+    )
+    def test_sqlite_path_is_relative_to_the_config_file(
+        self, tmp_path: Path, url: str, expected: str
+    ) -> None:
+        """A relative SQLite file is read next to the config file, like maildir.path."""
+        config = tmp_path / "etc" / "config.toml"
+        config.parent.mkdir()
+        config.write_text(BASE + f'\n[database]\nurl = "{url}"\n')
+        settings = load_settings(config, {})
+        assert settings.database.url == expected.format(base=config.parent)
+
+    def test_default_database_is_next_to_the_config_file(self, tmp_path: Path) -> None:
+        """Without a [database] section the file intake.db sits next to the config."""
+        config = tmp_path / "config.toml"
+        config.write_text(BASE)
+        assert load_settings(config, {}).database.url == f"sqlite:///{tmp_path}/intake.db"
+
+    def test_unreadable_url_names_the_key(self) -> None:
+        """A URL SQLAlchemy cannot parse is a configuration error naming database.url."""
+        with pytest.raises(ConfigError, match="database.url"):
+            _parse(BASE + '\n[database]\nurl = "not a url"\n')

@@ -277,16 +277,6 @@ class TestSettings:
                 ["oauth2.client_id"],
             ),
             (
-                {"imap": imap_values(), "oauth2": oauth2_values(None)},
-                {},
-                ["oauth2.client_secret_env", "TEST_CLIENT_SECRET"],
-            ),
-            (
-                {"imap": imap_values(), "oauth2": oauth2_values(None, flow="device")},
-                {"TEST_CLIENT_SECRET": SECRET},
-                ["oauth2.encryption_key_env", "INTAKE_TOKEN_KEY", "intake auth new-key"],
-            ),
-            (
                 {"imap": imap_values(), "oauth2": oauth2_values(None, flow="device")},
                 {"INTAKE_TOKEN_KEY": "not-a-key"},
                 ["oauth2.encryption_key_env", "not hold a valid key"],
@@ -334,6 +324,32 @@ class TestSettings:
     ) -> None:
         with pytest.raises(ConfigError) as caught:
             settings(sqlite_url, env=env, **sections)
+        for name in names:
+            assert name in str(caught.value)
+
+    @pytest.mark.parametrize(
+        ("sections", "env", "names"),
+        [
+            (
+                {"imap": imap_values(), "oauth2": oauth2_values(None)},
+                {},
+                ["TEST_CLIENT_SECRET is not set", "oauth2.client_secret_env"],
+            ),
+            (
+                {"imap": imap_values(), "oauth2": oauth2_values(None, flow="device")},
+                {"TEST_CLIENT_SECRET": SECRET},
+                ["INTAKE_TOKEN_KEY is not set", "oauth2.encryption_key_env", "intake auth new-key"],
+            ),
+        ],
+    )
+    def test_unset_secrets_are_named_when_needed(
+        self, sqlite_url: str, sections: dict[str, Any], env: dict[str, str], names: list[str]
+    ) -> None:
+        """An unset secret does not stop loading (list, show need none); a token source names it."""
+        s = settings(sqlite_url, env=env, **sections)
+        assert s.oauth2 is not None
+        with pytest.raises(ConfigError) as caught:
+            oauth.source_for(s.oauth2)
         for name in names:
             assert name in str(caught.value)
 
@@ -1000,7 +1016,9 @@ class TestCheck:
         config, tokens, smtp = world
         code, out = run_check(config, ENV)
         assert code == 0, out
-        lines = out.splitlines()
+        head, database, *lines = out.splitlines()
+        assert head == f"Configuration: OK (read {config.resolve()})"
+        assert database.startswith("Database: OK (SQLite file") and "first `intake poll`" in database
         assert lines[0].startswith("OAuth2 token: OK (from Microsoft app-only access")
         assert lines[1].startswith("IMAP: OK (signed in as consultation with OAuth2 (XOAUTH2)")
         assert "UIDVALIDITY" in lines[1]

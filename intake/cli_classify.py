@@ -1,0 +1,52 @@
+"""``intake classify``: file stored out-of-office replies as such, over every submission."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+import click
+from sqlalchemy import select
+
+from store import repo
+from store.models import Submission, SubmissionKind
+
+from .stages.classify import classify_kind
+
+__all__ = ["classify_command"]
+
+
+@click.command("classify")
+@click.option("--dry-run", is_flag=True, help="Say what would change, change nothing.")
+@click.pass_obj
+def classify_command(state: object, dry_run: bool) -> None:
+    """File automatic (out-of-office) replies apart from the responses, for all stored mail.
+
+    New mail is classified as it is read; run this once after upgrading.
+    """
+    app = state.app  # type: ignore[attr-defined]
+    kinds = (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY)
+    changed: Counter[str] = Counter()
+    with app.sessions() as session:
+        ids = list(
+            session.scalars(
+                select(Submission.id).where(Submission.kind.in_(kinds)).order_by(Submission.id)
+            )
+        )
+        with click.progressbar(ids, label="Classifying", file=sys.stderr, show_pos=True) as bar:
+            for submission_id in bar:
+                submission = session.get(Submission, submission_id)
+                assert submission is not None
+                before = submission.kind
+                classify_kind(session, submission)
+                if submission.kind != before:
+                    changed[f"{before} -> {submission.kind}"] += 1
+        if dry_run:
+            session.rollback()
+        else:
+            if changed:
+                detail = ", ".join(f"{k} {v}" for k, v in sorted(changed.items()))
+                repo.audit(session, "classify", None, detail, app.now())
+            session.commit()
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(changed.items())) or "no changes"
+    click.echo(f"{len(ids)} submission(s) looked at; {summary}" + (" (dry run)" if dry_run else ""))

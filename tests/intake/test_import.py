@@ -1,0 +1,141 @@
+"""``intake import`` takes mail only: .eml, mbox, Maildir and Outlook .msg; the rest is skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from intake.cli import cli
+from intake.sources import looks_like_mail, msg_to_eml
+from tests.conftest import DATA, ROOT
+
+DEMO_INBOX = ROOT / "examples" / "inbox"
+MSG = DATA / "msg" / "tika_testMSG_att_doc.msg"
+
+NO_INBOX = """
+[consultation]
+name = "Keep it Local: call for evidence"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[database]
+url = "{url}"
+"""
+
+EML = (
+    b"From: Ann Example <ann@example.org>\n"
+    b"To: evidence@example.org\n"
+    b"Subject: My response\n"
+    b"Date: Tue, 24 Jul 2018 10:00:00 +0100\n"
+    b"Message-ID: <import-1@example.org>\n\n"
+    b"More buses, please.\n"
+)
+MBOX = (
+    b"From ann@example.org Tue Jul 24 10:00:00 2018\n"
+    + EML.replace(b"import-1", b"mbox-1")
+    + b"\nFrom bob@example.org Tue Jul 24 11:00:00 2018\n"
+    + EML.replace(b"import-1", b"mbox-2").replace(b"Ann Example <ann", b"Bob <bob")
+    + b"\nFrom x@example.org Tue Jul 24 12:00:00 2018\n"
+    + b"this one is no email at all\n"
+)
+
+
+def _invoke(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
+@pytest.fixture
+def config(tmp_path: Path, db_url: str) -> Path:
+    """A configuration with no inbox at all: a one-off backfill needs none."""
+    path = tmp_path / "config.toml"
+    path.write_text(NO_INBOX.format(url=db_url))
+    return path
+
+
+class TestWhatIsMail:
+    @pytest.mark.parametrize(
+        ("raw", "reason"),
+        [
+            (EML, ""),
+            (b"", "empty file"),
+            (b"# consultation-intake\n\nA README, not mail.\n", "does not start with mail headers"),
+            (os.urandom(64).replace(b"\n", b"x") + b"\0", "binary data"),
+            (b"Title: notes\nAuthor: me\n\ntext\n", "no From header"),
+            (b"From: someone\n\nhello\n", "too few mail headers"),
+        ],
+    )
+    def test_looks_like_mail(self, raw: bytes, reason: str) -> None:
+        """Only something that starts with mail headers, including From, counts as mail."""
+        found = looks_like_mail(raw)
+        assert (reason in found) if reason else found == ""
+
+    def test_msg_becomes_the_message_it_holds(self) -> None:
+        """An Outlook .msg turns into RFC 822 bytes with its sender, subject and attachment."""
+        raw = msg_to_eml(MSG.read_bytes())
+        assert looks_like_mail(raw) == ""
+        head = raw.split(b"\n\n", 1)[0]
+        assert b"\nFrom: " in b"\n" + head and b"Message-Id:\n" not in head
+        assert b".doc" in raw
+
+    def test_damaged_msg_is_refused(self) -> None:
+        """Half an Outlook file is not a message."""
+        with pytest.raises(ValueError, match="Outlook"):
+            msg_to_eml(MSG.read_bytes()[:4096])
+
+
+class TestImportCommand:
+    def test_mixed_folder(self, config: Path, tmp_path: Path) -> None:
+        """Mail is stored; a README, random bytes, an empty file are skipped with reasons; exit 1."""
+        folder = tmp_path / "backfill"
+        (folder / "sub").mkdir(parents=True)
+        (folder / "one.eml").write_bytes(EML)
+        (folder / "sub" / "outlook.msg").write_bytes(MSG.read_bytes())
+        (folder / "archive.mbox").write_bytes(MBOX)
+        (folder / "README.md").write_text("# Notes\n\nNot an email.\n")
+        (folder / "noise.bin").write_bytes(os.urandom(2048))
+        (folder / "empty.eml").write_bytes(b"")
+        (folder / ".hidden").write_bytes(b"ignored")
+        result = _invoke(config, "import", str(folder))
+        assert result.exit_code == 1, result.output
+        assert "Traceback" not in result.output
+        assert "4 new, 0 already stored, 4 skipped" in result.output
+        assert f"skipped {folder / 'README.md'}: not an email message" in result.output
+        assert f"skipped {folder / 'noise.bin'}: not an email message" in result.output
+        assert f"skipped {folder / 'empty.eml'}: empty file" in result.output
+        assert f"skipped {folder / 'archive.mbox'} (message 3)" in result.output
+        assert ".hidden" not in result.output
+        assert "4 file(s) or message(s) skipped" in result.output
+        records = [
+            json.loads(line) for line in _invoke(config, "list", "--json", "--all-versions").output.splitlines()
+        ]
+        meta, *subs = records
+        assert meta["meta"]["inbox"] is None and len(subs) == 4
+        senders = sorted(s["sender_email"] for s in subs)
+        assert senders == [
+            "ann@example.org",
+            "ann@example.org",
+            "bob@example.org",
+            "nicolas1.23456@free.fr",
+        ]
+        msg = [s for s in subs if any(a["filename"].endswith(".doc") for a in s["attachments"])]
+        assert len(msg) == 1, subs
+
+    def test_only_mail_exits_zero_and_deduplicates(self, config: Path, tmp_path: Path) -> None:
+        """A Maildir and an .eml: exit 0; a second run stores nothing again."""
+        inbox = tmp_path / "inbox"
+        shutil.copytree(DEMO_INBOX, inbox)
+        first = _invoke(config, "import", str(inbox))
+        assert first.exit_code == 0, first.output
+        assert "7 new, 0 already stored, 0 skipped" in first.output
+        again = _invoke(config, "import", str(inbox))
+        assert again.exit_code == 0 and "0 new, 7 already stored, 0 skipped" in again.output
+
+    def test_poll_without_inbox_says_what_to_add(self, config: Path) -> None:
+        """With no inbox configured, poll says to add [imap] or [maildir] (exit 2)."""
+        result = _invoke(config, "poll")
+        assert result.exit_code == 2 and "no inbox is configured" in result.output
