@@ -363,3 +363,4 @@ class OAuthToken(Base):
 
 
 from store import campaigns as _campaigns  # noqa: E402,F401 - registers its tables
+from store import responses as _responses  # noqa: E402,F401 - registers its tables
