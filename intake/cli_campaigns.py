@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from store import campaigns as store
+from store import responses
 from store.errors import StoreError
 
 from .errors import ConfigError, IntakeError
@@ -147,7 +148,7 @@ def recompute_cmd(ctx: click.Context) -> None:
     """Find campaigns and versions again over every stored response (keeps staff decisions)."""
     app = _app(ctx)
     with _errors(), app.sessions() as session:
-        total = len(store.response_rows(session))
+        total = len(responses.response_rows(session))
         with click.progressbar(
             length=total, label="Comparing responses", file=sys.stderr, show_pos=True
         ) as bar:

@@ -9,38 +9,32 @@ so a recompute never undoes them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Float,
     ForeignKey,
-    Index,
     Integer,
-    SmallInteger,
     String,
     Text,
     delete,
     func,
-    insert,
-    or_,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .erasure import register_eraser
-from .models import Attachment, Base, Submission, SubmissionKind, SubmissionStatus, UTCDateTime
+from .models import Base, Submission, SubmissionKind, UTCDateTime
+from .responses import ARRIVAL, SubmissionVersion, TextBand, texts
 
 __all__ = [
     "Campaign",
     "CampaignMember",
     "CampaignPin",
     "HonestCounts",
-    "SubmissionVersion",
-    "TextBand",
     "honest_counts",
     "text_for_tagging",
 ]
@@ -91,189 +85,6 @@ class CampaignPin(Base):
         ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
     )
     pinned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-class SubmissionVersion(Base):
-    """``later`` supersedes ``earlier`` (same sender or organisation)."""
-
-    __tablename__ = "submission_versions"
-
-    earlier_id: Mapped[int] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
-    )
-    later_id: Mapped[int] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
-    )
-    reason: Mapped[str] = mapped_column(String(20))
-
-
-class TextBand(Base):
-    """One LSH band key of a response's MinHash: equal keys make two texts candidates."""
-
-    __tablename__ = "text_bands"
-    __table_args__ = (Index("ix_text_bands_band_key", "band_key"),)
-
-    submission_id: Mapped[int] = mapped_column(
-        ForeignKey("submissions.id", ondelete="CASCADE"), primary_key=True
-    )
-    band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    band_key: Mapped[int] = mapped_column(BigInteger)
-
-
-# --- reading responses -------------------------------------------------------------------
-
-_RESPONSE = (Submission.kind == SubmissionKind.RESPONSE) & (
-    Submission.status == SubmissionStatus.PARSED
-)
-_ARRIVAL = (func.coalesce(Submission.received_at, Submission.fetched_at), Submission.id)
-
-
-@dataclass(frozen=True)
-class ResponseRow:
-    id: int
-    reference: str | None
-    sender_email: str | None
-
-
-def is_response(session: Session, submission_id: int) -> bool:
-    return (
-        session.scalar(select(Submission.id).where(Submission.id == submission_id, _RESPONSE))
-        is not None
-    )
-
-
-def response_rows(session: Session, ids: Iterable[int] | None = None) -> list[ResponseRow]:
-    """Readable responses (all, or those of ``ids``), in arrival order."""
-    query = select(Submission.id, Submission.reference, Submission.sender_email).where(_RESPONSE)
-    if ids is not None:
-        query = query.where(Submission.id.in_(list(ids)))
-    return [ResponseRow(*row) for row in session.execute(query.order_by(*_ARRIVAL))]
-
-
-def texts(session: Session, ids: Sequence[int]) -> dict[int, str]:
-    """Body plus the text of every readable attachment, for each response of ``ids``."""
-    found: dict[int, list[str]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        for sid, body in session.execute(
-            select(Submission.id, Submission.body_text).where(Submission.id.in_(chunk))
-        ):
-            found[sid] = [body or ""]
-        for sid, text in session.execute(
-            select(Attachment.submission_id, Attachment.text)
-            .where(Attachment.submission_id.in_(chunk), Attachment.text.is_not(None))
-            .order_by(Attachment.submission_id, Attachment.position)
-        ):
-            found.setdefault(sid, []).append(text or "")
-    return {sid: "\n\n".join(part for part in parts if part) for sid, parts in found.items()}
-
-
-def iter_texts(session: Session, ids: Sequence[int]) -> Iterator[tuple[int, str]]:
-    """Texts of ``ids`` in that order, loaded 500 at a time (bounded memory)."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        loaded = texts(session, chunk)
-        for sid in chunk:
-            yield sid, loaded.get(sid, "")
-
-
-def same_sender_or_domain(
-    session: Session, submission_id: int, email: str, domain: str | None
-) -> list[ResponseRow]:
-    """Readable responses from the same address, or from the same domain when given."""
-    cond = func.lower(Submission.sender_email) == email.lower()
-    if domain:
-        cond = or_(cond, func.lower(Submission.sender_email).like(f"%@{_escape(domain)}", "\\"))
-    query = select(Submission.id, Submission.reference, Submission.sender_email).where(
-        _RESPONSE, cond
-    )
-    rows = [ResponseRow(*row) for row in session.execute(query.order_by(*_ARRIVAL))]
-    if not any(row.id == submission_id for row in rows):
-        rows += response_rows(session, [submission_id])
-    return rows
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# --- band keys ---------------------------------------------------------------------------
-
-
-def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> None:
-    session.execute(delete(TextBand).where(TextBand.submission_id == submission_id))
-    session.add_all(
-        TextBand(submission_id=submission_id, band=band, band_key=key)
-        for band, key in enumerate(keys)
-    )
-    session.flush()
-
-
-def replace_all_bands(session: Session, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
-    """Rewrite every response's band keys (a bulk recompute), in batches."""
-    session.execute(delete(TextBand))
-    batch: list[dict[str, Any]] = []
-    for sid, keys in rows:
-        batch += [{"submission_id": sid, "band": b, "band_key": k} for b, k in enumerate(keys)]
-        if len(batch) >= 20_000:
-            session.execute(insert(TextBand), batch)
-            batch = []
-    if batch:
-        session.execute(insert(TextBand), batch)
-
-
-def band_candidates(session: Session, submission_id: int) -> set[int]:
-    """Responses sharing at least one band key with this one."""
-    mine = select(TextBand.band_key).where(TextBand.submission_id == submission_id)
-    query = select(TextBand.submission_id).where(
-        TextBand.band_key.in_(mine), TextBand.submission_id != submission_id
-    )
-    return set(session.scalars(query.distinct()))
-
-
-def forget(session: Session, submission_id: int) -> None:
-    """Take a response out of campaigns, versions and the band index (not a response now)."""
-    for table, column in (
-        (TextBand, TextBand.submission_id),
-        (CampaignMember, CampaignMember.submission_id),
-        (SubmissionVersion, SubmissionVersion.earlier_id),
-        (SubmissionVersion, SubmissionVersion.later_id),
-    ):
-        session.execute(delete(table).where(column == submission_id))
-    session.flush()
-
-
-# --- versions ----------------------------------------------------------------------------
-
-
-def replace_versions(
-    session: Session, ids: Sequence[int], links: Iterable[tuple[int, int, str]]
-) -> None:
-    """Rewrite the version links among ``ids`` (None: all) to ``links`` (earlier, later, why)."""
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        session.execute(
-            delete(SubmissionVersion).where(
-                SubmissionVersion.earlier_id.in_(chunk) | SubmissionVersion.later_id.in_(chunk)
-            )
-        )
-    session.add_all(SubmissionVersion(earlier_id=e, later_id=lt, reason=r) for e, lt, r in links)
-    session.flush()
-
-
-def superseded_ids(session: Session) -> set[int]:
-    return set(session.scalars(select(SubmissionVersion.earlier_id)))
-
-
-def version_of(
-    session: Session, submission_id: int
-) -> tuple[SubmissionVersion | None, SubmissionVersion | None]:
-    """(the link to what it supersedes, the link to what supersedes it)."""
-    supersedes = session.scalar(
-        select(SubmissionVersion).where(SubmissionVersion.later_id == submission_id)
-    )
-    superseded_by = session.get(SubmissionVersion, submission_id)
-    return supersedes, superseded_by
 
 
 # --- campaigns and members ---------------------------------------------------------------
@@ -410,7 +221,7 @@ def campaign_members(session: Session, campaign_id: int) -> list[tuple[CampaignM
         )
         .join(Submission, Submission.id == CampaignMember.submission_id)
         .where(CampaignMember.campaign_id == campaign_id)
-        .order_by(*_ARRIVAL)
+        .order_by(*ARRIVAL)
     )
     return [(row[0], row[1:]) for row in session.execute(query)]
 
@@ -439,6 +250,18 @@ def references(session: Session, ids: Iterable[int]) -> dict[int, str | None]:
             select(Submission.id, Submission.reference).where(Submission.id.in_(wanted))
         )
     }
+
+
+def forget(session: Session, submission_id: int) -> None:
+    """Take a response out of campaigns, versions and the band index (not a response now)."""
+    for table, column in (
+        (TextBand, TextBand.submission_id),
+        (CampaignMember, CampaignMember.submission_id),
+        (SubmissionVersion, SubmissionVersion.earlier_id),
+        (SubmissionVersion, SubmissionVersion.later_id),
+    ):
+        session.execute(delete(table).where(column == submission_id))
+    session.flush()
 
 
 # --- counts and export ------------------------------------------------------------------

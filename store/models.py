@@ -374,7 +374,7 @@ class OAuthToken(Base):
 from . import campaigns as _campaigns  # noqa: E402, F401 - campaign and version tables
 from . import erasure as _erasure  # noqa: E402, F401 - registers the erasers of these tables
 from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table
+from . import responses as _responses  # noqa: E402, F401 - response texts, bands, versions
 from . import search as _search  # noqa: E402, F401 - registers the search index's eraser
 from . import tags as _tags  # noqa: E402, F401 - the tagging tables and their eraser
 from . import work as _work  # noqa: E402,F401 - stage records, seen by Alembic
-

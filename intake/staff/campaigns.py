@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from store import campaigns as store
-from store import repo
+from store import repo, responses
 from store.campaigns import Campaign
 from store.errors import NotFound
 from store.models import Submission
@@ -96,7 +96,7 @@ def list_campaigns(session: Session) -> list[CampaignListing]:
         members = store.campaign_members(session, campaign.id)
         template_text = ""
         if campaign.template_submission_id is not None:
-            template_text = store.texts(session, [campaign.template_submission_id]).get(
+            template_text = responses.texts(session, [campaign.template_submission_id]).get(
                 campaign.template_submission_id, ""
             )
         refs = store.references(session, [campaign.template_submission_id or 0])
@@ -237,7 +237,7 @@ def response_campaign(session: Session, submission: Submission) -> ResponseCampa
             "template": refs.get(camp.template_submission_id or 0),
             "additions": member.additions,
         }
-    supersedes, superseded_by = store.version_of(session, submission.id)
+    supersedes, superseded_by = responses.version_of(session, submission.id)
     refs = store.references(
         session,
         [link.earlier_id for link in [supersedes] if link]
@@ -245,7 +245,7 @@ def response_campaign(session: Session, submission: Submission) -> ResponseCampa
     )
     diff = None
     if superseded_by is not None:
-        texts = store.texts(session, [submission.id, superseded_by.later_id])
+        texts = responses.texts(session, [submission.id, superseded_by.later_id])
         diff = version_diff(
             texts.get(submission.id, ""),
             texts.get(superseded_by.later_id, ""),

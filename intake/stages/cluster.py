@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from store import campaigns as store
+from store import responses
 from store.campaigns import Campaign, MemberRow
 
 from ..analysis.campaigns import (
@@ -59,15 +60,15 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     settings = app.settings.campaigns
     if not settings.enabled:
         return
-    if not store.is_response(session, submission_id):
+    if not responses.is_response(session, submission_id):
         store.forget(session, submission_id)
         return
     params = params_of(settings)
-    text = store.texts(session, [submission_id]).get(submission_id, "")
+    text = responses.texts(session, [submission_id]).get(submission_id, "")
     fp = fingerprint(text, params.shingle_words)
-    store.replace_bands(session, submission_id, _keys(fp, params))
+    responses.replace_bands(session, submission_id, _keys(fp, params))
     family = _update_versions(session, submission_id, settings)
-    candidates = store.band_candidates(session, submission_id)
+    candidates = responses.band_candidates(session, submission_id)
     if family <= {submission_id} and _join_quickly(
         session, submission_id, fp, candidates, params, app.now()
     ):
@@ -76,7 +77,7 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     campaigns = set(store.memberships(session, near).values())
     campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
     scope = near | store.members_of(session, campaigns)
-    _regroup(session, sorted(scope), params, app.now(), store.superseded_ids(session))
+    _regroup(session, sorted(scope), params, app.now(), responses.superseded_ids(session))
 
 
 def _milestone(size: int) -> bool:
@@ -111,9 +112,9 @@ def _join_quickly(
         return False
     template_id = campaign.template_submission_id
     template = fingerprint(
-        store.texts(session, [template_id]).get(template_id, ""), params.shingle_words
+        responses.texts(session, [template_id]).get(template_id, ""), params.shingle_words
     )
-    text = store.texts(session, [submission_id]).get(submission_id, "")
+    text = responses.texts(session, [submission_id]).get(submission_id, "")
     member = role_of(fp, template, lambda: text, params)
     if member is None or member.role == Role.PARTIAL:
         return False
@@ -130,21 +131,21 @@ def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
 
 def _update_versions(session: Session, submission_id: int, settings: CampaignSettings) -> set[int]:
     """Relink the versions among this response's sender's (or organisation's) responses."""
-    row = store.response_rows(session, [submission_id])[0]
+    row = responses.response_rows(session, [submission_id])[0]
     if not row.sender_email:
         return set()
     org = organisation_of(row.sender_email, settings.public_mail_domains)
-    family = store.same_sender_or_domain(session, submission_id, row.sender_email, org)
+    family = responses.same_sender_or_domain(session, submission_id, row.sender_email, org)
     ids = [r.id for r in family]
     if len(ids) < 2:
         return set(ids)
-    links = _version_links(family, store.texts(session, ids), settings)
-    store.replace_versions(session, ids, links)
+    links = _version_links(family, responses.texts(session, ids), settings)
+    responses.replace_versions(session, ids, links)
     return set(ids)
 
 
 def _version_links(
-    rows: Sequence[store.ResponseRow], texts: dict[int, str], settings: CampaignSettings
+    rows: Sequence[responses.ResponseRow], texts: dict[int, str], settings: CampaignSettings
 ) -> list[tuple[int, int, str]]:
     docs = [
         VersionDoc(
@@ -167,7 +168,7 @@ def refresh(
 ) -> None:
     """Regroup these campaigns' members (and pinned responses) after a staff decision."""
     scope = store.members_of(session, campaign_ids)
-    _regroup(session, sorted(scope), params_of(settings), now, store.superseded_ids(session))
+    _regroup(session, sorted(scope), params_of(settings), now, responses.superseded_ids(session))
 
 
 @dataclass
@@ -186,9 +187,9 @@ def recompute_all(
 ) -> RecomputeSummary:
     """Recompute versions, band keys and campaigns over every stored response."""
     params = params_of(settings)
-    rows = store.response_rows(session)
+    rows = responses.response_rows(session)
     summary = RecomputeSummary(responses=len(rows))
-    families: dict[str, list[store.ResponseRow]] = {}
+    families: dict[str, list[responses.ResponseRow]] = {}
     for row in rows:
         if row.sender_email:
             key = organisation_of(row.sender_email, settings.public_mail_domains)
@@ -196,16 +197,16 @@ def recompute_all(
     links: list[tuple[int, int, str]] = []
     for family in families.values():
         if len(family) > 1:
-            texts = store.texts(session, [r.id for r in family])
+            texts = responses.texts(session, [r.id for r in family])
             links += _version_links(family, texts, settings)
-    store.replace_versions(session, [r.id for r in rows], links)
+    responses.replace_versions(session, [r.id for r in rows], links)
     summary.versions = len(links)
     superseded = {earlier for earlier, _, _ in links}
     bands: list[tuple[int, list[int]]] = []
     summary.campaigns, summary.members = _regroup(
         session, [r.id for r in rows], params, now, superseded, bands, progress
     )
-    store.replace_all_bands(session, bands)
+    responses.replace_all_bands(session, bands)
     return summary
 
 
@@ -219,10 +220,10 @@ def _regroup(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[int, int]:
     """Group the responses of ``scope`` afresh and rewrite their campaigns."""
-    order = [r.id for r in store.response_rows(session, scope) if r.id not in superseded]
+    order = [r.id for r in responses.response_rows(session, scope) if r.id not in superseded]
 
     def fingerprints() -> Iterator[tuple[int, Fingerprint]]:
-        for n, (sid, text) in enumerate(store.iter_texts(session, order), start=1):
+        for n, (sid, text) in enumerate(responses.iter_texts(session, order), start=1):
             fp = fingerprint(text, params.shingle_words)
             if bands is not None:
                 bands.append((sid, _keys(fp, params)))
@@ -263,7 +264,7 @@ def _describe(
     session: Session, ids: Iterable[int], params: CampaignParams, pinned: set[int]
 ) -> CampaignView | None:
     wanted = sorted(ids)
-    texts = store.texts(session, wanted)
+    texts = responses.texts(session, wanted)
     cache: dict[int, Fingerprint] = {}
 
     def fp_of(sid: int) -> Fingerprint:
