@@ -18,9 +18,7 @@ from sqlalchemy import func, select
 
 from store import db, repo
 from store.errors import StoreError
-from store.models import Attachment, Submission
 
-from . import outbox
 from .app import App
 from .config import find_config_path, load_settings
 from .daily import build_digest, describe, send_digest
@@ -269,20 +267,10 @@ def _counting(records: Iterator[dict[str, Any]], bar: Any) -> Iterator[dict[str,
 @pass_ctx
 def set_timeliness(state: _Context, reference: str, timeliness: str, reason: str) -> None:
     """Override whether a submission counts as on time, with a recorded reason."""
-    app = state.app
-    with _errors(), app.sessions() as session:
-        sub = repo.get_by_reference(session, reference)
-        before = sub.timeliness
-        sub.timeliness = timeliness
-        sub.timeliness_override_reason = reason
-        repo.audit(
-            session,
-            "set-timeliness",
-            sub.reference,
-            f"{before} -> {timeliness}: {reason}",
-            app.now(),
-        )
-        session.commit()
+    from .staff import actions
+
+    with _errors():
+        before, _ = actions.set_timeliness(state.app, reference, timeliness, reason)
     click.echo(f"{reference.upper()}: {before} -> {timeliness}")
 
 
@@ -310,44 +298,16 @@ def reparse(
         raise click.UsageError(
             "give exactly one of: REFERENCE..., --failed, --status STATUS, --all"
         )
+    from .staff import actions
+
     app = state.app
-    with _errors(), app.sessions() as session:
-        query = select(Submission.id).order_by(Submission.id)
-        if references:
-            ids = [repo.get_by_reference(session, ref).id for ref in references]
-        else:
-            if failed:
-                query = query.where(repo.needs_rereading())
-            elif status:
-                with_status = select(Attachment.submission_id).where(
-                    Attachment.parse_status == status
-                )
-                query = query.where(Submission.id.in_(with_status))
-            ids = list(session.scalars(query))
-        before = Counter(
-            session.scalars(
-                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
-            )
-        )
+    with _errors():
+        ids, before = actions.reparse_ids(app, references, failed=failed, status=status)
     click.echo(f"{len(ids)} submission(s) to re-read; attachments now: {_counts(before)}")
     if dry_run or not ids:
         return
-    with _errors(), app.pipeline() as pipeline, _progress(len(ids), "Re-reading") as bar:
-        pipeline.read(ids, bar.update)
-    with app.sessions() as session:
-        after = Counter(
-            session.scalars(
-                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
-            )
-        )
-        repo.audit(
-            session,
-            "reparse",
-            None,
-            f"{len(ids)} submission(s): {_counts(before)} -> {_counts(after)}",
-            app.now(),
-        )
-        session.commit()
+    with _errors(), _progress(len(ids), "Re-reading") as bar:
+        after = actions.reparse(app, ids, before, progress=bar.update).after
     click.echo(f"attachments after: {_counts(after)}")
 
 
@@ -381,18 +341,10 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
 @pass_ctx
 def resend_ack(state: _Context, reference: str, reason: str) -> None:
     """Send the acknowledgement of one submission again (explicit and recorded)."""
-    app = state.app
+    from .staff import actions
+
     with _errors():
-        with app.sessions() as session:
-            submission = repo.get_by_reference(session, reference)
-            ack = outbox.request_resend(
-                session, submission, app.settings, app.now(), reason or "intake resend-ack"
-            )
-            repo.audit(session, "resend-ack", submission.reference, reason, app.now())
-            session.commit()
-            to_addr = ack.to_addr
-        with app.pipeline() as pipeline:
-            report = pipeline.send_acks()
+        to_addr, report = actions.resend_ack(state.app, reference, reason)
     if report.errors:
         raise click.ClickException(
             f"not sent yet, will be retried by the next poll: {report.errors[0]}"
@@ -616,3 +568,9 @@ def db_upgrade(state: _Context) -> None:
 def main() -> None:
     """Entry point of the ``intake`` console script."""
     cli(prog_name="intake")
+
+
+from .cli_web import users_group, web  # noqa: E402 - the web view's commands
+
+cli.add_command(web)
+cli.add_command(users_group)

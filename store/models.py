@@ -85,6 +85,7 @@ class SubmissionKind(enum.StrEnum):
 
     RESPONSE = "response"
     ACK_BOUNCE = "ack_bounce"
+    NOT_RESPONSE = "not_response"  # set by an admin: spam, a query, a misdirected email
 
 
 class AckStatus(enum.StrEnum):
@@ -360,3 +361,6 @@ class OAuthToken(Base):
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+from . import users as _users  # noqa: E402, F401 - staff accounts' tables (web view)
