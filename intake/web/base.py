@@ -25,13 +25,23 @@ from ..app import App
 from ..deadline import format_uk
 from .auth import PRE_COOKIE, SESSION_COOKIE, Signer, Viewer, same_token, viewer_for
 
-__all__ = ["Web", "action", "page", "safe_next"]
+__all__ = ["REFERENCE", "Web", "action", "form_fields", "page", "safe_next"]
 
 TEMPLATES = Path(__file__).with_name("templates")
+REFERENCE = re.compile(r"^[A-Za-z0-9]{1,10}-\d{1,12}$")
 _LOCAL_PATH = re.compile(r"^/(?![/\\])[\x21-\x7e]*$")
 
 Handler = Callable[..., Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def form_fields(form: Any) -> dict[str, str]:
+    """A form's text fields, without NUL characters (PostgreSQL refuses them in text)."""
+    return {
+        str(key): value.replace("\x00", "")
+        for key, value in form.multi_items()
+        if isinstance(value, str)
+    }
 
 
 def safe_next(value: str | None) -> str:
@@ -156,7 +166,7 @@ def action(role: str = "staff") -> Callable[[Handler], Endpoint]:
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
             form = await request.form()
-            fields = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+            fields = form_fields(form)
             await form.close()
             viewer = await _guard(request, "staff")
             if isinstance(viewer, Response):

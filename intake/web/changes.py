@@ -16,13 +16,15 @@ from store.errors import StoreError
 from ..errors import IntakeError
 from ..staff import actions
 from .auth import Viewer
-from .base import Web, action
+from .base import REFERENCE, Web, action
 
 __all__ = ["add_note", "mark_not_response", "reparse", "resend_ack", "set_timeliness"]
 
 
 def _run(web: Web, request: Request, done: str, work: Callable[[str], None]) -> Response:
     reference = str(request.path_params["reference"]).upper()
+    if not REFERENCE.match(reference):
+        return web.error(request, 404, "No response has that reference.")
     try:
         work(reference)
     except (IntakeError, StoreError) as exc:

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from store import users as user_store
 
 from .auth import PRE_COOKIE, SESSION_COOKIE, Viewer, check_password, same_token
-from .base import Web, action, page, safe_next
+from .base import Web, action, form_fields, page, safe_next
 
 __all__ = ["login_form", "login_submit", "logout_form", "logout_submit"]
 
@@ -85,7 +85,7 @@ def _sign_in(web: Web, email: str, password: str, address: str) -> tuple[str | N
 async def login_submit(request: Request) -> Response:
     web: Web = request.app.state.web
     form = await request.form()
-    fields = {key: str(value) for key, value in form.items() if isinstance(value, str)}
+    fields = form_fields(form)
     await form.close()
     expected = web.signer.read_pre(request.cookies.get(PRE_COOKIE)) or ""
     if not same_token(expected, fields.get("csrf", "")):

@@ -21,13 +21,12 @@ from ..health import gather_health
 from ..mime import read_message
 from ..staff import finder
 from .auth import Viewer
-from .base import Web, page
+from .base import REFERENCE, Web, page
 
 __all__ = ["attention", "dashboard", "detail", "download", "healthz", "search", "submissions"]
 
 PAGE_SIZE = 50
 CHART_DAYS = 30
-_REFERENCE = re.compile(r"^[A-Za-z0-9]{1,10}-\d{1,12}$")
 TIMELINESS = {"on_time": "on time", "late": "late", "sent_in_time": "late, sent in time"}
 HOW_DECIDED = {
     "internaldate": "the time our mail server stored it (IMAP INTERNALDATE)",
@@ -177,7 +176,7 @@ def submissions(web: Web, request: Request, viewer: Viewer) -> Response:
 
 
 def _submission(session: object, reference: str) -> Submission | None:
-    if not _REFERENCE.match(reference):
+    if not REFERENCE.match(reference):
         return None
     try:
         return repo.get_by_reference(session, reference)  # type: ignore[arg-type]
@@ -247,7 +246,7 @@ def download(web: Web, request: Request, viewer: Viewer) -> Response:
 
 @page()
 def search(web: Web, request: Request, viewer: Viewer) -> Response:
-    query = request.query_params.get("q", "").strip()[:500]
+    query = request.query_params.get("q", "").replace("\x00", "").strip()[:500]
     number = _page_number(request)
     hits: list[finder.Hit] = []
     if query:

@@ -385,3 +385,33 @@ def test_trusted_header(db_url: str, tmp_path) -> None:
             == 303
         )
     app.close()
+
+
+class TestHostileInput:
+    def test_nul_bytes_and_odd_paths(self, staff: TestClient, anonymous: TestClient) -> None:
+        """NUL characters and odd references are answered, never a server error."""
+        page = anonymous.get("/login")
+        response = anonymous.post(
+            "/login",
+            data={
+                "email": "a\x00@example.org",
+                "password": "x\x00" * 8,
+                "csrf": csrf_of(page.text),
+            },
+        )
+        assert response.status_code == 400
+        assert staff.get("/search?q=bus%00es").status_code == 200
+        assert staff.get("/submissions?status=%00&from=%00").status_code == 200
+        assert staff.get("/submissions/KIL-0%000").status_code == 404
+        page = staff.get("/submissions/KIL-00001")
+        response = staff.post(
+            "/submissions/KIL-00001/notes",
+            data={"csrf": csrf_of(page.text), "text": "a\x00b"},
+            follow_redirects=False,
+        )
+        assert response.status_code == 303
+        assert "ab" in staff.get("/submissions/KIL-00001").text
+        response = staff.post(
+            "/submissions/KIL%00/notes", data={"csrf": csrf_of(page.text), "text": "x"}
+        )
+        assert response.status_code == 404
