@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Ack, Attachment, AuditEvent, Submission, SubmissionStatus
@@ -27,6 +27,7 @@ __all__ = [
     "attention_rows",
     "audit_trail",
     "count_column",
+    "filter_counts",
     "ids_for_reparse",
     "list_page",
     "sender_subject_matches",
@@ -89,12 +90,23 @@ def _conditions(wanted: ListFilter) -> list[ColumnElement[bool]]:
     if wanted.ack_status:
         found.append(Submission.ack_status == wanted.ack_status)
     if wanted.unreadable:
-        found.append(needs_rereading())
+        found.append(_unreadable())
     if wanted.since is not None:
         found.append(Submission.received_at >= wanted.since)
     if wanted.until is not None:
         found.append(Submission.received_at < wanted.until)
     return found
+
+
+def _unreadable() -> ColumnElement[bool]:
+    """Like ``repo.needs_rereading``, written as one IN over two indexed lookups (fast)."""
+    bad_files = select(Attachment.submission_id).where(
+        Attachment.parse_status.not_in(SETTLED_STATUSES)
+    )
+    bad_messages = select(Submission.id).where(
+        Submission.status.in_([SubmissionStatus.FAILED, SubmissionStatus.RECEIVED])
+    )
+    return Submission.id.in_(bad_files.union(bad_messages))
 
 
 def _with_file_counts(session: Session, rows: Sequence[Any]) -> list[ListRow]:
@@ -131,7 +143,9 @@ def _with_file_counts(session: Session, rows: Sequence[Any]) -> list[ListRow]:
 
 
 def _newest_first(query: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
-    return query.order_by(Submission.received_at.desc().nulls_last(), Submission.id.desc())
+    # Plain DESC (no NULLS LAST) so both databases walk the received_at index backwards;
+    # the few not yet read (no received_at) come first on PostgreSQL, last on SQLite.
+    return query.order_by(Submission.received_at.desc(), Submission.id.desc())
 
 
 def list_page(
@@ -172,32 +186,65 @@ def count_column(session: Session, column: Any, *, kind: str = "response") -> di
     return {str(key): int(n) for key, n in rows}
 
 
+def filter_counts(session: Session, *, kind: str = "response") -> dict[str, dict[str, int]]:
+    """Counts by timeliness (with "sent_in_time"), status and acknowledgement, in one pass
+    over the covering index."""
+    found: dict[str, dict[str, int]] = {"timeliness": {}, "status": {}, "ack": {}}
+    columns = (
+        Submission.timeliness,
+        Submission.status,
+        Submission.ack_status,
+        Submission.sent_in_time,
+    )
+    for timeliness, status, ack, in_time, n in session.execute(
+        select(*columns, func.count()).where(Submission.kind == kind).group_by(*columns)
+    ):
+        for name, value in (("timeliness", timeliness), ("status", status), ("ack", ack)):
+            found[name][str(value)] = found[name].get(str(value), 0) + int(n)
+        if in_time:
+            found["timeliness"]["sent_in_time"] = found["timeliness"].get("sent_in_time", 0) + n
+    return found
+
+
 def arrivals_per_day(
     session: Session, days: Sequence[tuple[dt.datetime, dt.datetime]]
 ) -> list[int]:
-    """Responses received in each [start, end) window, in one pass over the index."""
-    if not days:
-        return []
-    first, last = days[0][0], days[-1][1]
-    sums = [
-        func.sum(
-            case((and_(Submission.received_at >= start, Submission.received_at < end), 1), else_=0)
+    """Responses received in each [start, end) window: one count per window, each a range
+    of the covering (kind, received_at) index."""
+    return [
+        int(
+            session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .where(
+                    Submission.kind == "response",
+                    Submission.received_at >= start,
+                    Submission.received_at < end,
+                )
+            )
+            or 0
         )
         for start, end in days
     ]
-    row = session.execute(
-        select(*sums).where(
-            Submission.kind == "response",
-            Submission.received_at >= first,
-            Submission.received_at < last,
-        )
-    ).one()
-    return [int(value or 0) for value in row]
+
+
+def _is_response() -> ColumnElement[bool]:
+    # Written as an expression so that no database walks the index on ``kind`` (one value
+    # for nearly every row) in id order: each query below is driven by its selective index.
+    return func.coalesce(Submission.kind, "") == "response"
+
+
+def _first_ids(session: Session, ids: Select[int], limit: int) -> list[int]:
+    # Asked without ORDER BY/LIMIT, so that the planner uses the selective index (SQLite's
+    # statistics would otherwise have it walk the whole table in id order); few come back.
+    return sorted({int(found) for found in session.scalars(ids)})[:limit]
 
 
 def attention_rows(session: Session, *, limit: int = 200) -> dict[str, list[Any]]:
     """The work queue: what needs a person, by kind, oldest first, at most ``limit`` each."""
-    response = Submission.kind == "response"
+    response = _is_response()
+    unread = Attachment.parse_status.not_in(SETTLED_STATUSES)
+    unreadable_ids = _first_ids(session, select(Attachment.submission_id).where(unread), limit)
     unreadable = session.execute(
         select(
             Submission.reference,
@@ -208,18 +255,17 @@ def attention_rows(session: Session, *, limit: int = 200) -> dict[str, list[Any]
             Attachment.error,
         )
         .join(Submission, Submission.id == Attachment.submission_id)
-        .where(response, Attachment.parse_status.not_in(SETTLED_STATUSES))
-        .order_by(Submission.id, Attachment.position)
-        .limit(limit)
+        .where(Attachment.submission_id.in_(unreadable_ids), unread, response)
+        .order_by(Attachment.submission_id, Attachment.position)
     ).all()
+    broken = [SubmissionStatus.FAILED, SubmissionStatus.TOO_LARGE]
+    failed_ids = _first_ids(
+        session, select(Submission.id).where(Submission.status.in_(broken)), limit
+    )
     failed = session.execute(
         select(Submission.reference, Submission.received_at, Submission.status, Submission.error)
-        .where(
-            response,
-            Submission.status.in_([SubmissionStatus.FAILED, SubmissionStatus.TOO_LARGE]),
-        )
+        .where(Submission.id.in_(failed_ids), response)
         .order_by(Submission.id)
-        .limit(limit)
     ).all()
     sent_in_time = session.execute(
         select(
@@ -233,15 +279,17 @@ def attention_rows(session: Session, *, limit: int = 200) -> dict[str, list[Any]
         .order_by(Submission.id)
         .limit(limit)
     ).all()
+    # Driven from the acknowledgements' status index: the problem ones are few.
     acks = session.execute(
         select(Submission.reference, Submission.received_at, Ack.status, Ack.reason)
-        .join(Ack, Ack.submission_id == Submission.id)
+        .select_from(Ack)
+        .join(Submission, Submission.id == Ack.submission_id)
         .where(
+            Ack.status.in_(["suppressed", "failed", "ack_bounced"]),
             response,
-            Submission.ack_status.in_(["suppressed", "failed", "ack_bounced"]),
             Ack.status == Submission.ack_status,
         )
-        .order_by(Submission.id, Ack.sequence.desc())
+        .order_by(Ack.submission_id, Ack.sequence.desc())
         .limit(limit)
     ).all()
     return {

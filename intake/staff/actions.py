@@ -21,6 +21,7 @@ from ..errors import IntakeError
 from ..outbox import SendReport
 
 __all__ = [
+    "ActionRefused",
     "ReparseReport",
     "add_note",
     "mark_not_response",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,20 @@ class Web:
         )
         self.env.filters["uk"] = _uk
         self.env.globals["consultation"] = app.settings.consultation.name
+        self._cache: dict[str, tuple[float, Any]] = {}
+        self._cache_lock = threading.Lock()
+
+    def cached(self, key: str, seconds: float, make: Callable[[], Any]) -> Any:
+        """``make()``, remembered for ``seconds`` (counts that may lag a little)."""
+        now = time.monotonic()
+        with self._cache_lock:
+            found = self._cache.get(key)
+            if found is not None and now - found[0] < seconds:
+                return found[1]
+        value = make()
+        with self._cache_lock:
+            self._cache[key] = (now, value)
+        return value
 
     def render(
         self, request: Request, name: str, status: int = 200, **context: Any

@@ -17,6 +17,21 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_submissions_web_filters",
+        "submissions",
+        ["kind", "received_at", "timeliness", "status", "ack_status", "sent_in_time"],
+    )
+    op.create_index(
+        "ix_submissions_sent_in_time",
+        "submissions",
+        ["id"],
+        sqlite_where=sa.text("sent_in_time IS 1"),
+        postgresql_where=sa.text("sent_in_time IS true"),
+    )
+    op.create_index(
+        "ix_attachments_status_submission", "attachments", ["parse_status", "submission_id"]
+    )
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -73,3 +88,6 @@ def downgrade() -> None:
     op.drop_index("ix_login_attempts_email_at", table_name="login_attempts")
     op.drop_table("login_attempts")
     op.drop_table("users")
+    op.drop_index("ix_attachments_status_submission", table_name="attachments")
+    op.drop_index("ix_submissions_sent_in_time", table_name="submissions")
+    op.drop_index("ix_submissions_web_filters", table_name="submissions")
