@@ -17,10 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_submissions_kind_received", "submissions", ["kind", "received_at"])
     op.create_index(
-        "ix_submissions_web_filters",
+        "ix_submissions_web_counts",
         "submissions",
-        ["kind", "received_at", "timeliness", "status", "ack_status", "sent_in_time"],
+        ["kind", "timeliness", "status", "ack_status", "sent_in_time"],
     )
     op.create_index(
         "ix_submissions_sent_in_time",
@@ -90,4 +91,5 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_index("ix_attachments_status_submission", table_name="attachments")
     op.drop_index("ix_submissions_sent_in_time", table_name="submissions")
-    op.drop_index("ix_submissions_web_filters", table_name="submissions")
+    op.drop_index("ix_submissions_web_counts", table_name="submissions")
+    op.drop_index("ix_submissions_kind_received", table_name="submissions")
