@@ -96,8 +96,9 @@ class WebKey(Base):
 
 # The web view's list, counts, chart and filters read only these columns, so two covering
 # indexes answer them without reading the wide rows (body text, headers): (kind,
-# received_at) orders the list and counts date ranges; the other groups the counts.
-Index("ix_submissions_kind_received", Submission.kind, Submission.received_at)
+# received_at, id) orders the list (PostgreSQL needs the id in it to match the order
+# exactly) and counts date ranges; the other groups the counts.
+Index("ix_submissions_kind_received", Submission.kind, Submission.received_at, Submission.id)
 Index(
     "ix_submissions_web_counts",
     Submission.kind,

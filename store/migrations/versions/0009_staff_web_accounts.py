@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_submissions_kind_received", "submissions", ["kind", "received_at"])
+    op.create_index("ix_submissions_kind_received", "submissions", ["kind", "received_at", "id"])
     op.create_index(
         "ix_submissions_web_counts",
         "submissions",
