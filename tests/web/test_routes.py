@@ -415,3 +415,17 @@ class TestHostileInput:
             "/submissions/KIL%00/notes", data={"csrf": csrf_of(page.text), "text": "x"}
         )
         assert response.status_code == 404
+
+
+def test_generated_key_is_shared(web_app: App) -> None:
+    """Without a key in the environment, one is generated once and kept in the database:
+    a second web process on the same database accepts the first one's sessions."""
+    assert web_app.settings.web.secret_key == ""
+    with TestClient(create_app(web_app)) as first:
+        sign_in(first, STAFF)
+        cookie = first.cookies.get("intake_session")
+    with TestClient(create_app(web_app)) as second:
+        second.cookies.set("intake_session", cookie)
+        assert second.get("/", follow_redirects=False).status_code == 200
+        second.cookies.set("intake_session", cookie[:-2] + "xx")
+        assert second.get("/", follow_redirects=False).status_code == 303
