@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -183,11 +184,11 @@ def submissions(web: Web, request: Request, viewer: Viewer) -> Response:
     )
 
 
-def _submission(session: object, reference: str) -> Submission | None:
+def _submission(session: Session, reference: str) -> Submission | None:
     if not REFERENCE.match(reference):
         return None
     try:
-        return repo.get_by_reference(session, reference)  # type: ignore[arg-type]
+        return repo.get_by_reference(session, reference)
     except NotFound:
         return None
 
