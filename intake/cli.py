@@ -19,10 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from store import campaigns as campaign_store
 from store import db, repo, work
 from store.errors import StoreError
-from store.models import Attachment, Submission
+from store.models import Submission
 from store.parts import skipped_by_submission
 
-from . import outbox
 from .app import App
 from .config import Settings, find_config_path, load_settings, require_inbox
 from .daily import build_digest, describe, send_digest
@@ -43,7 +42,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Commands that may create the database (a new SQLite file gets its schema); every
 # other command only reads one that exists, so a wrong path is an error, not an empty list.
-_CREATES_DATABASE = frozenset({"poll", "import", "worker", "db", "auth"})
+_CREATES_DATABASE = frozenset({"poll", "import", "worker", "db", "auth", "users", "web"})
 
 
 class _Context:
@@ -589,24 +588,14 @@ def set_timeliness(
     state: _Context, reference: str, timeliness: str, reason: str, by: str | None
 ) -> None:
     """Override whether a submission counts as on time, with a recorded reason and who."""
+    from .staff import actions
+
     reason = " ".join(reason.split())
     if len(reason) < 3:
         raise click.BadParameter("say why, in a few words", param_hint="--reason")
     who = (by or "").strip() or _login_name()
-    app = state.app
-    with _errors(), app.sessions() as session:
-        sub = repo.get_by_reference(session, reference)
-        before = sub.timeliness
-        sub.timeliness = timeliness
-        sub.timeliness_override_reason = f"{reason} (by {who})"[:2000]
-        repo.audit(
-            session,
-            "set-timeliness",
-            sub.reference,
-            f"{before} -> {timeliness} by {who}: {reason}",
-            app.now(),
-        )
-        session.commit()
+    with _errors():
+        before, _ = actions.set_timeliness(state.app, reference, timeliness, reason, who)
     click.echo(f"{reference.upper()}: {before} -> {timeliness} (by {who})")
 
 
@@ -634,44 +623,16 @@ def reparse(
         raise click.UsageError(
             "give exactly one of: REFERENCE..., --failed, --status STATUS, --all"
         )
+    from .staff import actions
+
     app = state.app
-    with _errors(), app.sessions() as session:
-        query = select(Submission.id).order_by(Submission.id)
-        if references:
-            ids = [repo.get_by_reference(session, ref).id for ref in references]
-        else:
-            if failed:
-                query = query.where(repo.needs_rereading())
-            elif status:
-                with_status = select(Attachment.submission_id).where(
-                    Attachment.parse_status == status
-                )
-                query = query.where(Submission.id.in_(with_status))
-            ids = list(session.scalars(query))
-        before = Counter(
-            session.scalars(
-                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
-            )
-        )
+    with _errors():
+        ids, before = actions.reparse_ids(app, references, failed=failed, status=status)
     click.echo(f"{len(ids)} submission(s) to re-read; attachments now: {_counts(before)}")
     if dry_run or not ids:
         return
-    with _errors(), app.pipeline() as pipeline, _progress(len(ids), "Re-reading") as bar:
-        pipeline.read(ids, bar.update)
-    with app.sessions() as session:
-        after = Counter(
-            session.scalars(
-                select(Attachment.parse_status).where(Attachment.submission_id.in_(ids))
-            )
-        )
-        repo.audit(
-            session,
-            "reparse",
-            None,
-            f"{len(ids)} submission(s): {_counts(before)} -> {_counts(after)}",
-            app.now(),
-        )
-        session.commit()
+    with _errors(), _progress(len(ids), "Re-reading") as bar:
+        after = actions.reparse(app, ids, before, progress=bar.update).after
     click.echo(f"attachments after: {_counts(after)}")
 
 
@@ -705,18 +666,10 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
 @pass_ctx
 def resend_ack(state: _Context, reference: str, reason: str) -> None:
     """Send the acknowledgement of one submission again (explicit and recorded)."""
-    app = state.app
+    from .staff import actions
+
     with _errors():
-        with app.sessions() as session:
-            submission = repo.get_by_reference(session, reference)
-            ack = outbox.request_resend(
-                session, submission, app.settings, app.now(), reason or "intake resend-ack"
-            )
-            repo.audit(session, "resend-ack", submission.reference, reason, app.now())
-            session.commit()
-            to_addr = ack.to_addr
-        with app.pipeline() as pipeline:
-            report = pipeline.send_acks()
+        to_addr, report = actions.resend_ack(state.app, reference, reason)
     if report.errors:
         raise click.ClickException(
             f"not sent yet, will be retried by the next poll: {report.errors[0]}"
@@ -963,3 +916,8 @@ from .cli_tags import evidence, retag, tag  # noqa: E402 - registered after the 
 cli.add_command(tag)
 cli.add_command(retag)
 cli.add_command(evidence)
+
+from .cli_web import users_group, web  # noqa: E402 - the web view's commands
+
+cli.add_command(web)
+cli.add_command(users_group)

@@ -45,6 +45,7 @@ __all__ = [
     "ScheduleSettings",
     "Settings",
     "SmtpSettings",
+    "WebSettings",
     "find_config_path",
     "load_settings",
     "require_inbox",
@@ -356,6 +357,27 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the staff web view (``intake web``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # The variable holding the cookie-signing key; unset or empty: a key is generated once
+    # and kept in the database, so every web process on that database shares it.
+    secret_key_env: str = "INTAKE_WEB_SECRET_KEY"  # noqa: S105 - a variable's name
+    session_hours: float = 12.0
+    # "auto": Secure cookies when the request came over HTTPS (as the proxy says).
+    secure_cookies: str = "auto"
+    # A header an SSO reverse proxy sets to the signed-in user's email. Empty: off.
+    # Only safe when nothing but that proxy can reach the web view (see README).
+    trusted_user_header: str = ""
+    max_failures_per_account: int = 5
+    max_failures_per_address: int = 20
+    failure_window_minutes: int = 15
+    secret_key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the program was configured with."""
 
@@ -375,6 +397,7 @@ class Settings:
     oauth2: OAuth2Settings | None = None
     questions: tuple[QuestionSettings, ...] = ()
     analysis: AnalysisSettings = AnalysisSettings()
+    web: WebSettings = WebSettings()
     source_path: Path | None = None
 
     @property
@@ -605,6 +628,7 @@ def parse_settings(
             )
     if "campaigns" in data:
         values["campaigns"] = _campaigns(data["campaigns"], base)
+    values["web"] = _web(data.get("web", {}), env, base)
     _with_oauth2(data, values, env, base)
     values["questions"] = _questions(data.get("questions", []), base)
     if "analysis" in data:
@@ -647,6 +671,28 @@ def _campaigns(raw: Any, base: Path) -> CampaignSettings:
     _check_range("campaigns.min_members", section.min_members, 2)
     _check_range("campaigns.own_text_min_words", section.own_text_min_words, 1)
     return section
+
+
+def _web(raw: Any, env: Mapping[str, str], base: Path) -> WebSettings:
+    web: WebSettings = _build(WebSettings, "web", raw, base, skip=("secret_key",))
+    _check_range("web.port", web.port, 1, 65535)
+    _check_range("web.session_hours", web.session_hours, 0.1, 24 * 30)
+    _check_choice("web.secure_cookies", web.secure_cookies, ("auto", "always", "never"))
+    _check_range("web.max_failures_per_account", web.max_failures_per_account, 1)
+    _check_range("web.max_failures_per_address", web.max_failures_per_address, 1)
+    _check_range("web.failure_window_minutes", web.failure_window_minutes, 1)
+    header = web.trusted_user_header
+    if header and not all(ch.isalnum() or ch == "-" for ch in header):
+        raise ConfigError(
+            f"web.trusted_user_header: {header!r} is not a header name (letters, digits, -)"
+        )
+    key = env.get(web.secret_key_env, "") if web.secret_key_env else ""
+    if key and len(key) < 32:
+        raise ConfigError(
+            f"web.secret_key_env: {web.secret_key_env} holds a key shorter than 32 characters; "
+            'make a longer one, e.g. python3 -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    return dataclasses.replace(web, secret_key=key)
 
 
 def _with_oauth2(

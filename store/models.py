@@ -87,6 +87,7 @@ class SubmissionKind(enum.StrEnum):
     ACK_BOUNCE = "ack_bounce"
     OWN_MAIL = "own_mail"  # from one of our own addresses, or a copy of our own mail
     AUTO_REPLY = "auto_reply"  # an out-of-office or other automatic reply
+    NOT_RESPONSE = "not_response"  # set by an admin: spam, a query, a misdirected email
 
 
 class AckStatus(enum.StrEnum):
@@ -377,4 +378,5 @@ from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts 
 from . import responses as _responses  # noqa: E402, F401 - response texts, bands, versions
 from . import search as _search  # noqa: E402, F401 - registers the search index's eraser
 from . import tags as _tags  # noqa: E402, F401 - the tagging tables and their eraser
+from . import users as _users  # noqa: E402, F401 - staff accounts' tables (web view)
 from . import work as _work  # noqa: E402,F401 - stage records, seen by Alembic

@@ -54,6 +54,7 @@ PASSAGE_CHARS = 50_000  # about 8,000 words: well inside PostgreSQL's 16,383 wor
 SNIPPET_WORDS = 20  # 16 or more keeps a six-word phrase whole
 _BATCH = 500
 _JOINER = re.compile(r"(?<=\w)[@./:_](?=\w)")
+_TAGS = str.maketrans({"<": " ", ">": " "})
 _UNSAFE = str.maketrans({"\x00": " ", MARK_START: " ", MARK_END: " "})
 _HEADLINE = (
     f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=10,"
@@ -90,9 +91,10 @@ def _words(value: str) -> str:
 
     PostgreSQL's parser keeps ``office@example.gov.uk`` or ``example.org/path`` as one
     token, which a search for ``example`` would not find; FTS5 splits them, and so does
-    the query parser, so both engines agree.
+    the query parser, so both engines agree. Angle brackets become spaces too: its
+    parser takes ``<script>`` for an HTML tag and drops the word inside.
     """
-    return _JOINER.sub(" ", value)
+    return _JOINER.sub(" ", value).translate(_TAGS)
 
 
 def _passages(value: str) -> Iterator[str]:

@@ -1,7 +1,7 @@
 """parts of a message skipped on purpose, with their reason
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 """
 

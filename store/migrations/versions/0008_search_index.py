@@ -1,7 +1,7 @@
 """full-text search index
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-30
 
 SQLite: an FTS5 table (porter stemmer over unicode61 with diacritics removed), ranked

@@ -1,7 +1,7 @@
 """passages, their question tags, and respondent types
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-30
 """
 

@@ -1,7 +1,7 @@
 """campaigns, their members, staff pins, revised versions and LSH band keys
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-30
 """
 
