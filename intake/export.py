@@ -61,6 +61,8 @@ _ATTACHMENT_COLUMNS = (
     "error",
     "parser",
     "pages",
+    "engine",
+    "ocr_pages",
     "text",
 )
 
@@ -136,6 +138,8 @@ def submission_record(submission: Any, attachments: Sequence[Any] | None = None)
                 "error": att.error,
                 "parser": att.parser,
                 "pages": att.pages,
+                "engine": att.engine,
+                "ocr_pages": att.ocr_pages,
                 "text": getattr(att, "text", None),
             }
             for att in attachments

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy.orm import Session, sessionmaker
 
 from parsers import ExtractionPool, ExtractJob, ExtractResult, ParseStatus
+from parsers.pdflayout import page_ranges
 from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
 
@@ -303,6 +304,8 @@ class Pipeline:
                     "parser": " ".join(filter(None, [result.parser, result.parser_version]))
                     or None,
                     "pages": result.pages,
+                    "engine": result.engine or None,
+                    "ocr_pages": page_ranges(result.ocr_pages) or None,
                     "parsed_at": self.now(),
                 }
             )

@@ -1,235 +1,366 @@
-"""PDF text with pdfminer.six, page by page, with scanned/encrypted/broken detection.
+"""PDF text: PDFium first, pdfminer.six behind it, OCR for pages without a text layer.
 
-Layout choice: ``LAParams(boxes_flow=None, line_margin=0.6)``. pdfminer's default
-layout analysis (which ``extract_text(laparams=None)`` silently uses too) reads simple
-tables column by column and two-column pages line by line across the columns.
-With ``boxes_flow=None`` text boxes are ordered top to bottom, then left to right, so
-table rows come out in order (cells of one row are joined with tabs below); a
-``line_margin`` of 0.6 keeps every sentence of a two-column page (below ~0.52 one is
-lost, from ~0.7 the cells of adjacent table rows merge). It is also 1.3-1.5x faster
-than the default. Two-column pages then alternate by paragraph rather than by line.
+``[extraction] pdf_engine`` (:attr:`Limits.pdf_engine`) picks the engine:
 
-Statuses: a PDF whose pages give almost no characters but carry images is a scan
-(``needs_ocr``); an empty result from a file that did not parse cleanly is
-``corrupt``, never ``needs_ocr``; ``(cid:NN)`` output is judged ``garbled`` by the
-registry. The empty password is tried first, so owner-password-only PDFs read fine.
+- ``auto`` (default): PDFium (through pypdfium2) reads each page; pdfminer.six reads a
+  page that PDFium fails on, gets no text from although it draws text, or gets text
+  whose characters have no Unicode map (sampled with ``FPDFText_HasUnicodeMapError``);
+  pdfminer reads the whole file when PDFium cannot open it.
+- ``pdfium``: PDFium only; ``pdfminer``: pdfminer.six only (the reader before PDFium).
+
+PDFium gives a page's text in its content order with its own line breaks; the boxes of
+each line (``FPDFText_CountRects``/``GetRect`` over the line's characters, a few calls
+per line) let :mod:`parsers.pdflayout` fix two columns read across, split table cells
+apart and find paragraph breaks. A page with images and no text is rendered by PDFium
+(grey, 300 dpi) and read by tesseract when OCR is on (:mod:`parsers.ocr`), one page at
+a time with its own timeout; otherwise it is reported as needing OCR.
+
+PDFium is not thread-safe: each extraction worker is one thread. Its error code is
+process-wide and may describe an earlier file, so a failure to open counts as
+"encrypted" only when the file has an ``/Encrypt`` entry.
+
+A long PDF can be read by several workers, each taking every k-th page
+(:func:`read_pages` with ``first``/``step``); :func:`parsers.pdfpages.assemble` joins
+them, removes running headers and footers and joins line-end hyphens.
 """
 
 from __future__ import annotations
 
-import io
-import re
-import struct
-import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LAParams, LTFigure, LTImage, LTPage, LTTextBox
-from pdfminer.pdfdocument import (
-    PDFDocument,
-    PDFEncryptionError,
-    PDFNoValidXRef,
-    PDFPasswordIncorrect,
-)
-from pdfminer.pdfexceptions import PDFException
-from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
-from pdfminer.pdfpage import PDFPage
-from pdfminer.pdfparser import PDFParser
-from pdfminer.pdftypes import PDFStream, resolve1
-from pdfminer.psexceptions import PSException
-from pdfminer.psparser import LIT
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
-from parsers.errors import CorruptDocument, EmptyDocument, EncryptedDocument, NeedsOcr, TooLarge
-from parsers.versions import package_parser
+from parsers import ocr
+from parsers.errors import CorruptDocument, EncryptedDocument, TooLarge
+from parsers.pdflayout import PDFIUM_HYPHEN_MARKS, PageLine, order_lines
+from parsers.pdfpages import (
+    CORRUPT,
+    ENCRYPTED,
+    SCAN_CHARS_PER_PAGE,
+    Assembled,
+    PageText,
+    PdfPages,
+    assemble,
+)
+from parsers.result import Limits
+from parsers.versions import Parser, package_parser
 
 if TYPE_CHECKING:
+    from parsers.pdfminer_engine import MinerDocument
     from parsers.registry import ExtractContext, Extraction
 
-__all__ = ["LAYOUT", "PARSER", "extract_pdf"]
+__all__ = ["ENGINES", "PARSER", "extract_pdf", "read_pages", "to_extraction"]
 
-PARSER = package_parser("pdfminer.six")
-# all_texts: also lay out text drawn inside form XObjects (figures), which the
-# default leaves as loose characters that a text-box walk would never see.
-LAYOUT = LAParams(boxes_flow=None, line_margin=0.6, all_texts=True)
-_IMAGE = LIT("Image")
-_SPACE_RUNS = re.compile(r" {2,}")
-# A scan gives 0-2 characters per page from any parser (stray marks, a page number).
-_SCAN_CHARS_PER_PAGE = 10
-# Errors pdfminer lets escape from broken files, besides its own exception classes.
-_BROKEN = (PSException, PDFException, ValueError, KeyError, TypeError, IndexError,
-           AttributeError, AssertionError, ZeroDivisionError, struct.error, zlib.error,
-           EOFError, OSError, NotImplementedError, OverflowError)
-
-_ENCRYPTED = "This PDF is password-protected; please send a copy without a password."
-_CORRUPT = ("This PDF is damaged and could not be read; please send it again or save it "
-            "as a new PDF.")
+ENGINES = ("auto", "pdfium", "pdfminer")
+PARSER = Parser("pypdfium2", package_parser("pypdfium2").version)
+_GARBLED_SHARE = 0.3
+_SAMPLE = 64  # characters checked for a missing Unicode map, spread over the page
+_OCR_DPI = 300
+_NO_TEXT = "read with pdfminer: PDFium found no text"
+_UNMAPPED = "read with pdfminer: PDFium's text had no character map"
+_PDFIUM_FAILED = "read with pdfminer: PDFium could not read the page"
 
 
 def extract_pdf(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the text of a PDF, one page at a time, within the context's limits."""
+    return to_extraction(assemble([read_pages(data, ctx.limits, ctx.check_time)]))
+
+
+def to_extraction(found: Assembled) -> Extraction:
+    """The registry's :class:`Extraction` for an assembled document."""
     from parsers.registry import Extraction
 
-    document = _open(data)
+    parser = PARSER if "pdfium" in found.engine or not found.engine else _miner_parser()
+    return Extraction(text=found.text, pages=found.pages, warnings=found.warnings,
+                      parser=parser, engine=found.engine, ocr_pages=found.ocr_pages)
+
+
+def _miner_parser() -> Parser:
+    from parsers.pdfminer_engine import PARSER as MINER
+
+    return MINER
+
+
+def read_pages(data: bytes, limits: Limits, check_time: Callable[[str], None],
+               first: int = 0, step: int = 1) -> PdfPages:
+    """Read pages ``first, first + step, ...`` of a PDF with the configured engine.
+
+    Raises:
+        EncryptedDocument, CorruptDocument, TooLarge, ParseTimeout: for the whole file.
+    """
+    if limits.pdf_engine == "pdfminer":
+        return _Reader(data, limits, check_time, None).read(first, step)
     try:
-        pages = list(PDFPage.create_pages(document))
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-    if not pages:
-        raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
-    if len(pages) > ctx.limits.max_pages:
-        raise TooLarge(
-            f"This PDF has {len(pages):,} pages, over the {ctx.limits.max_pages:,}-page "
-            "limit; please send it in smaller parts.", pages=len(pages))
-    manager = PDFResourceManager(caching=True)
-    device = PDFPageAggregator(manager, laparams=LAYOUT)
-    interpreter = PDFPageInterpreter(manager, device)
-    texts: list[str] = []
-    failed = image_pages = 0
-    chars = 0
-    image_only: list[int] = []
-    for number, page in enumerate(pages, 1):
-        ctx.check_time(f" after {number - 1} of {len(pages)} pages")
-        try:
-            interpreter.process_page(page)
-            layout = device.get_result()
-        except _BROKEN:
-            failed += 1
-            continue
-        text, images = _page_text(layout)
-        page_chars = sum(1 for char in text if not char.isspace())
-        if not images and page_chars < _SCAN_CHARS_PER_PAGE:
+        document = pdfium.PdfDocument(data, password="")
+    except pdfium.PdfiumError as exc:
+        if b"/Encrypt" in data and exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise EncryptedDocument(ENCRYPTED) from exc
+        if limits.pdf_engine == "pdfium":
+            raise CorruptDocument(CORRUPT) from exc
+        reader = _Reader(data, limits, check_time, None)
+        found = reader.read(first, step)
+        found.warnings.append("read with pdfminer: PDFium could not open the file")
+        return found
+    try:
+        return _Reader(data, limits, check_time, document).read(first, step)
+    finally:
+        document.close()
+
+
+class _Reader:
+    """One pass over a document's pages with PDFium, pdfminer and OCR as needed."""
+
+    def __init__(self, data: bytes, limits: Limits, check_time: Callable[[str], None],
+                 document: pdfium.PdfDocument | None) -> None:
+        self.data = data
+        self.limits = limits
+        self.check_time = check_time
+        self.document = document
+        self._miner: MinerDocument | None = None
+        self._miner_failed = False
+
+    def miner(self) -> MinerDocument | None:
+        """pdfminer's view of the document, opened on first need."""
+        if self._miner is None and not self._miner_failed:
+            from parsers.pdfminer_engine import MinerDocument
+
             try:
-                images = int(_has_images(page.resources))
-            except _BROKEN:
-                images = 0
-        chars += page_chars
-        image_pages += images > 0
-        if images and page_chars < _SCAN_CHARS_PER_PAGE:
-            image_only.append(number)
-        texts.append(text)
-    count = len(pages)
-    if failed == count:
-        raise CorruptDocument(_CORRUPT, pages=count)
-    if chars < _SCAN_CHARS_PER_PAGE * count:
-        if failed:
-            raise CorruptDocument(_CORRUPT, pages=count)
-        if image_pages:
-            raise NeedsOcr(
-                "This PDF is a scan without a text layer; its text needs OCR (text "
-                "recognition) before it can be read.", pages=count)
-        if document.encryption is not None and chars == 0:
-            raise EncryptedDocument(_ENCRYPTED, pages=count)
-        if chars == 0:
-            raise EmptyDocument("This PDF contains no text (its pages are blank).",
-                                pages=count)
-    warnings = []
-    if failed:
-        warnings.append(f"{failed} of {count} pages could not be read")
-    if image_only:
-        warnings.append(f"pages without a text layer (need OCR): {_ranges(image_only)}")
-    return Extraction(text="\n\n".join(t for t in texts if t), pages=count, warnings=warnings)
+                self._miner = MinerDocument(self.data)
+            except (CorruptDocument, EncryptedDocument):
+                if self.document is None:
+                    raise
+                self._miner_failed = True
+        return self._miner
 
-
-class _RescannedDocument(PDFDocument):
-    """A document whose objects are found by scanning the file, ignoring its xref."""
-
-    def find_xref(self, parser: PDFParser) -> int:
-        raise PDFNoValidXRef("xref ignored: objects are found by scanning the file")
-
-
-def _open(data: bytes) -> PDFDocument:
-    try:
-        return PDFDocument(PDFParser(io.BytesIO(data)), password="")
-    except PDFPasswordIncorrect as exc:
-        raise EncryptedDocument(_ENCRYPTED) from exc
-    except PDFEncryptionError:
-        # The encryption dictionary could not be read through the xref table (often
-        # a bogus xref). Scan the file for its objects and try the empty password
-        # again: a wrong password then means encrypted, anything else damaged.
-        pass
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-    try:
-        return _RescannedDocument(PDFParser(io.BytesIO(data)), password="")
-    except PDFPasswordIncorrect as exc:
-        raise EncryptedDocument(_ENCRYPTED) from exc
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-
-
-def _page_text(layout: LTPage | LTFigure, depth: int = 0) -> tuple[str, int]:
-    """Paragraphs of one page (or figure), table rows joined with tabs; image count."""
-    rows: list[list[LTTextBox]] = []
-    figures: list[str] = []
-    images = 0
-    for item in layout:
-        if isinstance(item, LTTextBox):
-            row = rows[-1] if rows else None
-            if row is not None and _same_row(row[-1], item):
-                row.append(item)
-            else:
-                rows.append([item])
-        elif isinstance(item, LTImage):
-            images += 1
-        elif isinstance(item, LTFigure) and depth < 20:
-            text, inner = _page_text(item, depth + 1)
-            images += inner
-            figures.append(text)
-    blocks: list[str] = []
-    previous_cells = 1
-    for row in rows:
-        if len(row) == 1:
-            blocks.append(_box_text(row[0]))
+    def read(self, first: int, step: int) -> PdfPages:
+        if self.document is not None:
+            count = len(self.document)
+            encrypted = b"/Encrypt" in self.data
         else:
-            line = "\t".join(_box_text(box).replace("\n", " ") for box in row)
-            if previous_cells > 1 and blocks:
-                blocks[-1] += "\n" + line  # consecutive table rows: one per line
-            else:
-                blocks.append(line)
-        previous_cells = len(row)
-    return "\n\n".join(b for b in blocks + figures if b), images
+            miner = self.miner()
+            assert miner is not None
+            count, encrypted = len(miner.pages), miner.encrypted
+        if count == 0:
+            raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
+        if count > self.limits.max_pages:
+            raise TooLarge(
+                f"This PDF has {count:,} pages, over the {self.limits.max_pages:,}-page "
+                "limit; please send it in smaller parts.", pages=count)
+        found = PdfPages(count=count, encrypted=encrypted)
+        for done, index in enumerate(range(first, count, step)):
+            self.check_time(f" after {done} of {count} pages")
+            found.pages.append(self._page(index))
+        return found
+
+    def _page(self, index: int) -> PageText:
+        number = index + 1
+        if self.document is None:
+            return self._miner_page(index, PageText(number), "")
+        try:
+            text, fonts, images, garbled = _pdfium_page(self.document, index)
+        except pdfium.PdfiumError:
+            if self.limits.pdf_engine == "pdfium":
+                return PageText(number, failed=True)
+            return self._miner_page(index, PageText(number), _PDFIUM_FAILED)
+        page = PageText(number, text, "pdfium")
+        auto = self.limits.pdf_engine == "auto"
+        if garbled and auto:
+            return self._miner_page(index, page, _UNMAPPED, prefer=True)
+        if _visible(text) >= SCAN_CHARS_PER_PAGE:
+            return page
+        if fonts and auto:
+            page = self._miner_page(index, page, _NO_TEXT)
+            if _visible(page.text) >= SCAN_CHARS_PER_PAGE:
+                return page
+        if images:
+            return self._ocr_page(index, page)
+        return page
+
+    def _miner_page(self, index: int, page: PageText, note: str, prefer: bool = False
+                    ) -> PageText:
+        """The page read by pdfminer when it gives more (or ``prefer``: any) text."""
+        miner = self.miner()
+        found = miner.page_text(index) if miner is not None and index < len(miner.pages) \
+            else None
+        if found is None:
+            if not page.engine:
+                page.failed = True
+            return page
+        text, images = found
+        if self.document is None:
+            page = PageText(page.number, text, "pdfminer")
+            if images and _visible(text) < SCAN_CHARS_PER_PAGE:
+                return self._ocr_page(index, page)
+            return page
+        if prefer or _visible(text) > _visible(page.text):
+            return PageText(page.number, text, "pdfminer", note=note)
+        return page
+
+    def _ocr_page(self, index: int, page: PageText) -> PageText:
+        """OCR a page of images (when OCR is on); else mark it as needing OCR."""
+        if not self.limits.ocr_enabled or not ocr.available():
+            page.needs_ocr = True
+            return page
+        image = self._render(index)
+        if image is None:
+            page.needs_ocr = True
+            return page
+        text = ocr.read_page(image, self.limits)
+        if text is None:
+            page.needs_ocr = True
+            page.note = "OCR failed or took too long"
+            return page
+        return PageText(page.number, text, "tesseract")
+
+    def _render(self, index: int) -> bytes | None:
+        """The page as a grey PGM image at 300 dpi (rendered by PDFium)."""
+        document = self.document
+        if document is None:
+            try:
+                document = pdfium.PdfDocument(self.data, password="")
+            except pdfium.PdfiumError:
+                return None
+        try:
+            page = document[index]
+            bitmap = page.render(scale=_OCR_DPI / 72, grayscale=True)
+            return _pgm(bitmap)
+        except pdfium.PdfiumError:
+            return None
+        finally:
+            if document is not self.document:
+                document.close()
 
 
-def _has_images(resources: object, depth: int = 0) -> bool:
-    """True when page resources hold an image, also inside forms and tiling patterns."""
-    resources = resolve1(resources)
-    if not isinstance(resources, dict) or depth > 5:
-        return False
-    for key in ("XObject", "Pattern"):
-        entries = resolve1(resources.get(key))
-        if not isinstance(entries, dict):
-            continue
-        for value in list(entries.values())[:100]:
-            item = resolve1(value)
-            attrs = item.attrs if isinstance(item, PDFStream) else item
-            if not isinstance(attrs, dict):
-                continue
-            if resolve1(attrs.get("Subtype")) is _IMAGE:
-                return True
-            if _has_images(attrs.get("Resources"), depth + 1):
-                return True
-    return False
+def _pgm(bitmap: pdfium.PdfBitmap) -> bytes:
+    """A PDFium bitmap as a binary PGM (8-bit grey or BGR/BGRA converted to grey)."""
+    width, height, stride = bitmap.width, bitmap.height, bitmap.stride
+    channels = bitmap.n_channels
+    buffer = bytes(bitmap.buffer)
+    rows = []
+    for row in range(height):
+        line = buffer[row * stride: row * stride + width * channels]
+        rows.append(line if channels == 1 else line[1::channels])  # green ~ luminance
+    return b"P5\n%d %d\n255\n" % (width, height) + b"".join(rows)
 
 
-def _same_row(left: LTTextBox, right: LTTextBox) -> bool:
-    """True when two single-line boxes sit side by side on one baseline (table cells)."""
-    if len(left) != 1 or len(right) != 1 or right.x0 < left.x1:
-        return False
-    overlap = min(left.y1, right.y1) - max(left.y0, right.y0)
-    return overlap > 0.5 * min(left.height, right.height)
+def _visible(text: str) -> int:
+    return sum(1 for char in text if not char.isspace())
 
 
-def _box_text(box: LTTextBox) -> str:
-    lines = (_SPACE_RUNS.sub(" ", line).strip() for line in box.get_text().splitlines())
-    return "\n".join(line for line in lines if line)
+def _pdfium_page(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, bool, bool]:
+    """A page's text in reading order, and whether it draws text, holds images and
+    has characters without a Unicode map."""
+    page = document[index]
+    try:
+        textpage = page.get_textpage()
+        try:
+            count = textpage.count_chars()
+            raw = textpage.get_text_range() if count > 0 else ""
+            garbled = count > 0 and _unmapped_share(textpage, count) > _GARBLED_SHARE
+            text = "" if garbled else _page_text(textpage, raw, count)
+        finally:
+            textpage.close()
+        fonts = images = False
+        if _visible(text) < SCAN_CHARS_PER_PAGE:
+            fonts, images = _object_kinds(page)
+        return text, fonts, images, garbled
+    finally:
+        page.close()
 
 
-def _ranges(numbers: list[int]) -> str:
-    spans: list[str] = []
-    start = prev = numbers[0]
-    for number in numbers[1:] + [0]:
-        if number != prev + 1:
-            spans.append(str(start) if start == prev else f"{start}-{prev}")
-            start = number
-        prev = number
-    return ", ".join(spans)
+def _unmapped_share(textpage: pdfium.PdfTextPage, count: int) -> float:
+    step = max(1, count // _SAMPLE)
+    checked = range(0, count, step)
+    bad = sum(1 for i in checked if pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1)
+    return bad / len(checked)
+
+
+def _object_kinds(page: pdfium.PdfPage) -> tuple[bool, bool]:
+    """Whether the page draws text, and whether it holds images (forms included)."""
+    fonts = images = False
+    for obj in page.get_objects(max_depth=3):
+        kind = obj.type
+        fonts = fonts or kind == pdfium_c.FPDF_PAGEOBJ_TEXT
+        images = images or kind == pdfium_c.FPDF_PAGEOBJ_IMAGE
+        if fonts and images:
+            break
+    return fonts, images
+
+
+def _page_text(textpage: pdfium.PdfTextPage, raw: str, count: int) -> str:
+    """Lines with their boxes, put in reading order; plain lines if boxes don't fit."""
+    for mark in PDFIUM_HYPHEN_MARKS:
+        raw = raw.replace(mark, "-\n")
+    if len(raw) - raw.count("\n") + raw.count("\r\n") != count or "\r\n" not in raw:
+        # Text and character indexes differ (inserted or dropped characters): keep
+        # PDFium's order, without boxes.
+        return raw.replace("\r\n", "\n").replace("\r", "\n")
+    return order_lines(_lines(textpage, raw))
+
+
+def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
+    lines: list[PageLine] = []
+    position = 0
+    for logical in raw.split("\r\n"):
+        # A "-\n" from a hyphen mark stands for one character of the page; the rows
+        # it joined are kept apart here (they may even lie in different columns).
+        for row in logical.split("\n"):
+            if row.strip():
+                count = textpage.count_rects(position, len(row))
+                boxes = [textpage.get_rect(i) for i in range(count)]
+                if boxes:
+                    lines.append(_line(textpage, row, boxes))
+            position += len(row)
+        position += 2
+    return lines
+
+
+def _line(textpage: pdfium.PdfTextPage, text: str,
+          boxes: list[tuple[float, float, float, float]]) -> PageLine:
+    left = min(b[0] for b in boxes)
+    bottom = min(b[1] for b in boxes)
+    right = max(b[2] for b in boxes)
+    top = max(b[3] for b in boxes)
+    if len(boxes) < 2:
+        return PageLine(text, left, bottom, right, top)
+    # Pieces of one row far apart (table cells, or two columns read across) keep
+    # their own text and box.
+    ordered = sorted(boxes, key=lambda b: b[0])
+    groups: list[list[tuple[float, float, float, float]]] = [[ordered[0]]]
+    for box in ordered[1:]:
+        previous = groups[-1][-1]
+        height = max(min(box[3] - box[1], previous[3] - previous[1]), 1.0)
+        overlap = min(box[3], previous[3]) - max(box[1], previous[1])
+        if overlap < 0.5 * height:
+            return PageLine(text, left, bottom, right, top)  # not one row
+        if box[0] - previous[2] > 1.5 * height:
+            groups.append([box])
+        else:
+            groups[-1].append(box)
+    if len(groups) < 2:
+        return PageLine(text, left, bottom, right, top)
+    parts = []
+    for group in groups:
+        x0, y0 = min(g[0] for g in group), min(g[1] for g in group)
+        x1, y1 = max(g[2] for g in group), max(g[3] for g in group)
+        piece = textpage.get_text_bounded(x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
+        for mark in PDFIUM_HYPHEN_MARKS:
+            piece = piece.replace(mark, "-")
+        parts.append(PageLine(" ".join(piece.split()), x0, y0, x1, y1))
+    if text.endswith("-") and not parts[-1].text.endswith("-"):
+        last = parts[-1]
+        parts[-1] = PageLine(last.text + "-", last.left, last.bottom, last.right, last.top)
+    return PageLine(text, left, bottom, right, top, tuple(parts))
+
+
+def page_count_hint(data: bytes) -> int:
+    """A cheap guess at a PDF's page count from its bytes (no parsing; 0 if unknown).
+
+    Counts page objects written in the clear; pages inside compressed object streams
+    are not seen. Used only to decide whether to split a document across workers.
+    """
+    count = data.count(b"/Type/Page") - data.count(b"/Type/Pages")
+    count += data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+    return max(count, 0)

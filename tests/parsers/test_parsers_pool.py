@@ -22,11 +22,12 @@ def pool() -> Iterator[ExtractionPool]:
 
 
 def test_result_carries_parser_name_and_version(pool: ExtractionPool) -> None:
-    """A PDF read in a worker names pdfminer.six and its installed version."""
+    """A PDF read in a worker names PDFium's binding, its installed version and engine."""
     result = pool.extract((DOCS / "plain.pdf").read_bytes(), filename="plain.pdf")
     assert result.status is ParseStatus.OK
-    assert result.parser == "pdfminer.six"
-    assert result.parser_version == metadata.version("pdfminer.six")
+    assert result.parser == "pypdfium2"
+    assert result.parser_version == metadata.version("pypdfium2")
+    assert result.engine == "pdfium"
     assert result.name == "plain.pdf" and result.pages == 1
 
 
@@ -45,7 +46,7 @@ def test_extract_many_returns_every_job_with_its_key(pool: ExtractionPool) -> No
 
 def test_timeout_kills_worker_and_next_job_succeeds(pool: ExtractionPool) -> None:
     """A page that takes too long is killed by the parent; the pool goes on."""
-    slow = load_generator().slow_pdf(100_000)
+    slow = load_generator().slow_pdf(400_000)
     plain = (DOCS / "plain.pdf").read_bytes()
     before = pool.restarts
     started = time.monotonic()
@@ -61,7 +62,7 @@ def test_timeout_kills_worker_and_next_job_succeeds(pool: ExtractionPool) -> Non
 
 def test_worker_killed_mid_job_is_replaced(pool: ExtractionPool) -> None:
     """SIGKILL from outside turns the job into 'failed'; the parent never hangs."""
-    slow = load_generator().slow_pdf(100_000)
+    slow = load_generator().slow_pdf(400_000)
     killer = threading.Timer(0.7, lambda: [os.kill(pid, signal.SIGKILL)
                                             for pid in pool.worker_pids])
     killer.start()
