@@ -26,14 +26,18 @@ them, removes running headers and footers and joins line-end hyphens.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from parsers import ocr
-from parsers.errors import CorruptDocument, EncryptedDocument, TooLarge
+from parsers.detect import PDF as PDF_TYPE
+from parsers.errors import CorruptDocument, EncryptedDocument, ParseError, ParseTimeout, TooLarge
 from parsers.pdflayout import PDFIUM_HYPHEN_MARKS, PageLine, order_lines
 from parsers.pdfpages import (
     CORRUPT,
@@ -44,20 +48,30 @@ from parsers.pdfpages import (
     PdfPages,
     assemble,
 )
-from parsers.result import Limits
+from parsers.result import ExtractResult, Limits
 from parsers.versions import Parser, package_parser
 
 if TYPE_CHECKING:
     from parsers.pdfminer_engine import MinerDocument
     from parsers.registry import ExtractContext, Extraction
 
-__all__ = ["ENGINES", "PARSER", "extract_pdf", "read_pages", "to_extraction"]
+__all__ = [
+    "ENGINES",
+    "PARSER",
+    "extract_pdf",
+    "merge_shards",
+    "page_count_hint",
+    "read_pages",
+    "read_shard",
+    "to_extraction",
+]
 
 ENGINES = ("auto", "pdfium", "pdfminer")
 PARSER = Parser("pypdfium2", package_parser("pypdfium2").version)
 _GARBLED_SHARE = 0.3
 _SAMPLE = 64  # characters checked for a missing Unicode map, spread over the page
 _OCR_DPI = 300
+_UNMAPPED_TEXT = re.compile(r"\S")
 _NO_TEXT = "read with pdfminer: PDFium found no text"
 _UNMAPPED = "read with pdfminer: PDFium's text had no character map"
 _PDFIUM_FAILED = "read with pdfminer: PDFium could not read the page"
@@ -72,7 +86,8 @@ def to_extraction(found: Assembled) -> Extraction:
     """The registry's :class:`Extraction` for an assembled document."""
     from parsers.registry import Extraction
 
-    parser = PARSER if "pdfium" in found.engine or not found.engine else _miner_parser()
+    only_miner = "pdfminer" in found.engine and "pdfium" not in found.engine
+    parser = _miner_parser() if only_miner else PARSER
     return Extraction(text=found.text, pages=found.pages, warnings=found.warnings,
                       parser=parser, engine=found.engine, ocr_pages=found.ocr_pages)
 
@@ -246,7 +261,7 @@ def _pgm(bitmap: pdfium.PdfBitmap) -> bytes:
 
 
 def _visible(text: str) -> int:
-    return sum(1 for char in text if not char.isspace())
+    return len("".join(text.split()))
 
 
 def _pdfium_page(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, bool, bool]:
@@ -259,7 +274,10 @@ def _pdfium_page(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, b
             count = textpage.count_chars()
             raw = textpage.get_text_range() if count > 0 else ""
             garbled = count > 0 and _unmapped_share(textpage, count) > _GARBLED_SHARE
-            text = "" if garbled else _page_text(textpage, raw, count)
+            # Without a character map the "text" is glyph numbers: mark every one as
+            # undecodable, so the registry reports it as garbled.
+            text = _UNMAPPED_TEXT.sub("\ufffd", raw) if garbled else _page_text(
+                textpage, raw, count)
         finally:
             textpage.close()
         fonts = images = False
@@ -364,3 +382,47 @@ def page_count_hint(data: bytes) -> int:
     count = data.count(b"/Type/Page") - data.count(b"/Type/Pages")
     count += data.count(b"/Type /Page") - data.count(b"/Type /Pages")
     return max(count, 0)
+
+
+def read_shard(data: bytes, limits: Limits, first: int, step: int) -> PdfPages | ExtractResult:
+    """Read every ``step``-th page from ``first`` (a share of a long PDF, in a worker).
+
+    Returns the pages, or the result for the whole file when it cannot be read (the
+    pool then reports that for the document). The time limit starts now, per share.
+    """
+    deadline = time.monotonic() + limits.parse_timeout_s
+
+    def check_time(done: str = "") -> None:
+        if time.monotonic() > deadline:
+            raise ParseTimeout(
+                f"Reading this file took longer than {limits.parse_timeout_s:g} s "
+                f"and was stopped{done}; staff will look at it by hand.")
+
+    started = time.monotonic()
+    try:
+        return read_pages(data, limits, check_time, first, step)
+    except ParseError as exc:
+        return ExtractResult(status=exc.status, message=exc.message, detected_type=PDF_TYPE,
+                             parser=PARSER.name, parser_version=PARSER.version,
+                             pages=exc.pages, elapsed_s=time.monotonic() - started)
+
+
+def merge_shards(parts: list[PdfPages | ExtractResult], limits: Limits, started: float,
+                 filename: str | None, declared_type: str | None) -> ExtractResult:
+    """The document's result from its shares (the first failed share decides a failure)."""
+    from parsers.registry import finish
+
+    failed = [part for part in parts if isinstance(part, ExtractResult)]
+    if failed:
+        return replace(failed[0], name=filename, declared_type=declared_type,
+                       elapsed_s=time.monotonic() - started)
+    pages = [part for part in parts if isinstance(part, PdfPages)]
+    try:
+        found = to_extraction(assemble(pages))
+    except ParseError as exc:
+        return ExtractResult(status=exc.status, message=exc.message, detected_type=PDF_TYPE,
+                             parser=PARSER.name, parser_version=PARSER.version,
+                             pages=exc.pages, name=filename, declared_type=declared_type,
+                             elapsed_s=time.monotonic() - started)
+    return finish(found, PDF_TYPE, found.parser or PARSER, limits, started, filename,
+                  declared_type)

@@ -267,9 +267,10 @@ def remove_running(pages: Sequence[str]) -> tuple[list[str], list[str]]:
     """Drop running headers, footers and page numbers from a document's pages.
 
     A line counts as running when it is among the first two or last two lines of a
-    page and, with its digits ignored, is also there on at least half of the pages
-    (at least two). A line that is only a page number ("7", "Page 2 of 9", "- 3 -")
-    at the top or bottom of a page is dropped too, in documents of two pages or more.
+    page (the first or last on a page of four lines or fewer) and, with its digits
+    ignored, is also there on at least half of the pages (at least two). A line that
+    is only a page number ("7", "Page 2 of 9", "- 3 -") at the top or bottom of a page
+    is dropped too, in documents of two pages or more.
 
     Returns:
         The pages without those lines, and the distinct lines removed.
@@ -298,6 +299,8 @@ def remove_running(pages: Sequence[str]) -> tuple[list[str], list[str]]:
 
 def _edge_indexes(lines: list[str]) -> list[int]:
     filled = [i for i, line in enumerate(lines) if line.strip()]
+    if len(filled) <= 4:  # a short page: only its first and last line
+        return sorted(set(filled[:1] + filled[-1:]))
     return sorted(set(filled[:2] + filled[-2:]))
 
 

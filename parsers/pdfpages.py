@@ -78,7 +78,7 @@ def assemble(parts: Sequence[PdfPages]) -> Assembled:
     if not pages:
         raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
     failed = [p.number for p in pages if p.failed]
-    chars = sum(sum(1 for c in p.text if not c.isspace()) for p in pages)
+    chars = sum(len("".join(p.text.split())) for p in pages)
     unread_scans = [p.number for p in pages if p.needs_ocr]
     if len(failed) == len(pages):
         raise CorruptDocument(CORRUPT, pages=count)
@@ -95,8 +95,10 @@ def assemble(parts: Sequence[PdfPages]) -> Assembled:
             raise EmptyDocument("This PDF contains no text (its pages are blank).",
                                 pages=count)
     texts, removed = remove_running([p.text for p in pages])
-    words = vocabulary("\n".join(texts))
-    body = "\n\n".join(t for t in (join_hyphens(text, words) for text in texts) if t)
+    if any("-\n" in text or "\u00ad" in text for text in texts):
+        words = vocabulary("\n".join(texts))
+        texts = [join_hyphens(text, words) for text in texts]
+    body = "\n\n".join(t for t in texts if t)
     warnings = [w for part in parts for w in part.warnings]
     if failed:
         warnings.append(f"{len(failed)} of {count} pages could not be read: "
