@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,9 +39,6 @@ from .outbox import SendReport, find_bounced_ack, queue_ack, quoted_ack_ids, sen
 __all__ = ["Pipeline", "ReadCounts"]
 
 log = logging.getLogger(__name__)
-
-# Submissions read together: their attachments share the extraction workers.
-_READ_BATCH = 16
 
 
 @dataclass
@@ -174,20 +173,44 @@ class Pipeline:
     ) -> ReadCounts:
         """(Re)read the given submissions from their stored raw bytes.
 
-        A stop request is honoured between batches; unread ones stay pending.
+        Messages are parsed as the extraction workers ask for more work, so parsing
+        one message overlaps with extracting the attachments of the ones before it;
+        each submission is saved as soon as its last attachment is back. A stop request
+        is honoured between messages; unread ones stay pending.
         """
         counts = ReadCounts()
-        ids = list(ids)
-        for start in range(0, len(ids), _READ_BATCH):
-            if should_stop():
-                break
-            batch = ids[start : start + _READ_BATCH]
-            readings = [r for r in (self._read_one(sid, counts) for sid in batch) if r]
-            self._extract(readings)
-            for reading in readings:
+        waiting: dict[int, list[Any]] = {}  # submission id -> [reading, attachments left]
+
+        def finished(reading: _Reading | None) -> None:
+            if reading is not None:
                 self._save(reading, counts)
             if progress is not None:
-                progress(len(batch))
+                progress(1)
+
+        def jobs() -> Iterator[ExtractJob]:
+            for submission_id in ids:
+                if should_stop():
+                    return
+                reading = self._read_one(submission_id, counts)
+                own = self._jobs(reading) if reading is not None else []
+                if not own:
+                    finished(reading)
+                    continue
+                waiting[submission_id] = [reading, len(own)]
+                yield from own
+
+        queue = jobs()
+        first = next(queue, None)
+        if first is None:  # nothing to extract: the workers are not started
+            return counts
+        for job, result in self.pool.extract_many(itertools.chain([first], queue)):
+            key: tuple[int, int] = job.key  # type: ignore[assignment]
+            entry = waiting[key[0]]
+            entry[0].results[key[1]] = result
+            entry[1] -= 1
+            if entry[1] == 0:
+                del waiting[key[0]]
+                finished(entry[0])
         return counts
 
     def _read_one(self, submission_id: int, counts: ReadCounts) -> _Reading | None:
@@ -253,30 +276,26 @@ class Pipeline:
             "parsed_at": self.now(),
         }
 
-    def _extract(self, readings: list[_Reading]) -> None:
+    def _jobs(self, reading: _Reading) -> list[ExtractJob]:
+        """Extraction jobs for a message's attachments (those over the limit get a result)."""
         limit = self.settings.limits.max_attachments
         jobs: list[ExtractJob] = []
-        for index, reading in enumerate(readings):
-            for part in reading.parts:
-                if part.position > limit:
-                    reading.results[part.position] = ExtractResult(
-                        status=ParseStatus.TOO_LARGE,
-                        message=f"Not read: the message has more than {limit} attachments.",
-                    )
-                    continue
-                jobs.append(
-                    ExtractJob(
-                        key=(index, part.position),
-                        data=part.data,
-                        filename=part.filename,
-                        declared_type=part.content_type,
-                    )
+        for part in reading.parts:
+            if part.position > limit:
+                reading.results[part.position] = ExtractResult(
+                    status=ParseStatus.TOO_LARGE,
+                    message=f"Not read: the message has more than {limit} attachments.",
                 )
-        if not jobs:
-            return
-        for job, result in self.pool.extract_many(jobs):
-            key: tuple[int, int] = job.key  # type: ignore[assignment]
-            readings[key[0]].results[key[1]] = result
+                continue
+            jobs.append(
+                ExtractJob(
+                    key=(reading.submission_id, part.position),
+                    data=part.data,
+                    filename=part.filename,
+                    declared_type=part.content_type,
+                )
+            )
+        return jobs
 
     def _save(self, reading: _Reading, counts: ReadCounts) -> None:
         records = []
