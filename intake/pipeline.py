@@ -318,7 +318,8 @@ class Pipeline:
                     "sha256": hashlib.sha256(part.data).hexdigest(),
                     "nested_in": part.nested_in,
                     "parse_status": str(result.status),
-                    "error": result.message or None,
+                    "error": " ".join([result.message, *(f"({w})" for w in result.warnings)])
+                    or None,
                     "text": result.text,
                     "parser": " ".join(filter(None, [result.parser, result.parser_version]))
                     or None,
