@@ -152,7 +152,7 @@ def engine_rows(docs: list[tuple[str, bytes, int]], workdir: Path,
 
 
 def import_rows(docs: list[tuple[str, bytes, int]], workdir: Path
-                ) -> list[tuple[str, float, float]]:
+                ) -> tuple[tuple[str, float, float], tuple[str, float, float]]:
     """``intake import`` of one email per PDF in a fresh process, against pdftotext."""
     maildir = corpus.prepare_maildir(workdir / "Maildir", None)
     start = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
@@ -170,25 +170,33 @@ def import_rows(docs: list[tuple[str, bytes, int]], workdir: Path
         f'[database]\nurl = "sqlite:///{workdir / "import.db"}"\n'
         f'[maildir]\npath = "{maildir}"\n', encoding="utf-8")
     intake = [sys.executable, "-m", "intake", "--config", str(config)]
-    subprocess.run([*intake, "db", "upgrade"], check=True, capture_output=True)
     files = []
     for name, data, _ in docs:
         path = workdir / name
         path.write_bytes(data)
         files.append(path)
     pages = sum(p for _, _, p in docs)
-    reference = pages / _pdftotext(files)
-    started = time.perf_counter()
-    done = subprocess.run([*intake, "import", str(maildir)], capture_output=True, text=True,
-                          check=False, cwd=REPO)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr)
-    assert f"read {len(docs)}, failed 0" in done.stdout, done.stdout
+    # Best of two rounds each, alternating: load from elsewhere on the machine then
+    # shows as a spread between rounds rather than as a skewed ratio.
+    reference_s = elapsed = float("inf")
+    for _ in range(2):
+        reference_s = min(reference_s, _pdftotext(files))
+        database = workdir / "import.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        subprocess.run([*intake, "db", "upgrade"], check=True, capture_output=True)
+        started = time.perf_counter()
+        done = subprocess.run([*intake, "import", str(maildir)], capture_output=True,
+                              text=True, check=False, cwd=REPO)
+        elapsed = min(elapsed, time.perf_counter() - started)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        assert f"read {len(docs)}, failed 0" in done.stdout, done.stdout
+    reference = pages / reference_s
     rate = pages / elapsed
-    return [("pdftotext, 1 process, same PDFs (reference)", reference, 1.0),
+    return (("pdftotext, 1 process, same PDFs (reference)", reference, 1.0),
             (f"intake import, {len(docs)} emails, {pages} PDF pages (whole pipeline)",
-             rate, rate / reference)]
+             rate, rate / reference))
 
 
 def quality_rows() -> list[tuple[str, str, str]]:
