@@ -14,8 +14,9 @@ message saying how far it got; page-count and size limits stop large files befor
 any work starts.
 
 A long PDF (by a cheap count of the page objects in its bytes: at least 48 pages, or
-4 for pdfminer or a likely scan with OCR on) is read by several workers at once, each
-taking every k-th page (interleaved: page cost is uneven, so contiguous halves
+4 for pdfminer or a likely scan with OCR on) that is the last file of a run (nothing
+else waits, so workers would idle) is read by several workers at once, each taking
+every k-th page (interleaved: page cost is uneven, so contiguous halves
 balance worse); the parent joins the shares (:func:`parsers.pdf.merge_shards`). Each
 share is a job of its own, with the full time limit and the worker's memory cap.
 
@@ -218,6 +219,7 @@ class ExtractionPool:
         if self._closed:
             raise RuntimeError("the extraction pool is closed")
         queue = iter(jobs)
+        ahead: list[ExtractJob] = []  # one job looked ahead: is the current one the last?
         exhausted = False
         shares: collections.deque[tuple[ExtractJob, tuple[int, int]]] = collections.deque()
         splits: dict[int, _Split] = {}
@@ -229,7 +231,7 @@ class ExtractionPool:
                         split_job, share = shares.popleft()
                         self._dispatch(idle.pop(), split_job, share)
                         continue
-                    job = next(queue, None)
+                    job = ahead.pop() if ahead else next(queue, None)
                     if job is None:
                         exhausted = True
                         break
@@ -237,7 +239,12 @@ class ExtractionPool:
                     if early is not None:
                         yield job, early
                         continue
-                    step = self._share_count(job)
+                    following = next(queue, None)
+                    if following is not None:
+                        ahead.append(following)
+                    # Only the last file is split: while others wait, every worker is
+                    # busy anyway, and one file per worker wastes nothing on merging.
+                    step = self._share_count(job) if following is None else 1
                     if step > 1:
                         self.splits += 1
                         splits[id(job)] = _Split(job, step, time.monotonic())
@@ -247,7 +254,7 @@ class ExtractionPool:
                         self._dispatch(idle.pop(), job, None)
                 busy = [w for w in self._workers if w.job is not None]
                 if not busy:
-                    if exhausted and not shares:
+                    if exhausted and not shares and not ahead:
                         return
                     continue
                 for done, part, result in self._collect(busy):

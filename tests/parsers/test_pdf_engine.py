@@ -152,12 +152,23 @@ class TestSplitAcrossWorkers:
         assert result.text == alone.text
         assert result.name == "long.pdf" and result.engine == "pdfium"
 
+    def test_only_the_last_file_is_split(self) -> None:
+        """With other files waiting a long PDF takes one worker; the last one is split."""
+        long = load_generator().long_pdf(120)
+        plain = (DOCS / "plain.pdf").read_bytes()
+        jobs = [ExtractJob(1, long, "a.pdf"), ExtractJob(2, plain, "b.pdf"),
+                ExtractJob(3, long, "c.pdf")]
+        with ExtractionPool(processes=2) as pool:
+            results = {job.key: result for job, result in pool.extract_many(jobs)}
+            assert pool.splits == 1
+        assert results[1].text == results[3].text and results[2].status is ParseStatus.OK
+
     def test_split_pdf_shares_keep_the_time_limit(self) -> None:
         """A share that overruns the limit makes the document a timeout; the pool goes on."""
         gen = load_generator()
         limits = Limits(parse_timeout_s=1.0, pdf_engine="pdfminer")
-        jobs = [ExtractJob("long", gen.long_pdf(400), "long.pdf"),
-                ExtractJob("plain", (DOCS / "plain.pdf").read_bytes(), "plain.pdf")]
+        jobs = [ExtractJob("plain", (DOCS / "plain.pdf").read_bytes(), "plain.pdf"),
+                ExtractJob("long", gen.long_pdf(400), "long.pdf")]
         with ExtractionPool(limits, processes=2) as pool:
             results = {job.key: result for job, result in pool.extract_many(jobs)}
             assert pool.splits == 1
