@@ -26,6 +26,7 @@ them, removes running headers and footers and joins line-end hyphens.
 
 from __future__ import annotations
 
+import ctypes
 import re
 import time
 from collections.abc import Callable
@@ -321,13 +322,21 @@ def _page_text(textpage: pdfium.PdfTextPage, raw: str, count: int) -> str:
 def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
     lines: list[PageLine] = []
     position = 0
+    # Raw calls with reused out-parameters: a page has dozens of lines, and this is
+    # most of the per-page work besides PDFium's own.
+    x0, top, x1, bottom = (ctypes.c_double() for _ in range(4))
+    out = (ctypes.byref(x0), ctypes.byref(top), ctypes.byref(x1), ctypes.byref(bottom))
+    count_rects, get_rect = pdfium_c.FPDFText_CountRects, pdfium_c.FPDFText_GetRect
+    handle = textpage.raw
     for logical in raw.split("\r\n"):
         # A "-\n" from a hyphen mark stands for one character of the page; the rows
         # it joined are kept apart here (they may even lie in different columns).
-        for row in logical.split("\n"):
-            if row.strip():
-                count = textpage.count_rects(position, len(row))
-                boxes = [textpage.get_rect(i) for i in range(count)]
+        for row in logical.split("\n") if "\n" in logical else (logical,):
+            if row and not row.isspace():
+                boxes = []
+                for index in range(count_rects(handle, position, len(row))):
+                    if get_rect(handle, index, *out):
+                        boxes.append((x0.value, bottom.value, x1.value, top.value))
                 if boxes:
                     lines.append(_line(textpage, row, boxes))
             position += len(row)
@@ -337,12 +346,12 @@ def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
 
 def _line(textpage: pdfium.PdfTextPage, text: str,
           boxes: list[tuple[float, float, float, float]]) -> PageLine:
+    if len(boxes) == 1:
+        return PageLine(text, *boxes[0])
     left = min(b[0] for b in boxes)
     bottom = min(b[1] for b in boxes)
     right = max(b[2] for b in boxes)
     top = max(b[3] for b in boxes)
-    if len(boxes) < 2:
-        return PageLine(text, left, bottom, right, top)
     # Pieces of one row far apart (table cells, or two columns read across) keep
     # their own text and box.
     ordered = sorted(boxes, key=lambda b: b[0])

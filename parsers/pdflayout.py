@@ -110,18 +110,20 @@ def order_lines(lines: Sequence[PageLine]) -> str:
     if not lines:
         return ""
     ordered = _column_order(lines)
-    out: list[str] = []
-    previous: PageLine | None = None
-    for line in ordered:
-        text = "\t".join(part.text for part in line.parts) if line.parts else line.text
-        if previous is not None:
-            gap = previous.bottom - line.top
-            height = min(previous.height, line.height)
-            rows = bool(line.parts) and bool(previous.parts)  # a table's rows stay together
-            if (gap > 0.8 * height and not rows) or line.top > previous.top + 2 * height:
-                out.append("")  # a paragraph break, or a jump to another column
-        out.append(text)
-        previous = line
+    first = ordered[0]
+    out = ["\t".join(part.text for part in first.parts) if first.parts else first.text]
+    bottom, top, height, cells = first.bottom, first.top, first.height, bool(first.parts)
+    for line in ordered[1:]:
+        own = line.top - line.bottom
+        own = own if own > 1.0 else 1.0
+        low = own if own < height else height
+        # A gap taller than most of a line is a paragraph break (a table's rows stay
+        # together); a line above the previous one starts another column.
+        if ((bottom - line.top > 0.8 * low and not (cells and line.parts))
+                or line.top > top + 2 * low):
+            out.append("")
+        out.append("\t".join(part.text for part in line.parts) if line.parts else line.text)
+        bottom, top, height, cells = line.bottom, line.top, own, bool(line.parts)
     return "\n".join(out)
 
 
@@ -298,10 +300,21 @@ def remove_running(pages: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def _edge_indexes(lines: list[str]) -> list[int]:
-    filled = [i for i, line in enumerate(lines) if line.strip()]
-    if len(filled) <= 4:  # a short page: only its first and last line
-        return sorted(set(filled[:1] + filled[-1:]))
-    return sorted(set(filled[:2] + filled[-2:]))
+    head = _filled(range(len(lines)), lines, 5)
+    if len(head) <= 4:  # a short page: only its first and last line
+        return sorted(set(head[:1] + head[-1:]))
+    tail = _filled(range(len(lines) - 1, -1, -1), lines, 2)
+    return sorted(set(head[:2] + tail))
+
+
+def _filled(order: range, lines: list[str], wanted: int) -> list[int]:
+    found: list[int] = []
+    for index in order:
+        if lines[index].strip():
+            found.append(index)
+            if len(found) == wanted:
+                break
+    return found
 
 
 def _edge_lines(lines: list[str]) -> list[str]:
