@@ -138,11 +138,12 @@ def _pdf_engines(quick: bool) -> None:
     print()
     print(f"PDF engines on {len(docs)} generated responses, "
           f"{sum(p for _, _, p in docs)} pages (same files for every row)")
-    print(f"{'engine':<66}{'pages/s':>10}{'x pdftotext':>13}")
-    print("-" * 89)
+    print(f"{'engine':<66}{'pages/s':>10}{'x pdftotext':>13}{'pages/CPU s':>13}")
+    print("-" * 102)
     with tempfile.TemporaryDirectory(prefix="pdf-engines-") as folder:
-        for label, rate, ratio in pdfbench.engine_rows(docs, Path(folder)):
-            print(f"{label:<66}{rate:>10,.0f}{ratio:>13.2f}")
+        for label, rate, ratio, cpu in pdfbench.engine_rows(docs, Path(folder)):
+            per_cpu = "" if cpu is None else f"{cpu:,.0f}"
+            print(f"{label:<66}{rate:>10,.0f}{ratio:>13.2f}{per_cpu:>13}")
     print()
     print(f"{'golden PDF':<14}{'engine':<12}found / order / hyphens / clean")
     print("-" * 60)

@@ -706,7 +706,7 @@ def pdf_figures(workdir: Path, count: int) -> None:
     docs = pdfbench.response_set(count)
     folder = workdir / "pdf"
     folder.mkdir()
-    for label, rate, ratio in pdfbench.engine_rows(docs, folder):
+    for label, rate, ratio, _ in pdfbench.engine_rows(docs, folder):
         if "reference" not in label:
             row(f"7. {label} (pages/s)", f"{rate:,.0f}", "pdftotext, 1 process", f"{ratio:.2f}")
     (folder / "import").mkdir()
