@@ -34,14 +34,14 @@ def available() -> bool:
     return shutil.which("tesseract") is not None
 
 
-def read_page(image: bytes, limits: Limits) -> str | None:
+def read_page(image: bytes, limits: Limits, timeout_s: float) -> str | None:
     """OCR one rendered page (PGM/PNG bytes); None when tesseract fails or times out."""
     program = shutil.which("tesseract") or "tesseract"
     environment = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     try:
         done = subprocess.run([program, "stdin", "stdout", "-l", limits.ocr_languages],
                               input=image, capture_output=True, env=environment,
-                              timeout=limits.ocr_page_timeout_s, check=False)
+                              timeout=timeout_s, check=False)
     except (subprocess.TimeoutExpired, OSError):
         return None
     if done.returncode != 0:

@@ -72,6 +72,7 @@ PARSER = Parser("pypdfium2", package_parser("pypdfium2").version)
 _GARBLED_SHARE = 0.3
 _SAMPLE = 64  # characters checked for a missing Unicode map, spread over the page
 _OCR_DPI = 300
+_OCR_MAX_PIXELS = 40_000_000  # about an A3 page at 300 dpi
 _UNMAPPED_TEXT = re.compile(r"\S")
 _NO_TEXT = "read with pdfminer: PDFium found no text"
 _UNMAPPED = "read with pdfminer: PDFium's text had no character map"
@@ -80,7 +81,8 @@ _PDFIUM_FAILED = "read with pdfminer: PDFium could not read the page"
 
 def extract_pdf(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the text of a PDF, one page at a time, within the context's limits."""
-    return to_extraction(assemble([read_pages(data, ctx.limits, ctx.check_time)]))
+    return to_extraction(assemble([read_pages(data, ctx.limits, ctx.check_time,
+                                              deadline=ctx.deadline)]))
 
 
 def to_extraction(found: Assembled) -> Extraction:
@@ -100,14 +102,14 @@ def _miner_parser() -> Parser:
 
 
 def read_pages(data: bytes, limits: Limits, check_time: Callable[[str], None],
-               first: int = 0, step: int = 1) -> PdfPages:
+               first: int = 0, step: int = 1, deadline: float = float("inf")) -> PdfPages:
     """Read pages ``first, first + step, ...`` of a PDF with the configured engine.
 
     Raises:
         EncryptedDocument, CorruptDocument, TooLarge, ParseTimeout: for the whole file.
     """
     if limits.pdf_engine == "pdfminer":
-        return _Reader(data, limits, check_time, None).read(first, step)
+        return _Reader(data, limits, check_time, None, deadline).read(first, step)
     try:
         document = pdfium.PdfDocument(data, password="")
     except pdfium.PdfiumError as exc:
@@ -115,12 +117,12 @@ def read_pages(data: bytes, limits: Limits, check_time: Callable[[str], None],
             raise EncryptedDocument(ENCRYPTED) from exc
         if limits.pdf_engine == "pdfium":
             raise CorruptDocument(CORRUPT) from exc
-        reader = _Reader(data, limits, check_time, None)
+        reader = _Reader(data, limits, check_time, None, deadline)
         found = reader.read(first, step)
         found.warnings.append("read with pdfminer: PDFium could not open the file")
         return found
     try:
-        return _Reader(data, limits, check_time, document).read(first, step)
+        return _Reader(data, limits, check_time, document, deadline).read(first, step)
     finally:
         document.close()
 
@@ -129,8 +131,9 @@ class _Reader:
     """One pass over a document's pages with PDFium, pdfminer and OCR as needed."""
 
     def __init__(self, data: bytes, limits: Limits, check_time: Callable[[str], None],
-                 document: pdfium.PdfDocument | None) -> None:
+                 document: pdfium.PdfDocument | None, deadline: float) -> None:
         self.data = data
+        self.deadline = deadline
         self.limits = limits
         self.check_time = check_time
         self.document = document
@@ -223,7 +226,9 @@ class _Reader:
         if image is None:
             page.needs_ocr = True
             return page
-        text = ocr.read_page(image, self.limits)
+        # A page never runs past the file's own time limit either.
+        timeout = min(self.limits.ocr_page_timeout_s, self.deadline - time.monotonic())
+        text = ocr.read_page(image, self.limits, max(timeout, 0.1))
         if text is None:
             page.needs_ocr = True
             page.note = "OCR failed or took too long"
@@ -240,7 +245,10 @@ class _Reader:
                 return None
         try:
             page = document[index]
-            bitmap = page.render(scale=_OCR_DPI / 72, grayscale=True)
+            width, height = page.get_size()
+            # 300 dpi, but never more than _OCR_MAX_PIXELS (a poster-sized page).
+            scale = min(_OCR_DPI / 72, (_OCR_MAX_PIXELS / max(width * height, 1.0)) ** 0.5)
+            bitmap = page.render(scale=scale, grayscale=True)
             return _pgm(bitmap)
         except pdfium.PdfiumError:
             return None
@@ -409,7 +417,7 @@ def read_shard(data: bytes, limits: Limits, first: int, step: int) -> PdfPages |
 
     started = time.monotonic()
     try:
-        return read_pages(data, limits, check_time, first, step)
+        return read_pages(data, limits, check_time, first, step, deadline)
     except ParseError as exc:
         return ExtractResult(status=exc.status, message=exc.message, detected_type=PDF_TYPE,
                              parser=PARSER.name, parser_version=PARSER.version,
