@@ -70,7 +70,7 @@ __all__ = [
 ENGINES = ("auto", "pdfium", "pdfminer")
 PARSER = Parser("pypdfium2", package_parser("pypdfium2").version)
 _GARBLED_SHARE = 0.3
-_SAMPLE = 64  # characters checked for a missing Unicode map, spread over the page
+_SAMPLE = 24  # characters checked for a missing Unicode map, spread over the page
 _OCR_DPI = 300
 _OCR_MAX_PIXELS = 40_000_000  # about an A3 page at 300 dpi
 _UNMAPPED_TEXT = re.compile(r"\S")
@@ -300,7 +300,8 @@ def _pdfium_page(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, b
 def _unmapped_share(textpage: pdfium.PdfTextPage, count: int) -> float:
     step = max(1, count // _SAMPLE)
     checked = range(0, count, step)
-    bad = sum(1 for i in checked if pdfium_c.FPDFText_HasUnicodeMapError(textpage, i) == 1)
+    handle, unmapped = textpage.raw, pdfium_c.FPDFText_HasUnicodeMapError
+    bad = sum(1 for i in checked if unmapped(handle, i) == 1)
     return bad / len(checked)
 
 
