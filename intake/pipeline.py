@@ -12,6 +12,7 @@ catch-all of the program.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import itertools
@@ -74,6 +75,7 @@ class _Reading:
     headers: dict[str, str] = field(default_factory=dict)
     quoted_ack_ids: list[str] = field(default_factory=list)
     results: dict[int, ExtractResult] = field(default_factory=dict)
+    files: dict[int, tuple[int, str]] = field(default_factory=dict)  # size, SHA-256
 
 
 class Pipeline:
@@ -179,13 +181,22 @@ class Pipeline:
         is honoured between messages; unread ones stay pending.
         """
         counts = ReadCounts()
-        waiting: dict[int, list[Any]] = {}  # submission id -> [reading, attachments left]
+        # Submissions read, in order, with the number of attachments still out; each is
+        # saved once it and every one before it are complete, so acknowledgements keep
+        # the order messages arrived in. Attachment bytes are let go as soon as their
+        # job is made, so waiting readings stay small.
+        backlog: collections.OrderedDict[int, list[Any]] = collections.OrderedDict()
 
-        def finished(reading: _Reading | None) -> None:
-            if reading is not None:
-                self._save(reading, counts)
-            if progress is not None:
-                progress(1)
+        def flush() -> None:
+            while backlog:
+                submission_id, (reading, left) = next(iter(backlog.items()))
+                if left:
+                    return
+                del backlog[submission_id]
+                if reading is not None:
+                    self._save(reading, counts)
+                if progress is not None:
+                    progress(1)
 
         def jobs() -> Iterator[ExtractJob]:
             for submission_id in ids:
@@ -193,24 +204,21 @@ class Pipeline:
                     return
                 reading = self._read_one(submission_id, counts)
                 own = self._jobs(reading) if reading is not None else []
+                backlog[submission_id] = [reading, len(own)]
                 if not own:
-                    finished(reading)
-                    continue
-                waiting[submission_id] = [reading, len(own)]
+                    flush()
                 yield from own
 
         queue = jobs()
         first = next(queue, None)
-        if first is None:  # nothing to extract: the workers are not started
-            return counts
-        for job, result in self.pool.extract_many(itertools.chain([first], queue)):
-            key: tuple[int, int] = job.key  # type: ignore[assignment]
-            entry = waiting[key[0]]
-            entry[0].results[key[1]] = result
-            entry[1] -= 1
-            if entry[1] == 0:
-                del waiting[key[0]]
-                finished(entry[0])
+        if first is not None:  # else nothing to extract: the workers are not started
+            for job, result in self.pool.extract_many(itertools.chain([first], queue)):
+                key: tuple[int, int] = job.key  # type: ignore[assignment]
+                entry = backlog[key[0]]
+                entry[0].results[key[1]] = result
+                entry[1] -= 1
+                flush()
+        flush()
         return counts
 
     def _read_one(self, submission_id: int, counts: ReadCounts) -> _Reading | None:
@@ -295,6 +303,11 @@ class Pipeline:
                     declared_type=part.content_type,
                 )
             )
+        reading.files = {
+            part.position: (len(part.data), hashlib.sha256(part.data).hexdigest())
+            for part in reading.parts
+        }
+        reading.parts = [replace(part, data=b"") for part in reading.parts]
         return jobs
 
     def _save(self, reading: _Reading, counts: ReadCounts) -> None:
@@ -314,8 +327,8 @@ class Pipeline:
                     "filename": part.filename,
                     "content_type": part.content_type,
                     "detected_type": result.detected_type,
-                    "size": len(part.data),
-                    "sha256": hashlib.sha256(part.data).hexdigest(),
+                    "size": reading.files[part.position][0],
+                    "sha256": reading.files[part.position][1],
                     "nested_in": part.nested_in,
                     "parse_status": str(result.status),
                     "error": " ".join([result.message, *(f"({w})" for w in result.warnings)])

@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -275,33 +275,64 @@ def _visible(text: str) -> int:
 
 def _pdfium_page(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, bool, bool]:
     """A page's text in reading order, and whether it draws text, holds images and
-    has characters without a Unicode map."""
-    page = document[index]
+    has characters without a Unicode map.
+
+    Uses PDFium's C calls directly (the page and its text page are opened and closed
+    here): the helper objects' bookkeeping costs as much as a plain page's text.
+    """
+    page = pdfium_c.FPDF_LoadPage(document.raw, index)
+    if not page:
+        raise pdfium.PdfiumError(f"Failed to load page {index + 1}.")
     try:
-        textpage = page.get_textpage()
+        textpage = pdfium_c.FPDFText_LoadPage(page)
+        if not textpage:
+            raise pdfium.PdfiumError(f"Failed to load the text of page {index + 1}.")
         try:
-            count = textpage.count_chars()
-            raw = textpage.get_text_range() if count > 0 else ""
+            count = pdfium_c.FPDFText_CountChars(textpage)
+            raw = _all_text(textpage, count) if count > 0 else ""
             garbled = count > 0 and _unmapped_share(textpage, count) > _GARBLED_SHARE
             # Without a character map the "text" is glyph numbers: mark every one as
             # undecodable, so the registry reports it as garbled.
             text = _UNMAPPED_TEXT.sub("\ufffd", raw) if garbled else _page_text(
                 textpage, raw, count)
         finally:
-            textpage.close()
-        fonts = images = False
-        if _visible(text) < SCAN_CHARS_PER_PAGE:
-            fonts, images = _object_kinds(page)
-        return text, fonts, images, garbled
+            pdfium_c.FPDFText_ClosePage(textpage)
     finally:
-        page.close()
+        pdfium_c.FPDF_ClosePage(page)
+    fonts = images = False
+    if _visible(text) < SCAN_CHARS_PER_PAGE:
+        helper = document[index]
+        try:
+            fonts, images = _object_kinds(helper)
+        finally:
+            helper.close()
+    return text, fonts, images, garbled
 
 
-def _unmapped_share(textpage: pdfium.PdfTextPage, count: int) -> float:
+def _all_text(textpage: Any, count: int) -> str:
+    buffer = (ctypes.c_ushort * (count + 1))()
+    written = pdfium_c.FPDFText_GetText(textpage, 0, count, buffer)
+    if written <= 1:
+        return ""
+    return bytes(buffer)[: 2 * (written - 1)].decode("utf-16-le", "ignore")
+
+
+def _bounded_text(textpage: Any, left: float, bottom: float, right: float, top: float
+                  ) -> str:
+    size = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, None, 0)
+    if size <= 0:
+        return ""
+    buffer = (ctypes.c_ushort * (size + 1))()
+    written = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buffer,
+                                               size)
+    return bytes(buffer)[: 2 * max(written, 0)].decode("utf-16-le", "ignore").rstrip("\0")
+
+
+def _unmapped_share(textpage: Any, count: int) -> float:
     step = max(1, count // _SAMPLE)
     checked = range(0, count, step)
-    handle, unmapped = textpage.raw, pdfium_c.FPDFText_HasUnicodeMapError
-    bad = sum(1 for i in checked if unmapped(handle, i) == 1)
+    unmapped = pdfium_c.FPDFText_HasUnicodeMapError
+    bad = sum(1 for i in checked if unmapped(textpage, i) == 1)
     return bad / len(checked)
 
 
@@ -317,7 +348,7 @@ def _object_kinds(page: pdfium.PdfPage) -> tuple[bool, bool]:
     return fonts, images
 
 
-def _page_text(textpage: pdfium.PdfTextPage, raw: str, count: int) -> str:
+def _page_text(textpage: Any, raw: str, count: int) -> str:
     """Lines with their boxes, put in reading order; plain lines if boxes don't fit."""
     for mark in PDFIUM_HYPHEN_MARKS:
         raw = raw.replace(mark, "-\n")
@@ -328,7 +359,7 @@ def _page_text(textpage: pdfium.PdfTextPage, raw: str, count: int) -> str:
     return order_lines(_lines(textpage, raw))
 
 
-def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
+def _lines(textpage: Any, raw: str) -> list[PageLine]:
     lines: list[PageLine] = []
     position = 0
     # Raw calls with reused out-parameters: a page has dozens of lines, and this is
@@ -336,7 +367,7 @@ def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
     x0, top, x1, bottom = (ctypes.c_double() for _ in range(4))
     out = (ctypes.byref(x0), ctypes.byref(top), ctypes.byref(x1), ctypes.byref(bottom))
     count_rects, get_rect = pdfium_c.FPDFText_CountRects, pdfium_c.FPDFText_GetRect
-    handle = textpage.raw
+    handle = textpage
     for logical in raw.split("\r\n"):
         # A "-\n" from a hyphen mark stands for one character of the page; the rows
         # it joined are kept apart here (they may even lie in different columns).
@@ -353,7 +384,7 @@ def _lines(textpage: pdfium.PdfTextPage, raw: str) -> list[PageLine]:
     return lines
 
 
-def _line(textpage: pdfium.PdfTextPage, text: str,
+def _line(textpage: Any, text: str,
           boxes: list[tuple[float, float, float, float]]) -> PageLine:
     if len(boxes) == 1:
         return PageLine(text, *boxes[0])
@@ -381,7 +412,7 @@ def _line(textpage: pdfium.PdfTextPage, text: str,
     for group in groups:
         x0, y0 = min(g[0] for g in group), min(g[1] for g in group)
         x1, y1 = max(g[2] for g in group), max(g[3] for g in group)
-        piece = textpage.get_text_bounded(x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
+        piece = _bounded_text(textpage, x0 - 0.5, y0 - 0.5, x1 + 0.5, y1 + 0.5)
         for mark in PDFIUM_HYPHEN_MARKS:
             piece = piece.replace(mark, "-")
         parts.append(PageLine(" ".join(piece.split()), x0, y0, x1, y1))
