@@ -246,6 +246,28 @@ def quality_rows() -> list[tuple[str, str, str]]:
     return rows
 
 
+def corpus_rows(folder: Path, timeout_s: float = 30.0) -> list[str]:
+    """Each engine over a folder of real PDFs through the pool: time, slowest, statuses."""
+    import collections
+
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    lines = []
+    for engine in ("auto", "pdfminer"):
+        limits = Limits(parse_timeout_s=timeout_s, pdf_engine=engine)
+        with ExtractionPool(limits, processes=2) as pool:
+            jobs = [ExtractJob(p.name, p.read_bytes(), p.name) for p in files]
+            started = time.perf_counter()
+            results = [r for _, r in pool.extract_many(jobs)]
+            elapsed = time.perf_counter() - started
+        statuses = collections.Counter(str(r.status) for r in results)
+        engines = collections.Counter(r.engine for r in results if r.engine)
+        slowest = max(results, key=lambda r: r.elapsed_s)
+        lines.append(f"{engine}: {len(files)} files in {elapsed:.1f} s, slowest {slowest.name} "
+                     f"{slowest.elapsed_s:.1f} s; statuses {dict(statuses.most_common())}; "
+                     f"engines {dict(engines.most_common())}")
+    return lines
+
+
 def report(quick: bool) -> str:
     """Run all three measurements; the Markdown tables."""
     if shutil.which("pdftotext") is None:
@@ -276,8 +298,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="24 responses instead of 96")
+    parser.add_argument("--corpus", type=Path, metavar="DIR",
+                        help="also read the PDFs in DIR with each engine (e.g. "
+                        "../shared/corpus/pdf): time, slowest file, statuses")
     args = parser.parse_args()
     print(report(args.quick))
+    if args.corpus:
+        print("\n".join(["", *corpus_rows(args.corpus)]))
 
 
 if __name__ == "__main__":
