@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from email.message import EmailMessage
 from pathlib import Path
@@ -83,7 +84,7 @@ def _run(config: Path, *args: str) -> str:
     return result.output
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None,
+@pytest.mark.skipif(shutil.which("tesseract") is None and not os.environ.get("CI"),
                     reason="tesseract-ocr is installed by scripts/system-deps.sh")
 def test_import_ocrs_the_scanned_page_and_says_so(tmp_path: Path) -> None:
     """The typed page is read by PDFium, the scanned one by OCR; show and export tell."""
