@@ -6,6 +6,9 @@ nothing outside the repository is needed. Prints a table of documents/s and page
 per format, the isolation overhead on a 3-page PDF, the speed-up of a 200-document
 mixed batch on 2 workers over 1, and the peak RSS of the workers.
 Targets (2 cores): overhead <= 15 %, speed-up >= 1.7x, worker peak < 300 MB.
+Then, from ``benchmarks/pdfbench.py``: PDF pages/s per engine (PDFium, pdfminer.six,
+the pool) next to poppler's ``pdftotext`` on the same generated responses, and the
+quality of each engine's text on the golden PDFs in tests/data/pdf.
 """
 
 from __future__ import annotations
@@ -122,6 +125,30 @@ def main() -> None:
     print(f"{'200 mixed, 2 workers (docs/s)':<48}{200 / timings[2]:>12.1f}")
     print(f"{'peak worker RSS (MB, all runs incl. 150 pages)':<48}{max(peaks):>12.0f}"
           f"{'< 300':>12}")
+    _pdf_engines(args.quick)
+
+
+def _pdf_engines(quick: bool) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import tempfile
+
+    import pdfbench
+
+    docs = pdfbench.response_set(24 if quick else 96)
+    print()
+    print(f"PDF engines on {len(docs)} generated responses, "
+          f"{sum(p for _, _, p in docs)} pages (same files for every row)")
+    print(f"{'engine':<66}{'pages/s':>10}{'x pdftotext':>13}{'pages/CPU s':>13}")
+    print("-" * 102)
+    with tempfile.TemporaryDirectory(prefix="pdf-engines-") as folder:
+        for label, rate, ratio, cpu in pdfbench.engine_rows(docs, Path(folder)):
+            per_cpu = "" if cpu is None else f"{cpu:,.0f}"
+            print(f"{label:<66}{rate:>10,.0f}{ratio:>13.2f}{per_cpu:>13}")
+    print()
+    print(f"{'golden PDF':<14}{'engine':<12}found / order / hyphens / clean")
+    print("-" * 60)
+    for case, engine, value in pdfbench.quality_rows():
+        print(f"{case:<14}{engine:<12}{value}")
 
 
 if __name__ == "__main__":

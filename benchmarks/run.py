@@ -13,7 +13,7 @@ one table, each figure next to a reference measured in the same run:
 1. fetch and store (``poll_imap``: ``ImapInbox.fetch`` + ``Pipeline.store_fetched``,
    no extraction), against raw imaplib ``UID FETCH BODY.PEEK[]`` of the same UIDs;
 2. extraction pages/s through ``ExtractionPool`` on every core, against in-process
-   ``parsers.extract`` (pdfminer) on one core;
+   ``parsers.extract`` (PDFium, pdfminer.six behind it) on one core;
 3. end to end: one ``intake poll`` cycle (store, extract, acknowledge over loopback
    SMTP) in a fresh process, against the time the pool alone takes to extract the
    same messages' attachments;
@@ -25,6 +25,9 @@ one table, each figure next to a reference measured in the same run:
    --print`` over ``--big`` stored submissions, as staff run them (a new process each);
 7. search over ``--big`` synthetic responses of 450 words: index build time and size,
    p50/p95 of the ranked top 20 with snippets (see ``benchmarks/search.py``).
+8. PDF pages/s per engine (PDFium, pdfminer.six, the pool) and through ``intake
+   import`` of a Maildir of PDF responses, each against poppler's ``pdftotext`` (one
+   process) on the same files in the same run (``benchmarks/pdfbench.py``).
 
 Figures 1, 4 and 6 run on SQLite and, when it is reachable, on the PostgreSQL at
 127.0.0.1:5432 (database ``test``; a private schema, dropped afterwards). A full run
@@ -63,6 +66,7 @@ sys.path.insert(0, str(HERE))
 import corpus  # noqa: E402
 import dbfill  # noqa: E402
 import docgen  # noqa: E402
+import pdfbench  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from intake.app import App  # noqa: E402
@@ -677,6 +681,10 @@ def main() -> None:
                 with clock("figure 5"):
                     huge = big_attachment(dovecot, dbs, workdir, deadline, mail_start)
                 memory_rows(run, huge, args.messages)
+            if "8" not in skip:
+                step("figure 8: PDF engines and intake import against pdftotext")
+                with clock("figure 8"):
+                    pdf_figures(workdir, 24 if args.quick else 96)
             if "4" not in skip or "6" not in skip:
                 big_figures(dovecot, smtp, dbs, workdir, backends, small, args.big, now,
                             deadline, mail_start, args.profile, skip, args.quick)
@@ -707,6 +715,23 @@ def search_figures(docs: int, repeat: int, postgres: bool) -> None:
     for engine, figure, measured, target, passed in search_bench.run(docs, repeat, postgres):
         row(f"7. search, {engine}: {figure}", measured, "", "", target,
             passed if target else None)
+
+
+def pdf_figures(workdir: Path, count: int) -> None:
+    """Figure 8: pages/s per PDF engine and through ``intake import``, x pdftotext."""
+    docs = pdfbench.response_set(count)
+    folder = workdir / "pdf"
+    folder.mkdir()
+    for label, rate, ratio, _ in pdfbench.engine_rows(docs, folder):
+        if "reference" not in label:
+            row(f"8. {label} (pages/s)", f"{rate:,.0f}", "pdftotext, 1 process", f"{ratio:.2f}")
+    (folder / "import").mkdir()
+    reference, (label, rate, ratio) = pdfbench.import_rows(docs, folder / "import")
+    row(f"8. {label} (pages/s)", f"{rate:,.0f}", f"{reference[1]:,.0f} pdftotext, 1 process",
+        f"{ratio:.2f}", ">= 1.00", ratio >= 1.0)
+    NOTES.append(f"Figure 8 corpus: {len(docs)} ReportLab responses, "
+                 f"{sum(p for _, _, p in docs)} pages (a third in two columns; one in twelve "
+                 "40-120 pages); quality per engine on the golden PDFs: benchmarks/pdfbench.py.")
 
 
 def big_figures(dovecot: Dovecot, smtp: SmtpServer, dbs: Databases, workdir: Path,

@@ -464,9 +464,12 @@ def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -
         record["body_text"] or "(no body text)",
     ]
     for att in record["attachments"]:
+        read_by = f", read by {att['engine']}" if att["engine"] else ""
+        if att["ocr_pages"]:
+            read_by += f", OCR on page(s) {att['ocr_pages']}"
         lines += [
             "",
-            f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes]: "
+            f"--- {att['filename']} [{att['detected_type']}, {att['size']} bytes{read_by}]: "
             f"{att['parse_status']}" + (f" - {att['error']}" if att["error"] else ""),
             att["text"] or "",
         ]

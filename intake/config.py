@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import datetime as dt
 import os
+import re
 import tomllib
 import types
 import typing
@@ -154,7 +155,7 @@ _PARSER_DEFAULTS = Limits()
 
 @dataclass(frozen=True)
 class ExtractionSettings:
-    """``[limits]`` and ``[ocr]``: resource limits for reading attachments."""
+    """``[limits]``, ``[ocr]`` and ``[extraction]``: how attachments are read, and limits."""
 
     # The keys shared with the extractors take their defaults from parsers' Limits.
     parse_timeout_s: float = _PARSER_DEFAULTS.parse_timeout_s
@@ -167,6 +168,9 @@ class ExtractionSettings:
     max_text_mb: float = 20.0
     workers: int = 0  # 0: one per CPU core
     ocr_enabled: bool = _PARSER_DEFAULTS.ocr_enabled
+    ocr_languages: str = _PARSER_DEFAULTS.ocr_languages
+    ocr_page_timeout_s: float = _PARSER_DEFAULTS.ocr_page_timeout_s
+    pdf_engine: str = _PARSER_DEFAULTS.pdf_engine
 
     def parser_limits(self) -> Limits:
         return dataclasses.replace(
@@ -175,6 +179,9 @@ class ExtractionSettings:
             parse_memory_mb=self.parse_memory_mb,
             max_attachment_mb=self.max_attachment_mb,
             ocr_enabled=self.ocr_enabled,
+            ocr_languages=self.ocr_languages,
+            ocr_page_timeout_s=self.ocr_page_timeout_s,
+            pdf_engine=self.pdf_engine,
             max_nesting_depth=self.max_nesting_depth,
         )
 
@@ -528,6 +535,16 @@ def _consultation(raw: Any, base: Path) -> ConsultationSettings:
     return section
 
 
+PDF_ENGINES = ("auto", "pdfium", "pdfminer")
+# Sections whose keys live on ExtractionSettings: {section: {key: field}}.
+_FOLDED = {
+    "ocr": {"enabled": "ocr_enabled", "languages": "ocr_languages",
+            "page_timeout_s": "ocr_page_timeout_s"},
+    "extraction": {"pdf_engine": "pdf_engine"},
+}
+_OCR_LANGUAGES = re.compile(r"[A-Za-z_]{2,20}(\+[A-Za-z_]{2,20})*")
+
+
 def parse_settings(
     data: Mapping[str, Any], env: Mapping[str, str], *, base: Path = Path(".")
 ) -> Settings:
@@ -541,7 +558,10 @@ def parse_settings(
     Raises:
         ConfigError: naming the first bad key and what it should be.
     """
-    known = {f.name for f in dataclasses.fields(Settings)} - {"source_path"} | {"ocr"}
+    known = {f.name for f in dataclasses.fields(Settings)} - {"source_path"} | {
+        "ocr",
+        "extraction",
+    }
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(
@@ -573,14 +593,30 @@ def parse_settings(
     elif "maildir" in data:
         values["maildir"] = _build(MaildirSettings, "maildir", data["maildir"], base)
     limits_raw = dict(data.get("limits", {}))
-    if "ocr" in data:
-        ocr = data["ocr"]
-        if not isinstance(ocr, Mapping) or set(ocr) - {"enabled"}:
-            raise ConfigError("[ocr]: the only key is enabled = true | false")
-        limits_raw["ocr_enabled"] = ocr.get("enabled", False)
-    if "ocr_enabled" in data.get("limits", {}):
-        raise ConfigError("limits.ocr_enabled: unknown key; use [ocr] enabled = true")
+    for section, keys in _FOLDED.items():
+        if section not in data:
+            continue
+        table = data[section]
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"[{section}] must be a table (a [{section}] section)")
+        for key in table:
+            if key not in keys:
+                raise ConfigError(
+                    f"{section}.{key}: unknown key; the keys of [{section}] are "
+                    + ", ".join(sorted(keys))
+                )
+            limits_raw[keys[key]] = table[key]
+    for own in (name for keys in _FOLDED.values() for name in keys.values()):
+        if own in data.get("limits", {}):
+            raise ConfigError(f"limits.{own}: unknown key; it belongs in [ocr] or [extraction]")
     limits = _build(ExtractionSettings, "limits", limits_raw, base)
+    _check_choice("extraction.pdf_engine", limits.pdf_engine, PDF_ENGINES)
+    _check_range("ocr.page_timeout_s", limits.ocr_page_timeout_s, 1)
+    if not _OCR_LANGUAGES.fullmatch(limits.ocr_languages):
+        raise ConfigError(
+            f"ocr.languages: expected tesseract language names joined by +, such as "
+            f"eng+cym, got {limits.ocr_languages!r}"
+        )
     for key in ("parse_timeout_s", "parse_memory_mb", "max_attachment_mb", "max_message_mb"):
         _check_range(f"limits.{key}", getattr(limits, key), 1)
     _check_range("limits.workers", limits.workers, 0, 64)

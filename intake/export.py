@@ -63,6 +63,8 @@ _ATTACHMENT_COLUMNS = (
     "error",
     "parser",
     "pages",
+    "engine",
+    "ocr_pages",
     "text",
 )
 
@@ -174,6 +176,8 @@ def submission_record(submission: Any, attachments: Sequence[Any] | None = None)
                 "note": att.error if att.parse_status == "ok" else None,
                 "parser": att.parser,
                 "pages": att.pages,
+                "engine": att.engine,
+                "ocr_pages": att.ocr_pages,
                 "text": getattr(att, "text", None),
             }
             for att in attachments

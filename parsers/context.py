@@ -30,6 +30,8 @@ class Extraction:
     header: str = ""  # e.g. an email's From/Subject lines: shown, but not content
     warnings: list[str] = field(default_factory=list)
     parser: Parser | None = None  # overrides the registered parser (e.g. its version)
+    engine: str = ""  # which engine(s) read a PDF: pdfium, pdfminer, tesseract
+    ocr_pages: tuple[int, ...] = ()
 
 
 Extractor = Callable[[bytes, "ExtractContext"], Extraction | str]

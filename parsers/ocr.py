@@ -1,9 +1,11 @@
 """Optional OCR with the ``tesseract`` program (``[ocr] enabled = true``).
 
 Off by default (:attr:`Limits.ocr_enabled`); without tesseract everything still works
-and scans stay ``needs_ocr``. Images go straight to tesseract on standard input;
-PDF pages are rendered with poppler's ``pdftoppm`` (when installed) at 300 dpi, one
-page at a time. tesseract runs with ``OMP_THREAD_LIMIT=1``: on two cores its own
+and scans stay ``needs_ocr``. Languages come from ``[ocr] languages`` (tesseract's
+names joined by ``+``, e.g. ``eng+cym``). Images go straight to tesseract on standard
+input. PDF pages without a text layer are rendered by PDFium (:mod:`parsers.pdf`) and
+passed to :func:`read_page`, one page at a time, each with its own timeout
+(``[ocr] page_timeout_s``). tesseract runs with ``OMP_THREAD_LIMIT=1``: on two cores its own
 threading is 2-2.5x slower per page, and the pool already uses every core.
 """
 
@@ -20,8 +22,9 @@ from parsers.versions import Parser
 
 if TYPE_CHECKING:
     from parsers.context import ExtractContext, Extraction
+    from parsers.result import Limits
 
-__all__ = ["PARSER", "available", "recognize"]
+__all__ = ["PARSER", "available", "read_page", "recognize"]
 
 PARSER = Parser("tesseract", "")
 
@@ -31,23 +34,30 @@ def available() -> bool:
     return shutil.which("tesseract") is not None
 
 
+def read_page(image: bytes, limits: Limits, timeout_s: float) -> str | None:
+    """OCR one rendered page (PGM/PNG bytes); None when tesseract fails or times out."""
+    program = shutil.which("tesseract") or "tesseract"
+    environment = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    try:
+        done = subprocess.run([program, "stdin", "stdout", "-l", limits.ocr_languages],
+                              input=image, capture_output=True, env=environment,
+                              timeout=timeout_s, check=False)
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", "replace")
+
+
 def recognize(data: bytes, detected: str, ctx: ExtractContext, cause: NeedsOcr
               ) -> Extraction:
-    """OCR an image or a scanned PDF; re-raises ``cause`` when that is not possible."""
+    """OCR a picture; re-raises ``cause`` for anything else (PDFs OCR their own pages)."""
     from parsers.context import Extraction
 
     if detected.startswith("image/"):
-        return Extraction(text=_tesseract(data, ctx), pages=1, parser=_parser())
-    renderer = shutil.which("pdftoppm")
-    if detected != "application/pdf" or renderer is None or not cause.pages:
-        raise cause
-    texts = []
-    for page in range(1, cause.pages + 1):
-        ctx.check_time(f" after OCR of {page - 1} of {cause.pages} pages")
-        image = _run([renderer, "-r", "300", "-gray", "-f", str(page), "-l", str(page), "-"],
-                     data, ctx)
-        texts.append(_tesseract(image, ctx))
-    return Extraction(text="\n\n".join(texts), pages=cause.pages, parser=_parser())
+        return Extraction(text=_tesseract(data, ctx), pages=1, parser=_parser(),
+                          engine="tesseract", ocr_pages=(1,))
+    raise cause
 
 
 def _tesseract(image: bytes, ctx: ExtractContext) -> str:

@@ -1,235 +1,297 @@
-"""PDF text with pdfminer.six, page by page, with scanned/encrypted/broken detection.
+"""PDF text: PDFium first, pdfminer.six behind it, OCR for pages without a text layer.
 
-Layout choice: ``LAParams(boxes_flow=None, line_margin=0.6)``. pdfminer's default
-layout analysis (which ``extract_text(laparams=None)`` silently uses too) reads simple
-tables column by column and two-column pages line by line across the columns.
-With ``boxes_flow=None`` text boxes are ordered top to bottom, then left to right, so
-table rows come out in order (cells of one row are joined with tabs below); a
-``line_margin`` of 0.6 keeps every sentence of a two-column page (below ~0.52 one is
-lost, from ~0.7 the cells of adjacent table rows merge). It is also 1.3-1.5x faster
-than the default. Two-column pages then alternate by paragraph rather than by line.
+``[extraction] pdf_engine`` (:attr:`Limits.pdf_engine`) picks the engine:
 
-Statuses: a PDF whose pages give almost no characters but carry images is a scan
-(``needs_ocr``); an empty result from a file that did not parse cleanly is
-``corrupt``, never ``needs_ocr``; ``(cid:NN)`` output is judged ``garbled`` by the
-registry. The empty password is tried first, so owner-password-only PDFs read fine.
+- ``auto`` (default): PDFium (through pypdfium2) reads each page; pdfminer.six reads a
+  page that PDFium fails on, gets no text from although it draws text, or gets text
+  whose characters have no Unicode map (sampled with ``FPDFText_HasUnicodeMapError``);
+  pdfminer reads the whole file when PDFium cannot open it.
+- ``pdfium``: PDFium only; ``pdfminer``: pdfminer.six only (the reader before PDFium).
+
+Pages are read by :mod:`parsers.pdfium_engine` (text in reading order, with the signals
+above) and :mod:`parsers.pdfminer_engine`. A page with images and no text is rendered by
+PDFium (grey, 300 dpi) and read by tesseract when OCR is on (:mod:`parsers.ocr`), one page at
+a time with its own timeout; otherwise it is reported as needing OCR.
+
+PDFium's error code is process-wide and may describe an earlier file, so a failure to open counts as
+"encrypted" only when the file has an ``/Encrypt`` entry.
+
+A long PDF can be read by several workers, each taking every k-th page
+(:func:`read_pages` with ``first``/``step``); :func:`parsers.pdfpages.assemble` joins
+them, removes running headers and footers and joins line-end hyphens.
 """
 
 from __future__ import annotations
 
-import io
-import re
-import struct
-import zlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pdfminer.converter import PDFPageAggregator
-from pdfminer.layout import LAParams, LTFigure, LTImage, LTPage, LTTextBox
-from pdfminer.pdfdocument import (
-    PDFDocument,
-    PDFEncryptionError,
-    PDFNoValidXRef,
-    PDFPasswordIncorrect,
-)
-from pdfminer.pdfexceptions import PDFException
-from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
-from pdfminer.pdfpage import PDFPage
-from pdfminer.pdfparser import PDFParser
-from pdfminer.pdftypes import PDFStream, resolve1
-from pdfminer.psexceptions import PSException
-from pdfminer.psparser import LIT
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
-from parsers.errors import CorruptDocument, EmptyDocument, EncryptedDocument, NeedsOcr, TooLarge
-from parsers.versions import package_parser
+from parsers import ocr, pdfium_engine
+from parsers.detect import PDF as PDF_TYPE
+from parsers.errors import CorruptDocument, EncryptedDocument, ParseError, ParseTimeout, TooLarge
+from parsers.pdfpages import (
+    CORRUPT,
+    ENCRYPTED,
+    SCAN_CHARS_PER_PAGE,
+    Assembled,
+    PageText,
+    PdfPages,
+    assemble,
+)
+from parsers.result import ExtractResult, Limits
+from parsers.versions import Parser, package_parser
 
 if TYPE_CHECKING:
     from parsers.context import ExtractContext, Extraction
+    from parsers.pdfminer_engine import MinerDocument
 
-__all__ = ["LAYOUT", "PARSER", "extract_pdf"]
+__all__ = [
+    "ENGINES",
+    "PARSER",
+    "extract_pdf",
+    "merge_shards",
+    "page_count_hint",
+    "read_pages",
+    "read_shard",
+    "to_extraction",
+]
 
-PARSER = package_parser("pdfminer.six")
-# all_texts: also lay out text drawn inside form XObjects (figures), which the
-# default leaves as loose characters that a text-box walk would never see.
-LAYOUT = LAParams(boxes_flow=None, line_margin=0.6, all_texts=True)
-_IMAGE = LIT("Image")
-_SPACE_RUNS = re.compile(r" {2,}")
-# A scan gives 0-2 characters per page from any parser (stray marks, a page number).
-_SCAN_CHARS_PER_PAGE = 10
-# Errors pdfminer lets escape from broken files, besides its own exception classes.
-_BROKEN = (PSException, PDFException, ValueError, KeyError, TypeError, IndexError,
-           AttributeError, AssertionError, ZeroDivisionError, struct.error, zlib.error,
-           EOFError, OSError, NotImplementedError, OverflowError)
-
-_ENCRYPTED = "This PDF is password-protected; please send a copy without a password."
-_CORRUPT = ("This PDF is damaged and could not be read; please send it again or save it "
-            "as a new PDF.")
+ENGINES = ("auto", "pdfium", "pdfminer")
+PARSER = Parser("pypdfium2", package_parser("pypdfium2").version)
+_OCR_DPI = 300
+_NO_TEXT = "read with pdfminer: PDFium found no text"
+_UNMAPPED = "read with pdfminer: PDFium's text had no character map"
+_PDFIUM_FAILED = "read with pdfminer: PDFium could not read the page"
 
 
 def extract_pdf(data: bytes, ctx: ExtractContext) -> Extraction:
     """Extract the text of a PDF, one page at a time, within the context's limits."""
+    return to_extraction(assemble([read_pages(data, ctx.limits, ctx.check_time,
+                                              deadline=ctx.deadline)]))
+
+
+def to_extraction(found: Assembled) -> Extraction:
+    """The registry's :class:`Extraction` for an assembled document."""
     from parsers.context import Extraction
 
-    document = _open(data)
+    only_miner = "pdfminer" in found.engine and "pdfium" not in found.engine
+    parser = _miner_parser() if only_miner else PARSER
+    return Extraction(text=found.text, pages=found.pages, warnings=found.warnings,
+                      parser=parser, engine=found.engine, ocr_pages=found.ocr_pages)
+
+
+def _miner_parser() -> Parser:
+    from parsers.pdfminer_engine import PARSER as MINER
+
+    return MINER
+
+
+def read_pages(data: bytes, limits: Limits, check_time: Callable[[str], None],
+               first: int = 0, step: int = 1, deadline: float = float("inf")) -> PdfPages:
+    """Read pages ``first, first + step, ...`` of a PDF with the configured engine.
+
+    Raises:
+        EncryptedDocument, CorruptDocument, TooLarge, ParseTimeout: for the whole file.
+    """
+    if limits.pdf_engine == "pdfminer":
+        return _Reader(data, limits, check_time, None, deadline).read(first, step)
     try:
-        pages = list(PDFPage.create_pages(document))
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-    if not pages:
-        raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
-    if len(pages) > ctx.limits.max_pages:
-        raise TooLarge(
-            f"This PDF has {len(pages):,} pages, over the {ctx.limits.max_pages:,}-page "
-            "limit; please send it in smaller parts.", pages=len(pages))
-    manager = PDFResourceManager(caching=True)
-    device = PDFPageAggregator(manager, laparams=LAYOUT)
-    interpreter = PDFPageInterpreter(manager, device)
-    texts: list[str] = []
-    failed = image_pages = 0
-    chars = 0
-    image_only: list[int] = []
-    for number, page in enumerate(pages, 1):
-        ctx.check_time(f" after {number - 1} of {len(pages)} pages")
-        try:
-            interpreter.process_page(page)
-            layout = device.get_result()
-        except _BROKEN:
-            failed += 1
-            continue
-        text, images = _page_text(layout)
-        page_chars = sum(1 for char in text if not char.isspace())
-        if not images and page_chars < _SCAN_CHARS_PER_PAGE:
+        document = pdfium.PdfDocument(data, password="")
+    except pdfium.PdfiumError as exc:
+        if b"/Encrypt" in data and exc.err_code == pdfium_c.FPDF_ERR_PASSWORD:
+            raise EncryptedDocument(ENCRYPTED) from exc
+        if limits.pdf_engine == "pdfium":
+            raise CorruptDocument(CORRUPT) from exc
+        reader = _Reader(data, limits, check_time, None, deadline)
+        found = reader.read(first, step)
+        found.warnings.append("read with pdfminer: PDFium could not open the file")
+        return found
+    try:
+        return _Reader(data, limits, check_time, document, deadline).read(first, step)
+    finally:
+        document.close()
+
+
+class _Reader:
+    """One pass over a document's pages with PDFium, pdfminer and OCR as needed."""
+
+    def __init__(self, data: bytes, limits: Limits, check_time: Callable[[str], None],
+                 document: pdfium.PdfDocument | None, deadline: float) -> None:
+        self.data = data
+        self.deadline = deadline
+        self.limits = limits
+        self.check_time = check_time
+        self.document = document
+        self._miner: MinerDocument | None = None
+        self._miner_failed = False
+
+    def miner(self) -> MinerDocument | None:
+        """pdfminer's view of the document, opened on first need."""
+        if self._miner is None and not self._miner_failed:
+            from parsers.pdfminer_engine import MinerDocument
+
             try:
-                images = int(_has_images(page.resources))
-            except _BROKEN:
-                images = 0
-        chars += page_chars
-        image_pages += images > 0
-        if images and page_chars < _SCAN_CHARS_PER_PAGE:
-            image_only.append(number)
-        texts.append(text)
-    count = len(pages)
-    if failed == count:
-        raise CorruptDocument(_CORRUPT, pages=count)
-    if chars < _SCAN_CHARS_PER_PAGE * count:
-        if failed:
-            raise CorruptDocument(_CORRUPT, pages=count)
-        if image_pages:
-            raise NeedsOcr(
-                "This PDF is a scan without a text layer; its text needs OCR (text "
-                "recognition) before it can be read.", pages=count)
-        if document.encryption is not None and chars == 0:
-            raise EncryptedDocument(_ENCRYPTED, pages=count)
-        if chars == 0:
-            raise EmptyDocument("This PDF contains no text (its pages are blank).",
-                                pages=count)
-    warnings = []
-    if failed:
-        warnings.append(f"{failed} of {count} pages could not be read")
-    if image_only:
-        warnings.append(f"pages without a text layer (need OCR): {_ranges(image_only)}")
-    return Extraction(text="\n\n".join(t for t in texts if t), pages=count, warnings=warnings)
+                self._miner = MinerDocument(self.data)
+            except (CorruptDocument, EncryptedDocument):
+                if self.document is None:
+                    raise
+                self._miner_failed = True
+        return self._miner
 
-
-class _RescannedDocument(PDFDocument):
-    """A document whose objects are found by scanning the file, ignoring its xref."""
-
-    def find_xref(self, parser: PDFParser) -> int:
-        raise PDFNoValidXRef("xref ignored: objects are found by scanning the file")
-
-
-def _open(data: bytes) -> PDFDocument:
-    try:
-        return PDFDocument(PDFParser(io.BytesIO(data)), password="")
-    except PDFPasswordIncorrect as exc:
-        raise EncryptedDocument(_ENCRYPTED) from exc
-    except PDFEncryptionError:
-        # The encryption dictionary could not be read through the xref table (often
-        # a bogus xref). Scan the file for its objects and try the empty password
-        # again: a wrong password then means encrypted, anything else damaged.
-        pass
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-    try:
-        return _RescannedDocument(PDFParser(io.BytesIO(data)), password="")
-    except PDFPasswordIncorrect as exc:
-        raise EncryptedDocument(_ENCRYPTED) from exc
-    except _BROKEN as exc:
-        raise CorruptDocument(_CORRUPT) from exc
-
-
-def _page_text(layout: LTPage | LTFigure, depth: int = 0) -> tuple[str, int]:
-    """Paragraphs of one page (or figure), table rows joined with tabs; image count."""
-    rows: list[list[LTTextBox]] = []
-    figures: list[str] = []
-    images = 0
-    for item in layout:
-        if isinstance(item, LTTextBox):
-            row = rows[-1] if rows else None
-            if row is not None and _same_row(row[-1], item):
-                row.append(item)
-            else:
-                rows.append([item])
-        elif isinstance(item, LTImage):
-            images += 1
-        elif isinstance(item, LTFigure) and depth < 20:
-            text, inner = _page_text(item, depth + 1)
-            images += inner
-            figures.append(text)
-    blocks: list[str] = []
-    previous_cells = 1
-    for row in rows:
-        if len(row) == 1:
-            blocks.append(_box_text(row[0]))
+    def read(self, first: int, step: int) -> PdfPages:
+        if self.document is not None:
+            count = len(self.document)
+            encrypted = b"/Encrypt" in self.data
         else:
-            line = "\t".join(_box_text(box).replace("\n", " ") for box in row)
-            if previous_cells > 1 and blocks:
-                blocks[-1] += "\n" + line  # consecutive table rows: one per line
-            else:
-                blocks.append(line)
-        previous_cells = len(row)
-    return "\n\n".join(b for b in blocks + figures if b), images
+            miner = self.miner()
+            assert miner is not None
+            count, encrypted = len(miner.pages), miner.encrypted
+        if count == 0:
+            raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
+        if count > self.limits.max_pages:
+            raise TooLarge(
+                f"This PDF has {count:,} pages, over the {self.limits.max_pages:,}-page "
+                "limit; please send it in smaller parts.", pages=count)
+        found = PdfPages(count=count, encrypted=encrypted)
+        for done, index in enumerate(range(first, count, step)):
+            self.check_time(f" after {done} of {count} pages")
+            found.pages.append(self._page(index))
+        return found
+
+    def _page(self, index: int) -> PageText:
+        number = index + 1
+        if self.document is None:
+            return self._miner_page(index, PageText(number), "")
+        try:
+            text, fonts, images, garbled = pdfium_engine.page_text(self.document, index)
+        except pdfium.PdfiumError:
+            if self.limits.pdf_engine == "pdfium":
+                return PageText(number, failed=True)
+            return self._miner_page(index, PageText(number), _PDFIUM_FAILED)
+        page = PageText(number, text, "pdfium")
+        auto = self.limits.pdf_engine == "auto"
+        if garbled and auto:
+            return self._miner_page(index, page, _UNMAPPED, prefer=True)
+        if pdfium_engine.visible(text) >= SCAN_CHARS_PER_PAGE:
+            return page
+        if fonts and auto:
+            page = self._miner_page(index, page, _NO_TEXT)
+            if pdfium_engine.visible(page.text) >= SCAN_CHARS_PER_PAGE:
+                return page
+        if images:
+            return self._ocr_page(index, page)
+        return page
+
+    def _miner_page(self, index: int, page: PageText, note: str, prefer: bool = False
+                    ) -> PageText:
+        """The page read by pdfminer when it gives more (or ``prefer``: any) text."""
+        miner = self.miner()
+        found = miner.page_text(index) if miner is not None and index < len(miner.pages) \
+            else None
+        if found is None:
+            if not page.engine:
+                page.failed = True
+            return page
+        text, images = found
+        if self.document is None:
+            page = PageText(page.number, text, "pdfminer")
+            if images and pdfium_engine.visible(text) < SCAN_CHARS_PER_PAGE:
+                return self._ocr_page(index, page)
+            return page
+        if prefer or pdfium_engine.visible(text) > pdfium_engine.visible(page.text):
+            return PageText(page.number, text, "pdfminer", note=note)
+        return page
+
+    def _ocr_page(self, index: int, page: PageText) -> PageText:
+        """OCR a page of images (when OCR is on); else mark it as needing OCR."""
+        if not self.limits.ocr_enabled or not ocr.available():
+            page.needs_ocr = True
+            return page
+        image = self._render(index)
+        if image is None:
+            page.needs_ocr = True
+            return page
+        # A page never runs past the file's own time limit either.
+        timeout = min(self.limits.ocr_page_timeout_s, self.deadline - time.monotonic())
+        text = ocr.read_page(image, self.limits, max(timeout, 0.1))
+        if text is None:
+            page.needs_ocr = True
+            page.note = "OCR failed or took too long"
+            return page
+        return PageText(page.number, text, "tesseract")
+
+    def _render(self, index: int) -> bytes | None:
+        """The page as a grey PGM image at 300 dpi (rendered by PDFium)."""
+        document = self.document
+        if document is None:
+            try:
+                document = pdfium.PdfDocument(self.data, password="")
+            except pdfium.PdfiumError:
+                return None
+        try:
+            return pdfium_engine.render_pgm(document, index, _OCR_DPI)
+        except pdfium.PdfiumError:
+            return None
+        finally:
+            if document is not self.document:
+                document.close()
 
 
-def _has_images(resources: object, depth: int = 0) -> bool:
-    """True when page resources hold an image, also inside forms and tiling patterns."""
-    resources = resolve1(resources)
-    if not isinstance(resources, dict) or depth > 5:
-        return False
-    for key in ("XObject", "Pattern"):
-        entries = resolve1(resources.get(key))
-        if not isinstance(entries, dict):
-            continue
-        for value in list(entries.values())[:100]:
-            item = resolve1(value)
-            attrs = item.attrs if isinstance(item, PDFStream) else item
-            if not isinstance(attrs, dict):
-                continue
-            if resolve1(attrs.get("Subtype")) is _IMAGE:
-                return True
-            if _has_images(attrs.get("Resources"), depth + 1):
-                return True
-    return False
+def page_count_hint(data: bytes) -> int:
+    """A cheap guess at a PDF's page count from its bytes (no parsing; 0 if unknown).
+
+    Counts page objects written in the clear; pages inside compressed object streams
+    are not seen. Used only to decide whether to split a document across workers.
+    """
+    count = data.count(b"/Type/Page") - data.count(b"/Type/Pages")
+    count += data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+    return max(count, 0)
 
 
-def _same_row(left: LTTextBox, right: LTTextBox) -> bool:
-    """True when two single-line boxes sit side by side on one baseline (table cells)."""
-    if len(left) != 1 or len(right) != 1 or right.x0 < left.x1:
-        return False
-    overlap = min(left.y1, right.y1) - max(left.y0, right.y0)
-    return overlap > 0.5 * min(left.height, right.height)
+def read_shard(data: bytes, limits: Limits, first: int, step: int) -> PdfPages | ExtractResult:
+    """Read every ``step``-th page from ``first`` (a share of a long PDF, in a worker).
+
+    Returns the pages, or the result for the whole file when it cannot be read (the
+    pool then reports that for the document). The time limit starts now, per share.
+    """
+    deadline = time.monotonic() + limits.parse_timeout_s
+
+    def check_time(done: str = "") -> None:
+        if time.monotonic() > deadline:
+            raise ParseTimeout(
+                f"Reading this file took longer than {limits.parse_timeout_s:g} s "
+                f"and was stopped{done}; staff will look at it by hand.")
+
+    started = time.monotonic()
+    try:
+        return read_pages(data, limits, check_time, first, step, deadline)
+    except ParseError as exc:
+        return ExtractResult(status=exc.status, message=exc.message, detected_type=PDF_TYPE,
+                             parser=PARSER.name, parser_version=PARSER.version,
+                             pages=exc.pages, elapsed_s=time.monotonic() - started)
 
 
-def _box_text(box: LTTextBox) -> str:
-    lines = (_SPACE_RUNS.sub(" ", line).strip() for line in box.get_text().splitlines())
-    return "\n".join(line for line in lines if line)
+def merge_shards(parts: list[PdfPages | ExtractResult], limits: Limits, started: float,
+                 filename: str | None, declared_type: str | None) -> ExtractResult:
+    """The document's result from its shares (the first failed share decides a failure)."""
+    from parsers.registry import finish
 
-
-def _ranges(numbers: list[int]) -> str:
-    spans: list[str] = []
-    start = prev = numbers[0]
-    for number in numbers[1:] + [0]:
-        if number != prev + 1:
-            spans.append(str(start) if start == prev else f"{start}-{prev}")
-            start = number
-        prev = number
-    return ", ".join(spans)
+    failed = [part for part in parts if isinstance(part, ExtractResult)]
+    if failed:
+        return replace(failed[0], name=filename, declared_type=declared_type,
+                       elapsed_s=time.monotonic() - started)
+    pages = [part for part in parts if isinstance(part, PdfPages)]
+    try:
+        found = to_extraction(assemble(pages))
+    except ParseError as exc:
+        return ExtractResult(status=exc.status, message=exc.message, detected_type=PDF_TYPE,
+                             parser=PARSER.name, parser_version=PARSER.version,
+                             pages=exc.pages, name=filename, declared_type=declared_type,
+                             elapsed_s=time.monotonic() - started)
+    return finish(found, PDF_TYPE, found.parser or PARSER, limits, started, filename,
+                  declared_type)

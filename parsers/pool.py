@@ -13,11 +13,19 @@ between pages and archive members, so a long PDF usually stops on its own with a
 message saying how far it got; page-count and size limits stop large files before
 any work starts.
 
+A long PDF (by a cheap count of the page objects in its bytes: at least 48 pages, or
+4 for pdfminer or a likely scan with OCR on) that is the last file of a run (nothing
+else waits, so workers would idle) is read by several workers at once, each taking
+every k-th page (interleaved: page cost is uneven, so contiguous halves
+balance worse); the parent joins the shares (:func:`parsers.pdf.merge_shards`). Each
+share is a job of its own, with the full time limit and the worker's memory cap.
+
 An :class:`ExtractionPool` is not thread-safe: use it from one thread.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import multiprocessing
@@ -33,6 +41,7 @@ from types import TracebackType
 from typing import Any
 
 from parsers import detect
+from parsers.pdfpages import PdfPages
 from parsers.result import MB, ExtractResult, Limits, ParseStatus
 
 __all__ = ["ExtractJob", "ExtractionPool"]
@@ -41,6 +50,14 @@ _MB = MB
 DEFAULT_LIMITS = Limits()
 _KILL_GRACE_S = 1.0  # after the soft deadline, before the parent kills the worker
 _PRELOAD = ["parsers.registry"]
+# When a PDF is read by several workers. PDFium reads a plain page in 1-3 ms, so a
+# share must be long to pay for sending the file to another worker and merging in the
+# parent; pdfminer (~30 ms a page) and OCR (~2 s a page) gain on far shorter files.
+_SPLIT_MIN_PAGES = 48
+_PAGES_PER_SHARE = 24
+_HEAVY_SPLIT_MIN_PAGES = 4
+_HEAVY_PAGES_PER_SHARE = 2
+_SCAN_BYTES_PER_PAGE = 40_000  # page images: likely a scan, OCRed page by page
 
 
 @dataclass(frozen=True)
@@ -70,15 +87,22 @@ def _worker_main(conn: Connection, limits: Limits) -> None:
             return
         if message is None:
             return
-        number, data, filename, declared_type = message
+        number, data, filename, declared_type, share = message
+        result: ExtractResult | PdfPages
         try:
-            result = extract(data, filename=filename, declared_type=declared_type,
-                             limits=limits)
+            if share is None:
+                result = extract(data, filename=filename, declared_type=declared_type,
+                                 limits=limits)
+            else:
+                from parsers.pdf import read_shard
+
+                result = read_shard(data, limits, *share)
         except MemoryError:
             result = _memory_result(limits)
         del data, message
         # After running out of memory, start afresh rather than carry a broken heap.
-        retiring = result.status is ParseStatus.TOO_LARGE and "memory" in result.message
+        retiring = (isinstance(result, ExtractResult) and result.status is ParseStatus.TOO_LARGE
+                    and "memory" in result.message)
         conn.send((number, result, _peak_rss_mb(), retiring))
         if retiring:
             return
@@ -109,10 +133,21 @@ def _memory_result(limits: Limits) -> ExtractResult:
 
 
 @dataclass
+class _Split:
+    """A PDF read by ``step`` workers; ``parts`` by first page: pages or a failure."""
+
+    job: ExtractJob
+    step: int
+    started: float
+    parts: dict[int, Any] = field(default_factory=dict)
+
+
+@dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
     job: ExtractJob | None = None
+    share: tuple[int, int] | None = None  # (first page, step) of a split PDF
     number: int = 0
     started: float = 0.0
     served: int = 0
@@ -137,6 +172,7 @@ class ExtractionPool:
         self._workers: list[_Worker] = [self._spawn() for _ in range(self.processes)]
         self._closed = False
         self._start_failures = 0
+        self.splits = 0  # documents read by several workers
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -183,12 +219,19 @@ class ExtractionPool:
         if self._closed:
             raise RuntimeError("the extraction pool is closed")
         queue = iter(jobs)
+        ahead: list[ExtractJob] = []  # one job looked ahead: is the current one the last?
         exhausted = False
+        shares: collections.deque[tuple[ExtractJob, tuple[int, int]]] = collections.deque()
+        splits: dict[int, _Split] = {}
         try:
             while True:
                 idle = [w for w in self._workers if w.job is None]
-                while idle and not exhausted:
-                    job = next(queue, None)
+                while idle and (shares or not exhausted):
+                    if shares:
+                        split_job, share = shares.popleft()
+                        self._dispatch(idle.pop(), split_job, share)
+                        continue
+                    job = ahead.pop() if ahead else next(queue, None)
                     if job is None:
                         exhausted = True
                         break
@@ -196,17 +239,61 @@ class ExtractionPool:
                     if early is not None:
                         yield job, early
                         continue
-                    self._dispatch(idle.pop(), job)
+                    following = next(queue, None)
+                    if following is not None:
+                        ahead.append(following)
+                    # Only the last file is split: while others wait, every worker is
+                    # busy anyway, and one file per worker wastes nothing on merging.
+                    step = self._share_count(job) if following is None else 1
+                    if step > 1:
+                        self.splits += 1
+                        splits[id(job)] = _Split(job, step, time.monotonic())
+                        shares.extend((job, (first, step)) for first in range(1, step))
+                        self._dispatch(idle.pop(), job, (0, step))
+                    else:
+                        self._dispatch(idle.pop(), job, None)
                 busy = [w for w in self._workers if w.job is not None]
                 if not busy:
-                    if exhausted:
+                    if exhausted and not shares and not ahead:
                         return
                     continue
-                yield from self._collect(busy)
+                for done, part, result in self._collect(busy):
+                    if part is None:
+                        yield done, result
+                        continue
+                    split = splits[id(done)]
+                    split.parts[part[0]] = result
+                    if len(split.parts) == split.step:
+                        del splits[id(done)]
+                        yield done, self._merge(split)
         finally:
             for index, worker in enumerate(self._workers):
                 if worker.job is not None:  # abandoned mid-job: its result has no reader
                     self._replace(index, kill=True)
+
+    def _share_count(self, job: ExtractJob) -> int:
+        """How many workers should read this file (more than one only for long PDFs)."""
+        if self.processes < 2 or b"%PDF-" not in job.data[:1024]:
+            return 1
+        from parsers.pdf import page_count_hint
+
+        pages = page_count_hint(job.data)
+        if pages < 2:
+            return 1
+        heavy = self.limits.pdf_engine == "pdfminer" or (
+            self.limits.ocr_enabled and len(job.data) / pages > _SCAN_BYTES_PER_PAGE)
+        minimum, per_share = ((_HEAVY_SPLIT_MIN_PAGES, _HEAVY_PAGES_PER_SHARE) if heavy
+                              else (_SPLIT_MIN_PAGES, _PAGES_PER_SHARE))
+        if pages < minimum:
+            return 1
+        return max(1, min(self.processes, pages // per_share))
+
+    def _merge(self, split: _Split) -> ExtractResult:
+        from parsers.pdf import merge_shards
+
+        parts = [split.parts[first] for first in range(split.step)]
+        return merge_shards(parts, self.limits, split.started, split.job.filename,
+                            split.job.declared_type)
 
     def _refuse(self, job: ExtractJob) -> ExtractResult | None:
         """Results decided without a worker (over the size limit: never sent)."""
@@ -220,18 +307,21 @@ class ExtractionPool:
             f"{self.limits.max_attachment_mb:g} MB limit; please send a smaller file or "
             "split it.")
 
-    def _dispatch(self, worker: _Worker, job: ExtractJob) -> None:
+    def _dispatch(self, worker: _Worker, job: ExtractJob, share: tuple[int, int] | None
+                  ) -> None:
         if not worker.process.is_alive():
             worker = self._replace(self._workers.index(worker))
         worker.number = next(self._numbers)
         worker.job = job
+        worker.share = share
         worker.started = time.monotonic()
         try:
-            worker.conn.send((worker.number, job.data, job.filename, job.declared_type))
+            worker.conn.send((worker.number, job.data, job.filename, job.declared_type, share))
         except (OSError, ValueError):
             pass  # the worker died; its sentinel reports it in _collect
 
-    def _collect(self, busy: list[_Worker]) -> Iterator[tuple[ExtractJob, ExtractResult]]:
+    def _collect(self, busy: list[_Worker]
+                 ) -> Iterator[tuple[ExtractJob, tuple[int, int] | None, Any]]:
         limit = self.limits.parse_timeout_s + _KILL_GRACE_S
         now = time.monotonic()
         wait_s = max(0.0, min(w.started + limit for w in busy) - now)
@@ -240,7 +330,7 @@ class ExtractionPool:
         now = time.monotonic()
         for worker in busy:
             index = self._workers.index(worker)
-            job = worker.job
+            job, share = worker.job, worker.share
             assert job is not None
             if worker.conn in ready or (worker.process.sentinel in ready and worker.conn.poll()):
                 try:
@@ -256,17 +346,17 @@ class ExtractionPool:
                     self._replace(index, kill=True)
                 elif retiring or number is None or not worker.process.is_alive():
                     self._replace(index)
-                yield job, _named(result, job)
+                yield job, share, _named(result, job) if share is None else result
             elif worker.process.sentinel in ready:
                 worker.job = None
                 self._check_start_failures(worker)
                 result = self._crashed(job, worker)
                 self._replace(index, kill=True)
-                yield job, result
+                yield job, share, result
             elif now >= worker.started + limit:
                 worker.job = None
                 self._replace(index, kill=True)
-                yield job, self._timed_out(job)
+                yield job, share, self._timed_out(job)
 
     def _check_start_failures(self, worker: _Worker) -> None:
         """Refuse to loop forever when fresh workers die before serving any job."""

@@ -37,7 +37,7 @@ from parsers.result import MB, ExtractResult, Limits, ParseStatus
 from parsers.textnorm import garbage_ratio, normalize_text, strip_placeholders
 from parsers.versions import Parser
 
-__all__ = ["ExtractContext", "Extraction", "extract", "extractor_for"]
+__all__ = ["ExtractContext", "Extraction", "extract", "extractor_for", "finish"]
 
 _MB = MB
 DEFAULT_LIMITS = Limits()
@@ -123,7 +123,8 @@ def _extract_with(data: bytes, filename: str | None, declared_type: str | None,
         try:
             outcome = function(data, ctx)
         except NeedsOcr as exc:
-            if not ctx.limits.ocr_enabled or not ocr.available():
+            # PDFs OCR their own image-only pages (parsers.pdf); this is for pictures.
+            if not ctx.limits.ocr_enabled or not ocr.available() or detected == detect.PDF:
                 raise
             outcome, parser = ocr.recognize(data, detected, ctx, exc), ocr.PARSER
         found = outcome if isinstance(outcome, Extraction) else Extraction(text=outcome)
@@ -148,6 +149,13 @@ def _extract_with(data: bytes, filename: str | None, declared_type: str | None,
         parser_version=parser.version, pages=pages, elapsed_s=time.monotonic() - started,
         name=filename, declared_type=declared_type,
     )
+
+
+def finish(found: Extraction, detected: str, parser: Parser, limits: Limits, started: float,
+           filename: str | None, declared_type: str | None) -> ExtractResult:
+    """The result for text an extractor found outside :func:`extract` (split PDFs)."""
+    return _finish(found, detected, parser, ExtractContext(limits), started, filename,
+                   declared_type)
 
 
 def _unsupported(detected: str, filename: str | None, declared_type: str | None,
@@ -197,7 +205,7 @@ def _finish(found: Extraction, detected: str, parser: Parser, ctx: ExtractContex
         status=status, text=combined, message=message, detected_type=detected,
         parser=parser.name, parser_version=parser.version, pages=pages, parts=parts,
         name=filename, declared_type=declared_type, warnings=tuple(warnings),
-        elapsed_s=time.monotonic() - started,
+        elapsed_s=time.monotonic() - started, engine=found.engine, ocr_pages=found.ocr_pages,
     )
 
 

@@ -36,7 +36,8 @@ class ParseStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Resource limits for extracting one file (configured under ``[limits]``).
+    """Resource limits and reading choices for one file (``[limits]``, ``[ocr]``,
+    ``[extraction]``).
 
     These defaults are the only definition: ``intake.config.ExtractionSettings``
     takes its defaults for the same keys from here.
@@ -53,6 +54,8 @@ class Limits:
     max_pages: int = 2_000
     ocr_enabled: bool = False
     ocr_languages: str = "eng"
+    ocr_page_timeout_s: float = 30.0
+    pdf_engine: str = "auto"  # auto | pdfium | pdfminer (parsers.pdf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +74,5 @@ class ExtractResult:
     parser_version: str = ""
     warnings: tuple[str, ...] = field(default=())
     elapsed_s: float = 0.0
+    engine: str = ""  # for PDFs: pdfium, pdfminer, tesseract, or several joined by "+"
+    ocr_pages: tuple[int, ...] = field(default=())  # pages whose text came from OCR

@@ -33,6 +33,8 @@ _LIGATURES = str.maketrans(
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _CID = re.compile(r"\(cid:\d+\)")
+# U+FFFD and the private-use planes (category Co): what undecodable glyphs become.
+_UNDECODABLE = re.compile("[\ufffd\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd]")
 _TRAILING_SPACE = re.compile(r"[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -64,16 +66,10 @@ def garbage_ratio(text: str) -> float:
     replacement characters and private-use code points, over all non-space
     characters with placeholders counted once.
     """
-    cids = _CID.findall(text)
-    without = _CID.sub("", text)
-    bad = len(cids)
-    visible = len(cids)
-    for char in without:
-        if char.isspace():
-            continue
-        visible += 1
-        if char == "\ufffd" or unicodedata.category(char) == "Co":
-            bad += 1
+    cids = len(_CID.findall(text)) if "(cid:" in text else 0
+    without = _CID.sub("", text) if cids else text
+    bad = cids + len(_UNDECODABLE.findall(without))
+    visible = cids + len("".join(without.split()))
     return bad / visible if visible else 0.0
 
 

@@ -249,6 +249,10 @@ class Attachment(Base):
     text: Mapped[str | None] = mapped_column(Text)
     parser: Mapped[str | None] = mapped_column(String(100))
     pages: Mapped[int | None] = mapped_column(Integer)
+    # Which engine(s) gave a PDF its text (pdfium, pdfminer, tesseract, joined by "+"),
+    # and the pages read by OCR ("1, 3-5").
+    engine: Mapped[str | None] = mapped_column(String(40))
+    ocr_pages: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     parsed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     submission: Mapped[Submission] = relationship(back_populates="attachments")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from parsers import ExtractJob, ExtractResult, ParseStatus
+from parsers.pdflayout import page_ranges
 from parsers.result import MB
 from store import repo
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
@@ -259,10 +260,13 @@ def _records(
                 "sha256": hashlib.sha256(part.data).hexdigest(),
                 "nested_in": part.nested_in,
                 "parse_status": str(result.status),
-                "error": result.message or None,
+                "error": " ".join([result.message, *(f"({w})" for w in result.warnings)])
+                or None,
                 "text": result.text,
                 "parser": " ".join(filter(None, [result.parser, result.parser_version])) or None,
                 "pages": result.pages,
+                "engine": result.engine or None,
+                "ocr_pages": page_ranges(result.ocr_pages) or None,
                 "parsed_at": app.now(),
             }
         )

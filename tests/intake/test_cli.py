@@ -95,6 +95,7 @@ class TestDemoFlow:
         shown = run(demo, "show", "kil-00001")
         assert "Anytown Borough Council" in shown and "more buses" in shown
         assert "Received:   Tue 24 Jul 2018 14:02:11 BST (from received_header)" in shown
+        assert "bytes, read by pdfium]: ok" in shown
 
     def test_export_jsonl_and_csv(self, demo: Path, tmp_path: Path) -> None:
         """The JSONL export carries every field analysts rely on, with the attachments' text."""
@@ -133,6 +134,7 @@ class TestDemoFlow:
             "text",
         }
         assert att["parse_status"] == "ok" and "more buses" in att["text"]
+        assert (att["engine"], att["ocr_pages"]) == ("pdfium", None)
         rows = list(csv.DictReader(io.StringIO(run(demo, "export", "--format", "csv"))))
         assert len(rows) == 6 and rows[0]["reference"] == "KIL-00001"
 

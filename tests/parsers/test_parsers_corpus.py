@@ -99,10 +99,19 @@ def test_statuses_agree_with_manifest_notes(
         allowed = _expected(name, note)
         if allowed is None:
             continue
-        if result.status not in allowed:
+        # PDFium opens some files pdfminer refuses (a damaged trailer, an empty user
+        # password): reading them is not a mismatch.
+        recovered = "pdfminer: raises" in note.lower() and (
+            (result.status is ParseStatus.OK and "pdfium" in (result.engine or ""))
+            or (result.status is ParseStatus.EMPTY and "blank" in result.message)
+        )
+        if result.status not in allowed and not recovered:
             mismatches.append(f"{name}: {result.status.value} ({note})")
         if "(cid:nn)" in note.lower() and result.status is ParseStatus.OK:
-            assert any("could not be decoded" in w for w in result.warnings), name
+            # pdfminer leaves (cid:NN) for fonts without a map and we say so; PDFium
+            # decodes many of those fonts itself, and then there is nothing to say.
+            decoded = "pdfium" in (result.engine or "") and "(cid:" not in result.text
+            assert decoded or any("could not be decoded" in w for w in result.warnings), name
     assert not mismatches, "\n".join(mismatches)
 
 

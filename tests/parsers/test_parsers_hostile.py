@@ -72,7 +72,7 @@ def test_page_limit_stops_long_pdf() -> None:
 
 def test_soft_deadline_reports_progress() -> None:
     """In-process, the time limit is checked between pages and reported."""
-    result = extract(load_generator().long_pdf(40), limits=Limits(parse_timeout_s=0.05))
+    result = extract(load_generator().long_pdf(300), limits=Limits(parse_timeout_s=0.05))
     assert result.status is ParseStatus.TIMEOUT
     assert "pages" in result.message
 

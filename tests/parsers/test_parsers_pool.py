@@ -21,12 +21,22 @@ def pool() -> Iterator[ExtractionPool]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def slow_pool() -> Iterator[ExtractionPool]:
+    """Workers reading PDFs with pdfminer.six, which takes seconds over slow_pdf()
+    (PDFium reads it in about one, too close to the limit to test the kill)."""
+    with ExtractionPool(Limits(parse_timeout_s=3.0, pdf_engine="pdfminer"),
+                        processes=2) as running:
+        yield running
+
+
 def test_result_carries_parser_name_and_version(pool: ExtractionPool) -> None:
-    """A PDF read in a worker names pdfminer.six and its installed version."""
+    """A PDF read in a worker names PDFium's binding, its installed version and engine."""
     result = pool.extract((DOCS / "plain.pdf").read_bytes(), filename="plain.pdf")
     assert result.status is ParseStatus.OK
-    assert result.parser == "pdfminer.six"
-    assert result.parser_version == metadata.version("pdfminer.six")
+    assert result.parser == "pypdfium2"
+    assert result.parser_version == metadata.version("pypdfium2")
+    assert result.engine == "pdfium"
     assert result.name == "plain.pdf" and result.pages == 1
 
 
@@ -43,8 +53,9 @@ def test_extract_many_returns_every_job_with_its_key(pool: ExtractionPool) -> No
     assert all(results[i].name == names[i] for i in results)
 
 
-def test_timeout_kills_worker_and_next_job_succeeds(pool: ExtractionPool) -> None:
+def test_timeout_kills_worker_and_next_job_succeeds(slow_pool: ExtractionPool) -> None:
     """A page that takes too long is killed by the parent; the pool goes on."""
+    pool = slow_pool
     slow = load_generator().slow_pdf(100_000)
     plain = (DOCS / "plain.pdf").read_bytes()
     before = pool.restarts
@@ -59,8 +70,9 @@ def test_timeout_kills_worker_and_next_job_succeeds(pool: ExtractionPool) -> Non
     assert pool.extract(plain).status is ParseStatus.OK
 
 
-def test_worker_killed_mid_job_is_replaced(pool: ExtractionPool) -> None:
+def test_worker_killed_mid_job_is_replaced(slow_pool: ExtractionPool) -> None:
     """SIGKILL from outside turns the job into 'failed'; the parent never hangs."""
+    pool = slow_pool
     slow = load_generator().slow_pdf(100_000)
     killer = threading.Timer(0.7, lambda: [os.kill(pid, signal.SIGKILL)
                                             for pid in pool.worker_pids])
