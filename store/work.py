@@ -51,6 +51,7 @@ from .models import (
     Base,
     DigestRun,
     Lease,
+    RawMessage,
     Sighting,
     Submission,
     UTCDateTime,
@@ -71,6 +72,7 @@ __all__ = [
     "mark_done",
     "mark_done_many",
     "mark_due",
+    "raws_for_reading",
     "record_failure",
     "reference_of",
     "release",
@@ -503,6 +505,28 @@ def stage_counts(session: Session) -> dict[str, dict[str, int]]:
     ):
         found.setdefault(stage, {})[state] = int(count)
     return found
+
+
+def raws_for_reading(
+    session: Session, ids: Sequence[int]
+) -> list[tuple[int, str, str, bool, bytes]]:
+    """(id, sha256, status, header_only, raw bytes) of these submissions, in one query.
+
+    Loads no relationships (a plain ``session.get`` would also load the attachments).
+    """
+    rows = session.execute(
+        select(
+            Submission.id,
+            Submission.sha256,
+            Submission.status,
+            Submission.header_only,
+            RawMessage.data,
+        )
+        .join(RawMessage, RawMessage.submission_id == Submission.id)
+        .where(Submission.id.in_(list(ids)))
+        .order_by(Submission.id)
+    )
+    return [(int(i), sha, status, bool(head), bytes(data)) for i, sha, status, head, data in rows]
 
 
 def reference_of(session: Session, submission_id: int) -> str | None:
