@@ -317,27 +317,27 @@ def claim(
         session.commit()
         return [int(row.submission_id) for row in rows]
     candidates = list(
-        session.execute(
-            select(StageRow.id, StageRow.submission_id)
-            .where(condition)
-            .order_by(StageRow.submission_id)
-            .limit(limit)
+        session.scalars(
+            select(StageRow.id).where(condition).order_by(StageRow.submission_id).limit(limit)
         )
     )
-    won: list[int] = []
-    for row in candidates:
-        # Conditional: matches only while the row is still claimable, so of two
-        # processes racing for it exactly one sees rowcount 1.
-        result = session.execute(
+    if not candidates:
+        session.rollback()
+        return []
+    # One conditional UPDATE: it re-checks each row under SQLite's write lock, so of
+    # two processes racing for a row exactly one gets it back from RETURNING.
+    won = [
+        int(submission_id)
+        for submission_id in session.scalars(
             update(StageRow)
-            .where(StageRow.id == row.id, _claimable(stage, now, ()))
+            .where(StageRow.id.in_(candidates), _claimable(stage, now, ()))
             .values(**values)
+            .returning(StageRow.submission_id)
             .execution_options(synchronize_session=False)
         )
-        if getattr(result, "rowcount", 0) == 1:
-            won.append(int(row.submission_id))
+    ]
     session.commit()
-    return won
+    return sorted(won)
 
 
 def _free_dead_claims(session: Session, stage: str, now: dt.datetime) -> int:
