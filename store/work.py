@@ -51,6 +51,7 @@ from .models import (
     Base,
     DigestRun,
     Lease,
+    RawMessage,
     Sighting,
     Submission,
     UTCDateTime,
@@ -71,6 +72,7 @@ __all__ = [
     "mark_done",
     "mark_done_many",
     "mark_due",
+    "raws_for_reading",
     "record_failure",
     "reference_of",
     "release",
@@ -315,27 +317,27 @@ def claim(
         session.commit()
         return [int(row.submission_id) for row in rows]
     candidates = list(
-        session.execute(
-            select(StageRow.id, StageRow.submission_id)
-            .where(condition)
-            .order_by(StageRow.submission_id)
-            .limit(limit)
+        session.scalars(
+            select(StageRow.id).where(condition).order_by(StageRow.submission_id).limit(limit)
         )
     )
-    won: list[int] = []
-    for row in candidates:
-        # Conditional: matches only while the row is still claimable, so of two
-        # processes racing for it exactly one sees rowcount 1.
-        result = session.execute(
+    if not candidates:
+        session.rollback()
+        return []
+    # One conditional UPDATE: it re-checks each row under SQLite's write lock, so of
+    # two processes racing for a row exactly one gets it back from RETURNING.
+    won = [
+        int(submission_id)
+        for submission_id in session.scalars(
             update(StageRow)
-            .where(StageRow.id == row.id, _claimable(stage, now, ()))
+            .where(StageRow.id.in_(candidates), _claimable(stage, now, ()))
             .values(**values)
+            .returning(StageRow.submission_id)
             .execution_options(synchronize_session=False)
         )
-        if getattr(result, "rowcount", 0) == 1:
-            won.append(int(row.submission_id))
+    ]
     session.commit()
-    return won
+    return sorted(won)
 
 
 def _free_dead_claims(session: Session, stage: str, now: dt.datetime) -> int:
@@ -503,6 +505,28 @@ def stage_counts(session: Session) -> dict[str, dict[str, int]]:
     ):
         found.setdefault(stage, {})[state] = int(count)
     return found
+
+
+def raws_for_reading(
+    session: Session, ids: Sequence[int]
+) -> list[tuple[int, str, str, bool, bytes]]:
+    """(id, sha256, status, header_only, raw bytes) of these submissions, in one query.
+
+    Loads no relationships (a plain ``session.get`` would also load the attachments).
+    """
+    rows = session.execute(
+        select(
+            Submission.id,
+            Submission.sha256,
+            Submission.status,
+            Submission.header_only,
+            RawMessage.data,
+        )
+        .join(RawMessage, RawMessage.submission_id == Submission.id)
+        .where(Submission.id.in_(list(ids)))
+        .order_by(Submission.id)
+    )
+    return [(int(i), sha, status, bool(head), bytes(data)) for i, sha, status, head, data in rows]
 
 
 def reference_of(session: Session, submission_id: int) -> str | None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from parsers import ExtractJob, ExtractResult, ParseStatus
 from parsers.pdflayout import page_ranges
 from parsers.result import MB
-from store import repo
+from store import repo, work
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
 from store.parts import replace_skipped
 
@@ -79,19 +79,18 @@ def prepare(app: App, ids: Sequence[int]) -> None:
     """
     parsed: dict[int, _Parsed] = {}
     held = 0
-    with app.sessions() as session:
-        for submission_id in ids:
-            if held >= _PREPARE_BYTES:
-                break
-            submission = session.get(Submission, submission_id)
-            if submission is None or submission.status == SubmissionStatus.PURGED:
+    # The batch's raw bytes, in slices, so that no more than the cap is ever loaded.
+    for start in range(0, len(ids), 10):
+        if held >= _PREPARE_BYTES:
+            break
+        with app.sessions() as session:
+            rows = work.raws_for_reading(session, ids[start : start + 10])
+        for submission_id, sha256, status, header_only, raw in rows:
+            if status == SubmissionStatus.PURGED:
                 continue
-            raw = repo.load_raw(session, submission_id)
             held += len(raw)
-            envelope, parts = _parse(app, raw, submission.sha256)
-            parsed[submission_id] = _Parsed(submission.sha256, raw, envelope, parts)
-            if submission.header_only:
-                parsed[submission_id].parts = []
+            envelope, parts = _parse(app, raw, sha256)
+            parsed[submission_id] = _Parsed(sha256, raw, envelope, [] if header_only else parts)
     jobs: list[ExtractJob] = []
     for submission_id, item in parsed.items():
         jobs += _jobs(app, item.parts, item.results, key=submission_id)
