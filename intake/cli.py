@@ -708,6 +708,8 @@ def worker(state: _Context, role: str) -> None:
         f"polling {inbox_name(s)} every {s.schedule.poll_every_minutes:g} minute(s)"
         if role != "process"
         else "running queued stages"
+        if app.engine.dialect.name == "postgresql"
+        else "running the stages in this process (SQLite has no queue to share)"
     )
     click.echo(
         f"intake worker{'' if role == 'all' else f' --role {role}'}: {doing} into the "

@@ -160,7 +160,9 @@ def test_a_processor_reads_what_was_queued_and_a_rerun_job_does_nothing(
             import_path(pipeline, _mail_folder(tmp_path, 4))
         with Dispatcher(app) as dispatcher:
             dispatcher.dispatch()
-        _run_processor_until(app, lambda: _stages(app) == Counter({StageState.DONE: 4}))
+        _run_processor_until(
+            app, lambda: _stages(app) == Counter({StageState.DONE: 4}) and _jobs(app) == 0
+        )
         with app.sessions() as session:
             bodies = list(session.scalars(select(Submission.body_text).order_by(Submission.id)))
             first_id = session.scalar(select(func.min(Submission.id)))
@@ -327,6 +329,6 @@ def test_sqlite_process_role_runs_the_stages_in_process(tmp_path: Path) -> None:
             )
         finally:
             assert proc.stop() == 0, proc.output()
-        assert "stages run in this process" in proc.output()
+        assert "running the stages in this process" in proc.output()
     finally:
         app.close()
