@@ -103,7 +103,18 @@ class Worker:
 
     def poll(self) -> None:
         """One cycle; failures are recorded and retried, never fatal."""
-        if self.stopping.is_set() or not self._cycle.acquire(blocking=False):
+        if self.stopping.is_set():
+            return
+        if not self._cycle.acquire(blocking=False):
+            # The stages job holds this process's cycle: poll as soon as it is done,
+            # not an interval later (new mail must not wait behind a retry).
+            self.scheduler.add_job(
+                self.poll,
+                "date",
+                id="poll-retry",
+                replace_existing=True,
+                run_date=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2),
+            )
             return
         try:
             self._poll()
@@ -282,11 +293,11 @@ class Worker:
             every = self.app.settings.worker.sweep_every_s
             self.scheduler.add_job(self.dispatch, IntervalTrigger(seconds=every), id="stages")
         elif not self.queued and processes_here:
+            # A poller runs the stages in its own cycle first; a processor starts now.
+            # (APScheduler takes next_run_time=None as "paused": leave it out instead.)
+            first = {} if self.polls else {"next_run_time": now}
             self.scheduler.add_job(
-                self.stages,
-                IntervalTrigger(seconds=_STAGES_EVERY_S),
-                id="stages",
-                next_run_time=now,
+                self.stages, IntervalTrigger(seconds=_STAGES_EVERY_S), id="stages", **first
             )
         if self.polls:
             self._add_daily_jobs(now)

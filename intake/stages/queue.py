@@ -7,9 +7,9 @@ process`` on as many hosts as the team can lend shares the work:
 
 * **Our table decides, the queue only asks.** ``submission_stages`` stays the record
   of what is done. A job runs the ordinary runner for its one submission and stage
-  (``run_due(only=[id], stages=[stage])``): it claims the row exactly as an
-  in-process runner would, so a job for a stage already done, or claimed by someone
-  else, does nothing.
+  (``run_due(only=[id])``, from its stage on through every later one that is due):
+  it claims each row exactly as an in-process runner would, so a job for a stage
+  already done, or claimed by someone else, does nothing.
 * **Never queued twice.** Each job carries the queueing lock ``stage:NAME:ID``:
   procrastinate keeps at most one waiting job per lock, and the sweep asks only for
   submissions with no job waiting (``store.queue.ready_to_queue``).
@@ -208,14 +208,17 @@ def run_processor(
         try:
             holder = work.holder_id()
             with _ClaimHeartbeat(slot_app, holder, worker_settings.stall_after_s / 3):
-                report = run_due(slot_app, stages=[stage], only=[submission_id], holder=holder)
+                # This stage and every later one that is due for the submission, in
+                # order, in this one job: a queue round trip per stage would cost more
+                # than most stages do.
+                report = run_due(slot_app, only=[submission_id], holder=holder)
         finally:
             slots.put(slot_app)
         dispatcher.dispatch(only=[submission_id])  # its next stage, without waiting
         if report.errors:
             return f"{stage} of {submission_id} failed: {report.errors[0][2]}"
-        done = report.done.get(stage, 0)
-        return f"{stage} of {submission_id}: " + ("done" if done else "nothing to do")
+        done = ", ".join(report.done) or "nothing to do"
+        return f"{submission_id} from {stage}: {done}"
 
     async def main() -> None:
         async with qapp.open_async():
