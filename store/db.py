@@ -10,6 +10,8 @@ MOVE). PostgreSQL URLs work unchanged (``postgresql+psycopg://...``; a plain
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +164,36 @@ def explain_error(url: str, exc: BaseException) -> str:
     return f"database.url: cannot open the {where} ({first}); {hint}"
 
 
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """Held while a process checks or creates the schema: one creator at a time.
+
+    SQLite: an exclusive ``flock`` on a file beside the database; PostgreSQL: a
+    session advisory lock. Only taken when the schema is not current.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(74823001)"))
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(74823001)"))
+                connection.commit()
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.schema-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def open_database(url: str, *, create: bool = True) -> Engine:
     """Open the database; create the schema in an empty one when ``create``.
 
@@ -187,12 +219,18 @@ def open_database(url: str, *, create: bool = True) -> Engine:
         if current == HEAD_REVISION:
             log.info("database opened", extra={"database": describe_url(url), "schema": current})
             return engine
-        empty = not inspect(engine).get_table_names()
+        # Not current: another process may be creating the schema this very moment (a
+        # worker and a command started together). Wait for it, then look again.
+        with _schema_lock(engine):
+            current = current_revision(engine)
+            empty = not inspect(engine).get_table_names()
+            if current is None and empty and create:
+                log.info("creating the schema", extra={"database": describe_url(url)})
+                upgrade(engine)
+                return engine
     except (SQLAlchemyError, ImportError) as exc:
         raise DatabaseUnavailable(explain_error(url, exc)) from exc
-    if current is None and empty and create:
-        log.info("creating the schema", extra={"database": describe_url(url)})
-        upgrade(engine)
+    if current == HEAD_REVISION:
         return engine
     engine.dispose()
     if current is None and empty:

@@ -198,3 +198,28 @@ class TestStoreBatch:
             assert session.scalar(select(func.count()).select_from(Submission)) == 3
             assert sorted(session.scalars(select(Sighting.uid))) == [1, 2, 3, 9]
             assert repo.load_raw(session, stored[2].submission_id) == b"new"
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
+    """A worker and a command started together on a new SQLite file: one creates the
+    schema while the other waits for it, and neither sees a half-made schema."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    code = f"from store.db import open_database; open_database({url!r}).dispose(); print('ok')"
+    import time
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    procs = [start()]
+    for _ in range(6):  # the others arrive while the first is still migrating
+        time.sleep(0.15)
+        procs.append(start())
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 7, [err.decode()[-300:] for _, err in results]
