@@ -19,6 +19,7 @@ from store.models import Submission, SubmissionKind, SubmissionStatus
 
 from .analysis.respondent import RESPONDENT_TYPES
 from .errors import ConfigError, IntakeError
+from .staff import actions
 from .staff.evidence import gather_pack, render_html, render_markdown, write_docx
 from .stages.tag import tag_submission
 
@@ -106,25 +107,20 @@ def tag(
     app = state.app
     keys = {q.key for q in app.settings.questions}
     decisions = [
-        (n, k, tags.TAGGED)
+        actions.TagDecision(n, k, tags.TAGGED)
         for n, k in _pairs(accept, "--accept", keys) + _pairs(add, "--add", keys)
-    ] + [(n, k, tags.REJECTED) for n, k in _pairs(reject, "--reject", keys)]
-    who = who or getpass.getuser()
-    now = app.now()
+    ] + [actions.TagDecision(n, k, tags.REJECTED) for n, k in _pairs(reject, "--reject", keys)]
+    with _errors():
+        actions.decide_tags(
+            app,
+            reference,
+            decisions,
+            who or getpass.getuser(),
+            kind=kind,
+            organisation=organisation,
+        )
     with _errors(), app.sessions() as session:
         submission = repo.get_by_reference(session, reference)
-        for number, key, decision in decisions:
-            tags.set_tag(session, submission.id, number, key, decision, who, now)
-            repo.audit(
-                session, f"tag_{decision}", submission.reference, f"{number}:{key} by {who}", now
-            )
-        if kind is not None or organisation is not None:
-            tags.set_respondent(
-                session, submission.id, now, who, kind=kind, organisation=organisation
-            )
-            detail = f"type={kind} organisation={organisation!r} by {who}"
-            repo.audit(session, "set_respondent", submission.reference, detail, now)
-        session.commit()
         _show(session, submission)
 
 

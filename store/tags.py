@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -45,6 +46,7 @@ __all__ = [
     "PassageTag",
     "RespondentProfile",
     "delete_for",
+    "evidence_count",
     "evidence_rows",
     "passages_of",
     "question_counts",
@@ -376,8 +378,30 @@ class EvidenceRow:
     source: str
 
 
-def evidence_rows(session: Session, key: str) -> list[EvidenceRow]:
-    """Every passage tagged with question ``key`` (staff rejections left out), in order."""
+def _evidence_filter(key: str) -> tuple[Any, ...]:
+    return (
+        PassageTag.question_key == key,
+        PassageTag.decision == TAGGED,
+        Submission.kind == SubmissionKind.RESPONSE,
+    )
+
+
+def evidence_count(session: Session, key: str) -> int:
+    """How many passages :func:`evidence_rows` would give for question ``key``."""
+    query = (
+        select(func.count())
+        .select_from(PassageTag)
+        .join(Submission, Submission.id == PassageTag.submission_id)
+        .where(*_evidence_filter(key))
+    )
+    return int(session.scalar(query) or 0)
+
+
+def evidence_rows(
+    session: Session, key: str, *, limit: int | None = None, offset: int = 0
+) -> list[EvidenceRow]:
+    """Every passage tagged with question ``key`` (staff rejections left out), in order;
+    or one page of them."""
     query = (
         select(
             Submission.id,
@@ -395,12 +419,10 @@ def evidence_rows(session: Session, key: str) -> list[EvidenceRow]:
         .join(Passage, Passage.id == PassageTag.passage_id)
         .join(Submission, Submission.id == PassageTag.submission_id)
         .outerjoin(RespondentProfile, RespondentProfile.submission_id == Submission.id)
-        .where(
-            PassageTag.question_key == key,
-            PassageTag.decision == TAGGED,
-            Submission.kind == SubmissionKind.RESPONSE,
-        )
+        .where(*_evidence_filter(key))
         .order_by(Submission.id, Passage.seq)
+        .limit(limit)
+        .offset(offset)
     )
     return [
         EvidenceRow(

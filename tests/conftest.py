@@ -96,8 +96,10 @@ def make_settings(
     inbox: dict[str, Any] | None = None,
     extra: str = "",
     env: dict[str, str] | None = None,
+    questions: bool = False,
 ) -> Settings:
-    """Settings for a test: the Keep it Local deadline, a database and an inbox."""
+    """Settings for a test: the Keep it Local deadline, a database and an inbox (and, if
+    asked, the four questions of the call as ``config.example.toml`` gives them)."""
     document = tomllib.loads(
         f"""
 [consultation]
@@ -115,6 +117,9 @@ parse_timeout_s = 20
 """
     )
     document.update(inbox or {"maildir": {"path": "/nonexistent"}})
+    if questions:
+        example = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
+        document["questions"] = example["questions"]
     return parse_settings(document, env or {})
 
 

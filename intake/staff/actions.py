@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from store import browse, repo
+from store import browse, repo, tags
 from store import users as user_store
 from store.models import SubmissionKind
 
 from .. import outbox
+from ..analysis.respondent import RESPONDENT_TYPES
 from ..app import App
 from ..errors import IntakeError
 from ..outbox import SendReport
@@ -23,7 +24,9 @@ from ..outbox import SendReport
 __all__ = [
     "ActionRefused",
     "ReparseReport",
+    "TagDecision",
     "add_note",
+    "decide_tags",
     "mark_not_response",
     "reparse",
     "reparse_ids",
@@ -167,4 +170,53 @@ def add_note(app: App, reference: str, text: str, who: str) -> None:
         sub = repo.get_by_reference(session, reference)
         user_store.add_note(session, sub.id, who, text, app.now())
         repo.audit(session, "note", sub.reference, _by(who, "added a private note"), app.now())
+        session.commit()
+
+
+@dataclass(frozen=True)
+class TagDecision:
+    """A person's word on one passage: it answers ``question`` (tagged) or it does not."""
+
+    passage: int  # the passage's number within its response, as listed
+    question: str
+    decision: str  # tags.TAGGED or tags.REJECTED
+
+
+def decide_tags(
+    app: App,
+    reference: str,
+    decisions: Sequence[TagDecision],
+    who: str,
+    *,
+    kind: str | None = None,
+    organisation: str | None = None,
+) -> None:
+    """Record staff decisions on passages and the respondent; each audited, kept on re-runs.
+
+    Raises:
+        ActionRefused: an unknown question, decision or respondent type.
+        NotFound: no such response, or no such passage in it.
+    """
+    keys = {q.key for q in app.settings.questions}
+    for d in decisions:
+        if d.question not in keys:
+            known = ", ".join(sorted(keys)) or "none configured"
+            raise ActionRefused(f"no question {d.question!r}; the questions are {known}")
+        if d.decision not in (tags.TAGGED, tags.REJECTED):
+            raise ActionRefused(f"a decision is {tags.TAGGED} or {tags.REJECTED}")
+    if kind is not None and kind not in RESPONDENT_TYPES:
+        raise ActionRefused(f"respondent type is one of {', '.join(RESPONDENT_TYPES)}")
+    now = app.now()
+    with app.sessions() as session:
+        submission = repo.get_by_reference(session, reference)
+        for d in decisions:
+            tags.set_tag(session, submission.id, d.passage, d.question, d.decision, who, now)
+            detail = f"{d.passage}:{d.question} by {who}"
+            repo.audit(session, f"tag_{d.decision}", submission.reference, detail, now)
+        if kind is not None or organisation is not None:
+            tags.set_respondent(
+                session, submission.id, now, who, kind=kind, organisation=organisation
+            )
+            detail = f"type={kind} organisation={organisation!r} by {who}"
+            repo.audit(session, "set_respondent", submission.reference, detail, now)
         session.commit()

@@ -18,7 +18,15 @@ from ..staff import actions
 from .auth import Viewer
 from .base import REFERENCE, Web, action
 
-__all__ = ["add_note", "mark_not_response", "reparse", "resend_ack", "set_timeliness"]
+__all__ = [
+    "add_note",
+    "decide_tag",
+    "mark_not_response",
+    "reparse",
+    "resend_ack",
+    "set_respondent",
+    "set_timeliness",
+]
 
 
 def _run(web: Web, request: Request, done: str, work: Callable[[str], None]) -> Response:
@@ -81,3 +89,38 @@ def add_note(web: Web, request: Request, viewer: Viewer, fields: dict[str, str])
         actions.add_note(web.app, reference, fields.get("text", ""), viewer.email)
 
     return _run(web, request, "note", work)
+
+
+@action()
+def decide_tag(web: Web, request: Request, viewer: Viewer, fields: dict[str, str]) -> Response:
+    """A member of staff confirms or rejects one passage's question (or adds one)."""
+
+    def work(reference: str) -> None:
+        passage = fields.get("passage", "")
+        if not passage.isdigit() or len(passage) > 9:
+            raise actions.ActionRefused("choose a passage by its number")
+        decision = actions.TagDecision(
+            int(passage), fields.get("question", "")[:50], fields.get("decision", "")[:20]
+        )
+        actions.decide_tags(web.app, reference, [decision], viewer.email)
+
+    return _run(web, request, "tag", work)
+
+
+@action()
+def set_respondent(
+    web: Web, request: Request, viewer: Viewer, fields: dict[str, str]
+) -> Response:
+    """A member of staff sets who responded: the respondent type and the organisation."""
+
+    def work(reference: str) -> None:
+        actions.decide_tags(
+            web.app,
+            reference,
+            [],
+            viewer.email,
+            kind=fields.get("kind") or None,
+            organisation=fields.get("organisation", "")[:300],
+        )
+
+    return _run(web, request, "respondent", work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
@@ -12,11 +13,12 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from store import browse, repo, work
+from store import browse, repo, tags, work
 from store import users as user_store
 from store.errors import NotFound
 from store.models import AckStatus, Submission, SubmissionStatus
 
+from ..analysis.respondent import RESPONDENT_TYPES
 from ..deadline import UK, deadline_instant
 from ..health import Health
 from ..mime import read_message
@@ -24,7 +26,17 @@ from ..staff import finder
 from .auth import Viewer
 from .base import REFERENCE, Web, page
 
-__all__ = ["attention", "dashboard", "detail", "download", "healthz", "search", "submissions"]
+__all__ = [
+    "attention",
+    "dashboard",
+    "detail",
+    "download",
+    "healthz",
+    "question",
+    "questions",
+    "search",
+    "submissions",
+]
 
 PAGE_SIZE = 50
 COUNTS_TTL_S = 30.0
@@ -42,7 +54,10 @@ DONE = {
     "timeliness": "On time / late was set, with your reason.",
     "not-response": "Filed as not a response: it no longer counts.",
     "note": "Your note was added.",
+    "tag": "Your decision on the passage was kept; re-runs will not change it.",
+    "respondent": "The respondent was set; re-runs will not change it.",
 }
+EVIDENCE_PAGE = 100
 
 
 async def healthz(request: Request) -> Response:
@@ -207,6 +222,8 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         trail = browse.audit_trail(session, sub.reference or "")
         notes = user_store.notes_for(session, sub.id)
         attachments = list(sub.attachments)
+        passages = tags.passages_of(session, sub.id)
+        profile = tags.respondent_of(session, sub.id)
     c = web.app.settings.consultation
     return web.render(
         request,
@@ -216,6 +233,11 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         acks=acks,
         trail=trail,
         notes=notes,
+        passages=passages,
+        profile=profile,
+        evidence=json.loads(profile.evidence) if profile is not None else [],
+        questions={q.key: q.title for q in web.app.settings.questions},
+        respondent_types=RESPONDENT_TYPES,
         how_decided=HOW_DECIDED.get(sub.received_at_source or "", "unknown"),
         cutoff=deadline_instant(c.deadline, c.zone, c.grace_minutes),
         done=DONE.get(request.query_params.get("done", ""), ""),
@@ -287,4 +309,44 @@ def attention(web: Web, request: Request, viewer: Viewer) -> Response:
         queue=queue,
         inbox_error=last if last is not None and last.ok is False else None,
         count=sum(len(rows) for rows in queue.values()),
+    )
+
+
+@page()
+def questions(web: Web, request: Request, viewer: Viewer) -> Response:
+    with web.app.sessions() as session:
+        counts = tags.question_counts(session)
+        kinds = tags.type_counts(session)
+    return web.render(
+        request,
+        "questions.html",
+        questions=web.app.settings.questions,
+        counts=counts,
+        kinds=sorted(kinds.items(), key=lambda item: (-item[1], item[0])),
+    )
+
+
+@page()
+def question(web: Web, request: Request, viewer: Viewer) -> Response:
+    key = request.path_params["key"]
+    found = [q for q in web.app.settings.questions if q.key == key]
+    if not found:
+        return web.error(request, 404, "There is no such question. The list is under Questions.")
+    number = _page_number(request)
+    with web.app.sessions() as session:
+        total = tags.evidence_count(session, key)
+        rows = tags.evidence_rows(
+            session, key, limit=EVIDENCE_PAGE, offset=(number - 1) * EVIDENCE_PAGE
+        )
+    pages = max(1, -(-total // EVIDENCE_PAGE))
+    return web.render(
+        request,
+        "question.html",
+        question=found[0],
+        rows=rows,
+        total=total,
+        number=number,
+        pages=pages,
+        prev_link=f"?page={number - 1}" if number > 1 else "",
+        next_link=f"?page={number + 1}" if number < pages else "",
     )

@@ -101,9 +101,10 @@ def write_messages(folder: Path) -> None:
         (folder / f"{n}.eml").write_bytes(raw)
 
 
-def seeded_app(db_url: str, folder: Path) -> App:
-    """An App whose database holds the five responses, read, and the two accounts."""
-    settings = make_settings(db_url, extra="workers = 1")
+def seeded_app(db_url: str, folder: Path, *, questions: bool = False) -> App:
+    """An App whose database holds the five responses, read, and the two accounts (with
+    ``questions``, the call's four questions too, so the passages are tagged)."""
+    settings = make_settings(db_url, extra="workers = 1", questions=questions)
     app = App(settings, now=lambda: NOW)
     write_messages(folder)
     with app.pipeline(acks=False) as pipeline:

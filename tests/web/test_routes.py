@@ -23,9 +23,11 @@ PAGES = [
     "/submissions/KIL-00001/files/1",
     "/search?q=late",
     "/attention",
+    "/questions",
+    "/questions/a",
     "/logout",
 ]
-ACTIONS = ["reparse", "resend-ack", "timeliness", "not-response", "notes"]
+ACTIONS = ["reparse", "resend-ack", "timeliness", "not-response", "notes", "tags", "respondent"]
 
 
 def _rows(html: str) -> list[str]:
