@@ -36,6 +36,8 @@ __all__ = [
     "CampaignPin",
     "HonestCounts",
     "honest_counts",
+    "member_roles",
+    "own_words",
     "text_for_tagging",
 ]
 
@@ -358,6 +360,23 @@ def not_superseded() -> Any:
     return Submission.id.not_in(select(SubmissionVersion.earlier_id))
 
 
+def own_words(session: Session, submission_id: int) -> tuple[str, str | None]:
+    """How much of a response is its own, for the stages that read it for meaning.
+
+    ``("none", None)``: a plain copy of a campaign's template, or a version a later one
+    replaced (count it, do not tag it again); ``("additions", text)``: a copy with
+    additions, whose own words are ``text``; ``("all", None)``: everything else.
+    """
+    if session.get(SubmissionVersion, submission_id) is not None:
+        return "none", None
+    member = session.get(CampaignMember, submission_id)
+    if member is not None and member.role == "copy":
+        return "none", None
+    if member is not None and member.role == "copy_with_additions":
+        return "additions", member.additions or ""
+    return "all", None
+
+
 def text_for_tagging(session: Session, submission_id: int) -> str | None:
     """What later stages (search, question tagging) should read of a response.
 
@@ -365,14 +384,24 @@ def text_for_tagging(session: Session, submission_id: int) -> str | None:
     with additions contributes its own passages; the template and every other
     response, their whole text. A superseded version is not read again (None).
     """
-    if session.get(SubmissionVersion, submission_id) is not None:
+    scope, additions = own_words(session, submission_id)
+    if scope == "none":
         return None
-    member = session.get(CampaignMember, submission_id)
-    if member is not None and member.role == "copy":
-        return None
-    if member is not None and member.role == "copy_with_additions":
-        return member.additions
+    if scope == "additions":
+        return additions
     return texts(session, [submission_id]).get(submission_id)
+
+
+def member_roles(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """Response id -> (role, its additions) for the campaign members among ``ids``."""
+    found: dict[int, tuple[str, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = select(
+            CampaignMember.submission_id, CampaignMember.role, CampaignMember.additions
+        ).where(CampaignMember.submission_id.in_(chunk))
+        found.update({sid: (role, additions) for sid, role, additions in session.execute(query)})
+    return found
 
 
 @register_eraser("campaign_members")

@@ -72,5 +72,6 @@ register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepar
 register(Stage("classify", classify.run, redo_after_read=True))
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True))
-register(Stage("tag", tag.run, redo_after_read=True))
+# Before tag: a plain copy of a campaign's template is counted there, not tagged again.
 register(Stage("cluster", cluster.run, redo_after_read=True))
+register(Stage("tag", tag.run, redo_after_read=True))

@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from store import campaigns as store
-from store import responses
+from store import responses, work
 from store.campaigns import Campaign, MemberRow
 
 from ..analysis.campaigns import (
@@ -67,7 +67,7 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     text = responses.texts(session, [submission_id]).get(submission_id, "")
     fp = fingerprint(text, params.shingle_words)
     responses.replace_bands(session, submission_id, _keys(fp, params))
-    family = _update_versions(session, submission_id, settings)
+    family = _update_versions(session, submission_id, settings, app.now())
     candidates = responses.band_candidates(session, submission_id)
     if family <= {submission_id} and _join_quickly(
         session, submission_id, fp, candidates, params, app.now()
@@ -129,7 +129,9 @@ def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
     return band_keys(minhash(fp), params.bands, params.rows)
 
 
-def _update_versions(session: Session, submission_id: int, settings: CampaignSettings) -> set[int]:
+def _update_versions(
+    session: Session, submission_id: int, settings: CampaignSettings, now: dt.datetime
+) -> set[int]:
     """Relink the versions among this response's sender's (or organisation's) responses."""
     row = responses.response_rows(session, [submission_id])[0]
     if not row.sender_email:
@@ -140,7 +142,11 @@ def _update_versions(session: Session, submission_id: int, settings: CampaignSet
     if len(ids) < 2:
         return set(ids)
     links = _version_links(family, responses.texts(session, ids), settings)
+    replaced_before = responses.superseded_ids(session) & set(ids)
     responses.replace_versions(session, ids, links)
+    replaced_after = responses.superseded_ids(session) & set(ids)
+    # A version that a later one replaced is no longer tagged (and one restored is).
+    work.mark_due(session, sorted(replaced_before ^ replaced_after), ["tag"], now)
     return set(ids)
 
 
@@ -235,6 +241,7 @@ def _regroup(
     if progress is not None:
         progress(len(order) % 100)
     previous = store.memberships(session, scope)
+    roles_before = store.member_roles(session, scope)
     pins = {sid: cid for sid, cid in store.pins(session, scope).items() if sid not in superseded}
     settled = settle(groups, previous, pins)
     store.clear_members(session, list(scope))
@@ -256,6 +263,11 @@ def _regroup(
         members += len(rows)
     session.flush()
     store.drop_empty(session)
+    roles_after = store.member_roles(session, scope)
+    # A response that became (or stopped being) a plain copy, or whose own additions
+    # changed, is tagged again: copies are counted in their campaign, not tagged twice.
+    retag = [sid for sid in scope if roles_before.get(sid) != roles_after.get(sid)]
+    work.mark_due(session, retag, ["tag"], now)
     session.flush()
     return campaigns, members
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
-from store import tags
+from store import campaigns, tags
 from store.models import Submission, SubmissionKind, SubmissionStatus
 
 from ..analysis.passages import split_response
@@ -64,9 +64,15 @@ def tag_submission(
         if att.text and att.parse_status == "ok"
     ]
     new_passages: list[tags.NewPassage] = []
-    if settings.questions:
+    body, files = submission.body_text, readable
+    if settings.campaigns.enabled:
+        # A campaign copy is counted in its campaign: only words of its own are tagged.
+        scope, additions = campaigns.own_words(session, submission_id)
+        if scope != "all":
+            body, files = additions, []
+    if settings.questions and (body or files):
         scorer = scorer_for(settings)
-        for passage in split_response(submission.body_text, readable):
+        for passage in split_response(body, files):
             found = tuple(
                 tags.NewTag(t.key, t.score, t.reason)
                 for t in scorer.tag(passage.text, passage.heading)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from intake.app import App
 from intake.export import iter_records
@@ -21,9 +22,10 @@ from intake.staff import campaigns as staff
 from intake.stages.cluster import recompute_all
 from intake.worker import import_path
 from store import campaigns as store
-from store import repo
+from store import repo, tags
 from store.campaigns import Campaign, CampaignMember
 from store.errors import NotFound
+from store.models import Submission
 from store.work import StageRow
 from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
 from tests.conftest import make_settings
@@ -221,3 +223,39 @@ def test_a_failing_campaign_step_loses_no_reading(
         statuses = {repo.get_by_reference(session, f"KIL-0000{n}").status for n in (1, 2)}
         assert statuses == {"parsed"}
         assert store.honest_counts(session).campaign_copies == 0
+
+
+def _passage_texts(app: App) -> dict[str, list[str]]:
+    """Reference -> the texts of its passages, as the tagging stage left them."""
+    with app.sessions() as session:
+        found = {}
+        for ref in store.references(session, _all_ids(session)).values():
+            sub = repo.get_by_reference(session, ref or "")
+            found[ref or ""] = [p.text for p, _ in tags.passages_of(session, sub.id)]
+    return found
+
+
+def _all_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Submission.id)))
+
+
+def test_copies_are_counted_not_tagged_again(db_url: str, tmp_path: Path) -> None:
+    """With questions set, a plain campaign copy has no passages of its own, a copy with
+    additions has passages from its additions only, and a version that a later one
+    replaced loses its passages: the template's answers are tagged once."""
+    app = App(make_settings(db_url, questions=True), now=lambda: NOW)
+    import_all(app, tmp_path / "mail", CAMPAIGN_MAIL)
+    passages = _passage_texts(app)
+    assert passages["KIL-00002"] == []  # a plain copy
+    assert any("patient capital" in text for text in passages["KIL-00001"])  # the template
+    assert passages["KIL-00003"] and all(
+        "patient capital" not in text for text in passages["KIL-00003"]
+    )
+    assert " ".join(passages["KIL-00003"]) == " ".join(OWN_START.rstrip(".").split())
+    assert passages["KIL-00004"]  # an independent response is tagged whole
+    revised = "Please use this one instead of my first email.\n\n" + INDEPENDENT[0]
+    import_all(app, tmp_path / "mail", [("dan@example.net", revised)], start=10)
+    passages = _passage_texts(app)
+    assert passages["KIL-00004"] == []  # replaced by KIL-00006
+    assert passages["KIL-00006"]
+    app.close()
