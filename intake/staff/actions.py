@@ -15,10 +15,10 @@ from store import browse, repo
 from store import users as user_store
 from store.models import SubmissionKind
 
-from .. import outbox
 from ..app import App
 from ..errors import IntakeError
-from ..outbox import SendReport
+from ..mail import outbox
+from ..mail.outbox import SendReport
 
 __all__ = [
     "ActionRefused",

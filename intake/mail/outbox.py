@@ -39,7 +39,7 @@ from store import work
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
 from store.parts import skipped_by_submission
 
-from .ack import (
+from ..ack import (
     OWN_ADDRESS,
     AckAttachment,
     AckContent,
@@ -49,9 +49,9 @@ from .ack import (
     render_ack,
     robot_reason,
 )
-from .config import Settings
-from .errors import DeliveryError
-from .mailer import Mailer, SmtpConnection
+from ..config import Settings
+from ..errors import DeliveryError
+from .smtp import Mailer, SmtpConnection
 
 __all__ = [
     "SendReport",

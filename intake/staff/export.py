@@ -15,7 +15,7 @@ from store import tags
 from store.campaigns import export_maps
 from store.models import Attachment, Submission
 
-from .deadline import format_uk
+from ..deadline import format_uk
 
 __all__ = [
     "CSV_COLUMNS",

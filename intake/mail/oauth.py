@@ -51,8 +51,8 @@ from sqlalchemy.pool import NullPool
 from store.db import make_engine, make_session_factory
 from store.models import OAuthToken
 
-from .config import ImapSettings, OAuth2Settings, SmtpSettings
-from .errors import IntakeError
+from ..config import ImapSettings, OAuth2Settings, SmtpSettings
+from ..errors import IntakeError
 
 __all__ = [
     "AuthorizationRequest",

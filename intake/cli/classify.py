@@ -11,7 +11,7 @@ from sqlalchemy import select
 from store import repo
 from store.models import Submission, SubmissionKind
 
-from .stages.classify import classify_kind
+from ..stages.classify import classify_kind
 
 __all__ = ["classify_command"]
 

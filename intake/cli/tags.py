@@ -17,10 +17,10 @@ from store import repo, tags
 from store.errors import StoreError
 from store.models import Submission, SubmissionKind, SubmissionStatus
 
-from .analysis.respondent import RESPONDENT_TYPES
-from .errors import ConfigError, IntakeError
-from .staff.evidence import gather_pack, render_html, render_markdown, write_docx
-from .stages.tag import tag_submission
+from ..analysis.respondent import RESPONDENT_TYPES
+from ..errors import ConfigError, IntakeError
+from ..staff.evidence import gather_pack, render_html, render_markdown, write_docx
+from ..stages.tag import tag_submission
 
 __all__ = ["evidence", "retag", "tag"]
 
