@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from store import acks as ack_store
 from store import campaigns as campaign_store
-from store import db, repo, work
+from store import db, repo, selection, work
 from store.errors import StoreError
-from store.models import Submission
 from store.parts import skipped_by_submission
 
 from ..app import App
@@ -355,12 +354,7 @@ def list_(
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         tags = campaign_store.member_tags(session)
-        rows = session.execute(
-            repo.list_rows(query)
-            .order_by(None)
-            .order_by(Submission.received_at, Submission.id)
-            .execution_options(yield_per=2000)
-        )
+        rows = selection.list_rows_by_arrival(session, query)
         header = True
         for row in rows:
             if header:
@@ -539,7 +533,7 @@ def export(
                 sys.stdout.write("\ufeff")
             write(records, sys.stdout)
             return
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total = selection.count_selected(session, query)
         # Excel reads a CSV without a byte-order mark as the local code page.
         encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
         with (
@@ -656,7 +650,7 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
         )
     wanted = [s for s, on in (("failed", failed), ("suppressed", suppressed)) if on]
     with _errors(), app.sessions() as session:
-        for ack, reference in session.execute(repo.select_acks(wanted)):
+        for ack, reference in ack_store.acks_with_references(session, wanted):
             when = format_uk(ack.sent_at) if ack.sent_at else f"{ack.attempts} attempt(s)"
             to_addr = ack.to_addr or "-"
             reason = ack.reason or ""

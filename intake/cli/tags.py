@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from store import repo, tags
+from store import repo, selection, tags
 from store.errors import StoreError
 from store.models import Submission, SubmissionKind, SubmissionStatus
 
@@ -139,15 +138,8 @@ def retag(state: Any, references: tuple[str, ...], all_: bool) -> None:
     app = state.app
     with _errors(), app.sessions() as session:
         if all_:
-            ids = list(
-                session.scalars(
-                    select(Submission.id)
-                    .where(
-                        Submission.status == SubmissionStatus.PARSED,
-                        Submission.kind == SubmissionKind.RESPONSE,
-                    )
-                    .order_by(Submission.id)
-                )
+            ids = selection.submission_ids(
+                session, kinds=[SubmissionKind.RESPONSE], status=SubmissionStatus.PARSED
             )
         else:
             ids = [repo.get_by_reference(session, ref).id for ref in references]
