@@ -3,7 +3,7 @@
     python benchmarks/mime_read.py [FOLDER...]
 
 Reads every .eml under the folders (default: the shared corpus beside the project
-and tests/data/eml) with :func:`intake.mime.read_message` and prints the time per
+and tests/data/eml) with :func:`intake.mail.mime.read_message` and prints the time per
 pass, the number of leaf parts and how they were accounted for.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from intake.mime import read_message  # noqa: E402
+from intake.mail.mime import read_message  # noqa: E402
 
 
 def main() -> None:

@@ -289,7 +289,7 @@ def imap_validity(dovecot: Dovecot, folder: str) -> int:
 
 def raw_fetch(dovecot: Dovecot, uids: list[int], batch: int) -> float:
     """Seconds imaplib takes to UID FETCH BODY.PEEK[] every UID, data discarded."""
-    from intake.poller import uid_set
+    from intake.mail.imap import uid_set
 
     conn = imaplib.IMAP4(dovecot.host, dovecot.port, timeout=120)
     try:

@@ -22,8 +22,8 @@ from typing import Protocol
 import jinja2
 
 from .deadline import format_uk
-from .message import UNREAD_REASONS
-from .mime import clean_header
+from .mail.message import UNREAD_REASONS
+from .mail.mime import clean_header
 
 __all__ = [
     "ACK_MARKER",

@@ -15,9 +15,9 @@ from store.db import make_session_factory, open_database
 
 from .config import Settings
 from .deadline import deadline_instant
-from .mailer import Mailer
+from .mail.imap import ImapInbox
+from .mail.smtp import Mailer
 from .pipeline import Pipeline
-from .poller import ImapInbox
 
 __all__ = ["App"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from .message import ReceivedAt, Timeliness
+from .mail.message import ReceivedAt, Timeliness
 
 __all__ = ["UK", "classify", "deadline_instant", "format_uk", "pick_received_at", "sent_in_time"]
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 from parsers import ExtractionPool
 from store import repo, work
 
-from .mime import message_id_of
-from .outbox import SendReport, send_due
+from .mail.mime import message_id_of
+from .mail.outbox import SendReport, send_due
 from .stages import STAGES
 from .stages.runner import StageReport, make_due, run_due
 
 if TYPE_CHECKING:
     from .app import App
-    from .message import FetchedMail
+    from .mail.message import FetchedMail
 
 __all__ = ["Pipeline", "ReadCounts"]
 

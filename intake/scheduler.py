@@ -36,9 +36,9 @@ from store import repo
 from store.errors import StoreError
 
 from .app import App
-from .daily import send_digest
 from .errors import IntakeError, MailboxError
-from .oauth import LogOnce
+from .mail.oauth import LogOnce
+from .staff.daily import send_digest
 from .staff.erasure import PURGE_HOUR, erase, plan_purge
 from .stages.queue import Dispatcher, run_processor
 from .worker import InboxBusy, holder_id, run_cycle

@@ -33,11 +33,11 @@ from store.errors import StoreError
 from .config import Settings
 from .errors import IntakeError
 from .log import bound
-from .message import FetchedMail
-from .outbox import SendReport
+from .mail.imap import MAX_BATCH_BYTES, ImapInbox, imap_name
+from .mail.message import FetchedMail
+from .mail.outbox import SendReport
+from .mail.sources import read_path
 from .pipeline import Pipeline, ReadCounts
-from .poller import MAX_BATCH_BYTES, ImapInbox, imap_name
-from .sources import read_path
 
 __all__ = [
     "InboxBusy",

@@ -15,11 +15,11 @@ from store import browse, repo, tags
 from store import users as user_store
 from store.models import SubmissionKind
 
-from .. import outbox
 from ..analysis.respondent import RESPONDENT_TYPES
 from ..app import App
 from ..errors import IntakeError
-from ..outbox import SendReport
+from ..mail import outbox
+from ..mail.outbox import SendReport
 
 __all__ = [
     "ActionRefused",

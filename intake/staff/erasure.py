@@ -15,11 +15,10 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import erasure, repo
-from store.models import Submission
+from store import erasure, repo, selection
 
 from ..config import RetentionSettings
 from ..deadline import format_uk
@@ -68,17 +67,7 @@ class ErasureReport:
 
 
 def _references(session: Session, ids: list[int]) -> list[str]:
-    found: list[str] = []
-    for start in range(0, len(ids), 500):
-        found += [
-            str(ref)
-            for ref in session.scalars(
-                select(Submission.reference)
-                .where(Submission.id.in_(ids[start : start + 500]))
-                .order_by(Submission.id)
-            )
-        ]
-    return found
+    return selection.references_of(session, ids)
 
 
 def plan_purge(session: Session, before: dt.datetime, *, anonymise: bool) -> ErasurePlan:

@@ -2,7 +2,7 @@
 
 Runs after ``read``. Robots, our own mail and senders over the daily limit are
 recorded as ``suppressed``; everyone else gets one ``pending`` outbox row, unique
-per submission, which :func:`intake.outbox.send_due` sends under an exclusive
+per submission, which :func:`intake.mail.outbox.send_due` sends under an exclusive
 claim. Sending is not part of this stage on purpose: one SMTP connection serves
 the whole batch, and a slow or refusing server never holds a stage claim.
 """
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from store.models import Submission, SubmissionKind
 
-from ..outbox import queue_ack
+from ..mail.outbox import queue_ack
 from .classify import classify_kind
 
 if TYPE_CHECKING:

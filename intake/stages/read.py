@@ -28,9 +28,9 @@ from store.parts import replace_skipped
 
 from ..ack import is_delivery_report, own_mail_reason
 from ..deadline import classify, pick_received_at, sent_in_time
-from ..message import AttachmentPart, Envelope
-from ..mime import PART_LIMIT_DEFECT, decoded_leaves, read_message
-from ..outbox import find_bounced_ack, own_addresses, queue_ack, quoted_ack_ids
+from ..mail.message import AttachmentPart, Envelope
+from ..mail.mime import PART_LIMIT_DEFECT, decoded_leaves, read_message
+from ..mail.outbox import find_bounced_ack, own_addresses, queue_ack, quoted_ack_ids
 
 if TYPE_CHECKING:
     from ..app import App

@@ -20,9 +20,9 @@ from store.models import AckStatus, Submission, SubmissionStatus
 
 from ..analysis.respondent import RESPONDENT_TYPES
 from ..deadline import UK, deadline_instant
-from ..health import Health
-from ..mime import read_message
+from ..mail.mime import read_message
 from ..staff import finder
+from ..staff.health import Health
 from .auth import Viewer
 from .base import REFERENCE, Web, page
 

@@ -14,9 +14,10 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from intake.cli import _counting, cli
-from intake.daily import describe
-from intake.originals import safe_filename, save_originals
+from intake.cli import cli
+from intake.cli.root import _counting
+from intake.mail.originals import safe_filename, save_originals
+from intake.staff.daily import describe
 from store.models import DigestRun
 from tests.conftest import ROOT
 

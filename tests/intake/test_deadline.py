@@ -15,7 +15,7 @@ from intake.deadline import (
     pick_received_at,
     sent_in_time,
 )
-from intake.message import Timeliness
+from intake.mail.message import Timeliness
 
 UTC = dt.UTC
 SECOND = dt.timedelta(seconds=1)

@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from intake.deadline import UK
-from intake.digest import (
+from intake.staff.digest import (
     CSV_COLUMNS,
     DigestAttachment,
     DigestData,
@@ -634,7 +634,7 @@ class TestBusyPeriod:
         import dataclasses
         import datetime as dt
 
-        from intake.digest import LISTED_LIMIT, DigestSubmission
+        from intake.staff.digest import LISTED_LIMIT, DigestSubmission
 
         base = dt.datetime(2018, 7, 26, 9, 0, tzinfo=dt.UTC)
         many = tuple(

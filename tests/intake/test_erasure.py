@@ -20,10 +20,10 @@ from sqlalchemy import MetaData, create_engine, select
 from intake.app import App
 from intake.cli import cli
 from intake.config import load_settings
-from intake.daily import build_digest
 from intake.deadline import UK
-from intake.digest import digest_text
 from intake.scheduler import Worker
+from intake.staff.daily import build_digest
+from intake.staff.digest import digest_text
 from intake.staff.erasure import next_purge_run, retention_forecast
 from intake.worker import import_path
 from store import repo

@@ -17,10 +17,10 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from intake import outbox
 from intake.app import App
-from intake.daily import send_digest
 from intake.errors import DeliveryError
+from intake.mail import outbox
+from intake.staff.daily import send_digest
 from intake.worker import InboxBusy, run_cycle
 from store import repo, work
 from store.models import Ack, DigestRun, Submission

@@ -26,9 +26,9 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from intake.app import App
-from intake.daily import send_digest
 from intake.errors import MailboxError
-from intake.poller import ImapInbox
+from intake.mail.imap import ImapInbox
+from intake.staff.daily import send_digest
 from intake.worker import poll_imap, poll_once
 from store.models import Ack, Attachment, Submission
 from tests.conftest import POSTGRES_URL, ROOT, imap_section, make_settings, smtp_section
@@ -40,7 +40,9 @@ MESSAGES = 6
 HARNESS = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-from intake import daily, mailer, outbox, pipeline, poller, worker
+from intake import pipeline, worker
+from intake.staff import daily
+from intake.mail import smtp as mailer, outbox, imap as poller
 from intake.app import App
 from intake.worker import poll_once
 from parsers import pool

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 from intake.app import App
-from intake.health import gather_health
-from intake.poller import ImapInbox
+from intake.mail.imap import ImapInbox
+from intake.staff.health import gather_health
 from intake.worker import poll_imap
 from store import repo, work
 from tests.intake.test_poll import AUG, compose, submissions
@@ -83,7 +83,7 @@ def test_store_batches_are_bounded_by_bytes() -> None:
     message) the byte cap, so memory does not grow with batch_size x message size."""
     import datetime as dt
 
-    from intake.message import FetchedMail
+    from intake.mail.message import FetchedMail
     from intake.worker import _chunks
 
     now = dt.datetime(2018, 7, 20, tzinfo=dt.UTC)

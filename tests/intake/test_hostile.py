@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from intake.app import App
-from intake.daily import build_digest
-from intake.digest import render_digest
-from intake.mime import MAX_PARTS, PART_LIMIT_DEFECT, read_message
+from intake.mail.mime import MAX_PARTS, PART_LIMIT_DEFECT, read_message
+from intake.staff.daily import build_digest
+from intake.staff.digest import render_digest
 from intake.worker import import_path
 from store.models import Submission
 from tests.conftest import DATA, SHARED_CORPUS, make_settings

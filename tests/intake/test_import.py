@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from intake.cli import cli
-from intake.sources import looks_like_mail, msg_to_eml
+from intake.mail.sources import looks_like_mail, msg_to_eml
 from tests.conftest import DATA, ROOT
 
 DEMO_INBOX = ROOT / "examples" / "inbox"

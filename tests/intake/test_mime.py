@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from intake.mime import (
+from intake.mail.mime import (
     clean_filename,
     clean_header,
     parse_message,

@@ -25,14 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from intake import oauth
 from intake.app import App
 from intake.cli import cli
 from intake.config import ImapSettings, Settings, SmtpSettings, parse_settings
-from intake.daily import build_digest
-from intake.digest import needs_attention
 from intake.errors import ConfigError, DeliveryError, MailboxAuthError
-from intake.mailer import Mailer
+from intake.mail import oauth
+from intake.mail.smtp import Mailer
+from intake.staff.daily import build_digest
+from intake.staff.digest import needs_attention
 from intake.worker import holder_id, run_cycle
 from store import db
 from store.models import OAuthToken, PollRun, Submission
@@ -534,7 +534,7 @@ class TestClientCredentials:
         self, sqlite_url: str, server: TokenServer, caplog: pytest.LogCaptureFixture
     ) -> None:
         source = oauth.OAuth2TokenSource(app_only(sqlite_url, server))
-        caplog.set_level(logging.DEBUG, logger="intake.oauth")
+        caplog.set_level(logging.DEBUG, logger="intake.mail.oauth")
         for _ in range(3):
             server.fail_next = (401, "invalid_client", "AADSTS7000222: expired.")
             with pytest.raises(oauth.TokenError):

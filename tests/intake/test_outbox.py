@@ -253,7 +253,7 @@ class TestOutages:
 CRASH = """
 import os, signal, sys
 sys.path.insert(0, {root!r})
-from intake import mailer
+from intake.mail import smtp as mailer
 from intake.app import App
 from intake.worker import poll_once
 from tests.conftest import make_settings, imap_section, smtp_section

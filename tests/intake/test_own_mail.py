@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from intake.app import App
 from intake.config import parse_settings
-from intake.daily import build_digest
-from intake.digest import digest_text
 from intake.errors import ConfigError
-from intake.outbox import own_addresses
+from intake.mail.outbox import own_addresses
+from intake.staff.daily import build_digest
+from intake.staff.digest import digest_text
 from store import repo
 from store.models import Ack, Submission
 from tests.conftest import imap_section, make_settings, smtp_section

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from intake.app import App
 from intake.cli import cli
-from intake.daily import build_digest
-from intake.digest import digest_text
+from intake.staff.daily import build_digest
+from intake.staff.digest import digest_text
 from store.parts import SkippedPartRow
 from tests.conftest import DATA, imap_section, make_settings, smtp_section
 from tests.intake.test_outbox import poll

@@ -232,7 +232,7 @@ class TestFaults:
             import os, signal, sys
             sys.path.insert(0, {str(ROOT)!r})
             from intake.app import App
-            from intake.poller import ImapInbox
+            from intake.mail.imap import ImapInbox
             from intake.worker import poll_imap
             from tests.conftest import make_settings, imap_section
 

@@ -14,8 +14,8 @@ from sqlalchemy import delete, func, select
 
 from intake.app import App
 from intake.cli import cli
-from intake.daily import build_digest
-from intake.health import gather_health
+from intake.staff.daily import build_digest
+from intake.staff.health import gather_health
 from intake.worker import import_path, poll_once
 from store import work
 from store.models import Ack, Attachment, RawMessage, Submission

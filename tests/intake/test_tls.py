@@ -18,8 +18,8 @@ from cryptography.x509.oid import NameOID
 
 from intake.config import ImapSettings, SmtpSettings
 from intake.errors import DeliveryError, MailboxError
-from intake.mailer import Mailer
-from intake.poller import ImapInbox
+from intake.mail.imap import ImapInbox
+from intake.mail.smtp import Mailer
 from tests.support import Dovecot
 
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from intake.app import App
 from intake.config import load_settings
-from intake.daily import send_digest
 from intake.scheduler import digest_trigger
+from intake.staff.daily import send_digest
 from intake.worker import InboxBusy, holder_id, run_cycle
 from store import repo
 from store.models import Ack, PollRun, Submission

@@ -17,8 +17,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from intake.app import App
-from intake.export import iter_records
 from intake.staff import campaigns as staff
+from intake.staff.export import iter_records
 from intake.stages.cluster import recompute_all
 from intake.worker import import_path
 from store import campaigns as store

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from intake.app import App
-from intake.mime import read_message
+from intake.mail.mime import read_message
 from intake.web import create_app
 from store import repo
 from store import users as user_store

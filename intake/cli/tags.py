@@ -11,17 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
-from store import repo, tags
+from store import repo, selection, tags
 from store.errors import StoreError
 from store.models import Submission, SubmissionKind, SubmissionStatus
 
-from .analysis.respondent import RESPONDENT_TYPES
-from .errors import ConfigError, IntakeError
-from .staff import actions
-from .staff.evidence import gather_pack, render_html, render_markdown, write_docx
-from .stages.tag import tag_submission
+from ..analysis.respondent import RESPONDENT_TYPES
+from ..errors import ConfigError, IntakeError
+from ..staff import actions
+from ..staff.evidence import gather_pack, render_html, render_markdown, write_docx
+from ..stages.tag import tag_submission
 
 __all__ = ["evidence", "retag", "tag"]
 
@@ -135,15 +134,8 @@ def retag(state: Any, references: tuple[str, ...], all_: bool) -> None:
     app = state.app
     with _errors(), app.sessions() as session:
         if all_:
-            ids = list(
-                session.scalars(
-                    select(Submission.id)
-                    .where(
-                        Submission.status == SubmissionStatus.PARSED,
-                        Submission.kind == SubmissionKind.RESPONSE,
-                    )
-                    .order_by(Submission.id)
-                )
+            ids = selection.submission_ids(
+                session, kinds=[SubmissionKind.RESPONSE], status=SubmissionStatus.PARSED
             )
         else:
             ids = [repo.get_by_reference(session, ref).id for ref in references]

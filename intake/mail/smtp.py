@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from email.message import EmailMessage
 
-from .config import SmtpSettings
-from .errors import ConfigError, DeliveryError
+from ..config import SmtpSettings
+from ..errors import ConfigError, DeliveryError
 
 __all__ = ["Mailer", "SmtpConnection"]
 

@@ -8,10 +8,10 @@ import sys
 
 import click
 
-from .cli import _Context, _errors, _progress
-from .deadline import UK, format_uk
-from .message import Timeliness
-from .staff import search as staff_search
+from ..deadline import UK, format_uk
+from ..mail.message import Timeliness
+from ..staff import search as staff_search
+from .root import _Context, _errors, _progress
 
 __all__ = ["search"]
 

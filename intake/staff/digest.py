@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from .deadline import format_uk
+from ..deadline import format_uk
+from ..mail.mime import clean_header
 from .export import CSV_COLUMNS as EXPORT_CSV_COLUMNS
 from .export import csv_safe
-from .mime import clean_header
 
 __all__ = [
     "CSV_COLUMNS",
@@ -44,7 +44,7 @@ __all__ = [
     "render_digest",
 ]
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES = Path(__file__).parent.parent / "templates"  # shared with ../ack.py
 
 # The export's summary columns, less the two an analyst needs but staff do not.
 CSV_COLUMNS = tuple(c for c in EXPORT_CSV_COLUMNS if c not in ("received_at", "message_id"))

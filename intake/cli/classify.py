@@ -6,12 +6,11 @@ import sys
 from collections import Counter
 
 import click
-from sqlalchemy import select
 
-from store import repo
+from store import repo, selection
 from store.models import Submission, SubmissionKind
 
-from .stages.classify import classify_kind
+from ..stages.classify import classify_kind
 
 __all__ = ["classify_command"]
 
@@ -28,11 +27,7 @@ def classify_command(state: object, dry_run: bool) -> None:
     kinds = (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY)
     changed: Counter[str] = Counter()
     with app.sessions() as session:
-        ids = list(
-            session.scalars(
-                select(Submission.id).where(Submission.kind.in_(kinds)).order_by(Submission.id)
-            )
-        )
+        ids = selection.submission_ids(session, kinds=kinds)
         with click.progressbar(ids, label="Classifying", file=sys.stderr, show_pos=True) as bar:
             for submission_id in bar:
                 submission = session.get(Submission, submission_id)

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
-from .config import ImapSettings
-from .errors import ConfigError, MailboxAuthError, MailboxError
+from ..config import ImapSettings
+from ..errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
 __all__ = ["MAX_BATCH_BYTES", "ImapInbox", "imap_name", "uid_set"]

@@ -14,9 +14,9 @@ from store import campaigns as store
 from store import responses
 from store.errors import StoreError
 
-from .errors import ConfigError, IntakeError
-from .staff import campaigns as staff
-from .stages.cluster import recompute_all
+from ..errors import ConfigError, IntakeError
+from ..staff import campaigns as staff
+from ..stages.cluster import recompute_all
 
 __all__ = ["campaigns_group"]
 

@@ -43,16 +43,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from store import tokens
 from store.db import make_engine, make_session_factory
-from store.models import OAuthToken
 
-from .config import ImapSettings, OAuth2Settings, SmtpSettings
-from .errors import IntakeError
+from ..config import ImapSettings, OAuth2Settings, SmtpSettings
+from ..errors import IntakeError
 
 __all__ = [
     "AuthorizationRequest",
@@ -532,18 +531,10 @@ class TokenStore:
     def __repr__(self) -> str:
         return "TokenStore()"
 
-    @staticmethod
-    def _where(o: OAuth2Settings) -> Any:
-        return (
-            (OAuthToken.provider == o.provider)
-            & (OAuthToken.client_id == o.client_id)
-            & (OAuthToken.account == o.account.lower())
-        )
-
     def load(self, o: OAuth2Settings) -> str | None:
         try:
             with self._sessions() as session:
-                row = session.scalars(select(OAuthToken).where(self._where(o))).first()
+                row = tokens.find_token(session, o.provider, o.client_id, o.account)
         except SQLAlchemyError as exc:
             raise TokenError(f"cannot read the stored sign-in from the database: {exc}") from exc
         if row is None:
@@ -559,7 +550,7 @@ class TokenStore:
 
     def updated_at(self, o: OAuth2Settings) -> dt.datetime | None:
         with self._sessions() as session:
-            row = session.scalars(select(OAuthToken).where(self._where(o))).first()
+            row = tokens.find_token(session, o.provider, o.client_id, o.account)
             return None if row is None else row.updated_at
 
     def save(self, o: OAuth2Settings, refresh_token: str) -> None:
@@ -568,17 +559,9 @@ class TokenStore:
         for _attempt in range(2):
             try:
                 with self._sessions() as session:
-                    row = session.scalars(select(OAuthToken).where(self._where(o))).first()
-                    if row is None:
-                        row = OAuthToken(
-                            provider=o.provider,
-                            client_id=o.client_id,
-                            account=o.account.lower(),
-                            created_at=now,
-                        )
-                        session.add(row)
-                    row.refresh_token_encrypted = encrypted
-                    row.updated_at = now
+                    tokens.put_token(
+                        session, o.provider, o.client_id, o.account, encrypted=encrypted, now=now
+                    )
                     session.commit()
                 return
             except IntegrityError:  # another process inserted it first: update theirs
@@ -590,9 +573,9 @@ class TokenStore:
 
     def delete(self, o: OAuth2Settings) -> bool:
         with self._sessions() as session:
-            result = session.execute(delete(OAuthToken).where(self._where(o)))
+            deleted = tokens.delete_token(session, o.provider, o.client_id, o.account)
             session.commit()
-            return bool(getattr(result, "rowcount", 0))
+            return deleted
 
 
 # --- token sources ----------------------------------------------------------------------

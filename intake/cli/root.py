@@ -1,4 +1,4 @@
-"""The ``intake`` command line: a thin shell over the worker, pipeline and store."""
+"""The root ``intake`` command group, its errors and context, and the core commands."""
 
 from __future__ import annotations
 
@@ -13,29 +13,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from store import acks as ack_store
 from store import campaigns as campaign_store
-from store import db, repo, work
+from store import db, repo, selection, work
 from store.errors import StoreError
-from store.models import Submission
 from store.parts import skipped_by_submission
 
-from .app import App
-from .config import Settings, find_config_path, load_settings, require_inbox
-from .daily import build_digest, describe, send_digest
-from .deadline import UK, format_uk
-from .digest import digest_text
-from .errors import ConfigError, IntakeError
-from .export import iter_records, submission_record, write_csv, write_jsonl
-from .health import gather_health
-from .log import configure as configure_logging
-from .message import Timeliness
-from .staff.campaigns import campaign_lines, response_campaign
-from .worker import inbox_name, run_cycle
+from ..app import App
+from ..config import Settings, find_config_path, load_settings, require_inbox
+from ..deadline import UK, format_uk
+from ..errors import ConfigError, IntakeError
+from ..log import configure as configure_logging
+from ..mail.message import Timeliness
+from ..staff.campaigns import campaign_lines, response_campaign
+from ..staff.daily import build_digest, describe, send_digest
+from ..staff.digest import digest_text
+from ..staff.export import iter_records, submission_record, write_csv, write_jsonl
+from ..staff.health import gather_health
+from ..worker import inbox_name, run_cycle
 
-__all__ = ["main"]
+__all__ = ["cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -251,7 +250,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     Everything imported is read before the command ends; nobody is acknowledged
     unless --ack is given.
     """
-    from .sources import import_files, scan_import
+    from ..mail.sources import import_files, scan_import
 
     app = state.app
     files = scan_import(paths)
@@ -355,12 +354,7 @@ def list_(
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         tags = campaign_store.member_tags(session)
-        rows = session.execute(
-            repo.list_rows(query)
-            .order_by(None)
-            .order_by(Submission.received_at, Submission.id)
-            .execution_options(yield_per=2000)
-        )
+        rows = selection.list_rows_by_arrival(session, query)
         header = True
         for row in rows:
             if header:
@@ -429,7 +423,7 @@ def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -
         sub = repo.get_by_reference(session, reference)
         record = submission_record(sub)
         if save_to is not None:
-            from .originals import save_originals
+            from ..mail.originals import save_originals
 
             raw = repo.load_raw(session, sub.id)
             for path in save_originals(sub.reference or reference.upper(), raw, save_to):
@@ -539,7 +533,7 @@ def export(
                 sys.stdout.write("\ufeff")
             write(records, sys.stdout)
             return
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        total = selection.count_selected(session, query)
         # Excel reads a CSV without a byte-order mark as the local code page.
         encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
         with (
@@ -551,7 +545,7 @@ def export(
 
 
 def _export_consult(state: _Context, output: Path | None) -> None:
-    from .staff.consult import write_consult
+    from ..staff.consult import write_consult
 
     if output is None:
         raise click.UsageError("--format consult writes a folder: give it with -o DIR")
@@ -591,7 +585,7 @@ def set_timeliness(
     state: _Context, reference: str, timeliness: str, reason: str, by: str | None
 ) -> None:
     """Override whether a submission counts as on time, with a recorded reason and who."""
-    from .staff import actions
+    from ..staff import actions
 
     reason = " ".join(reason.split())
     if len(reason) < 3:
@@ -626,7 +620,7 @@ def reparse(
         raise click.UsageError(
             "give exactly one of: REFERENCE..., --failed, --status STATUS, --all"
         )
-    from .staff import actions
+    from ..staff import actions
 
     app = state.app
     with _errors():
@@ -656,7 +650,7 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
         )
     wanted = [s for s, on in (("failed", failed), ("suppressed", suppressed)) if on]
     with _errors(), app.sessions() as session:
-        for ack, reference in session.execute(repo.select_acks(wanted)):
+        for ack, reference in ack_store.acks_with_references(session, wanted):
             when = format_uk(ack.sent_at) if ack.sent_at else f"{ack.attempts} attempt(s)"
             to_addr = ack.to_addr or "-"
             reason = ack.reason or ""
@@ -669,7 +663,7 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
 @pass_ctx
 def resend_ack(state: _Context, reference: str, reason: str) -> None:
     """Send the acknowledgement of one submission again (explicit and recorded)."""
-    from .staff import actions
+    from ..staff import actions
 
     with _errors():
         to_addr, report = actions.resend_ack(state.app, reference, reason)
@@ -697,7 +691,7 @@ def worker(state: _Context, role: str) -> None:
     stops; a second one stops at once. With PostgreSQL, start one `--role poll` worker per
     inbox and any number of `--role process` workers, on any host, to share the reading.
     """
-    from .scheduler import Worker  # APScheduler is only needed here
+    from ..scheduler import Worker  # APScheduler is only needed here
 
     app = state.app
     if role != "process":
@@ -776,7 +770,7 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
 @pass_ctx
 def check(state: _Context) -> None:
     """Open the database, sign in to IMAP and SMTP as configured; say what works (no mail sent)."""
-    from .check import run_checks
+    from ..mail.check import run_checks
 
     settings = state.app.settings
     click.echo(f"Configuration: OK (read {state.config_path.resolve()})")
@@ -794,7 +788,7 @@ def auth_group() -> None:
 
 
 def _delegated(state: _Context) -> Any:
-    from . import oauth
+    from ..mail import oauth
 
     with _errors():
         settings = state.app.settings
@@ -814,7 +808,7 @@ def _delegated(state: _Context) -> Any:
 @pass_ctx
 def auth_login(state: _Context) -> None:
     """Sign in once as the mailbox (device code or browser); keeps the refresh token."""
-    from . import oauth
+    from ..mail import oauth
 
     o, store = _delegated(state)
     with _errors():
@@ -869,7 +863,7 @@ def auth_logout(state: _Context) -> None:
 @auth_group.command("new-key")
 def auth_new_key() -> None:
     """Print a new encryption key for $INTAKE_TOKEN_KEY (keep it secret, like a password)."""
-    from .oauth import new_key
+    from ..mail.oauth import new_key
 
     click.echo(new_key())
 
@@ -894,35 +888,3 @@ def db_upgrade(state: _Context) -> None:
             click.echo(f"schema at {db.current_revision(engine)}")
         finally:
             engine.dispose()
-
-
-from .cli_campaigns import campaigns_group  # noqa: E402 - commands of their own module
-from .cli_erasure import erase_command, purge  # noqa: E402 - needs the names above
-
-cli.add_command(purge)
-cli.add_command(erase_command)
-cli.add_command(campaigns_group)
-from .cli_classify import classify_command  # noqa: E402 - registered after the group exists
-
-cli.add_command(classify_command)
-
-
-def main() -> None:
-    """Entry point of the ``intake`` console script."""
-    cli(prog_name="intake")
-
-
-from .cli_search import search as _search_command  # noqa: E402 - it imports this module
-
-cli.add_command(_search_command)
-
-from .cli_tags import evidence, retag, tag  # noqa: E402 - registered after the group exists
-
-cli.add_command(tag)
-cli.add_command(retag)
-cli.add_command(evidence)
-
-from .cli_web import users_group, web  # noqa: E402 - the web view's commands
-
-cli.add_command(web)
-cli.add_command(users_group)

@@ -24,8 +24,8 @@ def web(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the staff web view (put it behind a reverse proxy with TLS)."""
     import uvicorn
 
-    from .cli import _errors
-    from .web import create_app
+    from ..web import create_app
+    from .root import _errors
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
@@ -78,8 +78,8 @@ _STDIN = click.option(
 @click.pass_context
 def users_add(ctx: click.Context, email: str, role: str, password_stdin: bool) -> None:
     """Add a staff account (asks for its password)."""
-    from .cli import _errors
-    from .web.auth import hash_password
+    from ..web.auth import hash_password
+    from .root import _errors
 
     if "@" not in email:
         raise click.UsageError(f"{email!r} is not an email address")
@@ -99,8 +99,8 @@ def users_add(ctx: click.Context, email: str, role: str, password_stdin: bool) -
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """List the accounts and their roles."""
-    from .cli import _errors
-    from .deadline import format_uk
+    from ..deadline import format_uk
+    from .root import _errors
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
@@ -118,7 +118,7 @@ def users_list(ctx: click.Context) -> None:
 @click.pass_context
 def users_remove(ctx: click.Context, email: str) -> None:
     """Remove an account (its sessions end at once)."""
-    from .cli import _errors
+    from .root import _errors
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
@@ -137,8 +137,8 @@ def users_remove(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def users_reset(ctx: click.Context, email: str, password_stdin: bool) -> None:
     """Set a new password (signs the account out everywhere)."""
-    from .cli import _errors
-    from .web.auth import hash_password
+    from ..web.auth import hash_password
+    from .root import _errors
 
     password = _read_password(password_stdin)
     with _errors():

@@ -8,14 +8,14 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from store import tags
+from store import selection, tags
 from store.campaigns import export_maps
-from store.models import Attachment, Submission
+from store.models import Submission
 
-from .deadline import format_uk
+from ..deadline import format_uk
 
 __all__ = [
     "CSV_COLUMNS",
@@ -78,18 +78,11 @@ def iter_records(
     merged here: no ORM objects, no query per submission, bounded memory.
     """
     skip = set() if with_text else {"body_text", "text"}
-    columns = [getattr(Submission, name) for name in _SUBMISSION_COLUMNS if name not in skip]
-    submissions = session.execute(
-        query.with_only_columns(*columns).execution_options(yield_per=1000)
-    )
-    ids = query.with_only_columns(Submission.id).order_by(None)
-    attachments = iter(
-        session.execute(
-            select(*[getattr(Attachment, n) for n in _ATTACHMENT_COLUMNS if n not in skip])
-            .where(Attachment.submission_id.in_(ids))
-            .order_by(Attachment.submission_id, Attachment.position)
-            .execution_options(yield_per=1000)
-        )
+    submissions, attachments = selection.export_streams(
+        session,
+        query,
+        [name for name in _SUBMISSION_COLUMNS if name not in skip],
+        [name for name in _ATTACHMENT_COLUMNS if name not in skip],
     )
     campaign, supersedes, superseded_by = export_maps(session)
     pending = next(attachments, None)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import MailboxError
+from ..errors import MailboxError
 from .message import FetchedMail
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,11 @@ from store.campaigns import honest_counts
 from store.models import DigestRun, Submission
 from store.parts import SkippedPartRow, skipped_by_submission
 
-from .config import Settings
-from .deadline import deadline_instant, format_uk
+from ..config import Settings
+from ..deadline import deadline_instant, format_uk
+from ..errors import DeliveryError
+from ..mail.message import UNREAD_REASONS
+from ..mail.smtp import Mailer
 from .digest import (
     DigestAttachment,
     DigestData,
@@ -30,10 +33,7 @@ from .digest import (
     DigestSubmission,
     render_digest,
 )
-from .errors import DeliveryError
-from .mailer import Mailer
-from .message import UNREAD_REASONS
-from .staff.erasure import retention_forecast
+from .erasure import retention_forecast
 
 __all__ = ["build_digest", "describe", "inbox_problems", "send_digest", "stage_problems"]
 

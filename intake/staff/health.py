@@ -11,11 +11,11 @@ from store import repo, tags, work
 from store.models import DigestRun, PollRun, Submission
 from store.queue import QueueOverview, queue_overview
 
-from .config import Settings
+from ..config import Settings
+from ..deadline import UK, deadline_instant, format_uk
+from ..worker import inbox_name
 from .daily import counted_line, describe
-from .deadline import UK, deadline_instant, format_uk
-from .staff.erasure import RetentionForecast, retention_forecast
-from .worker import inbox_name
+from .erasure import RetentionForecast, retention_forecast
 
 __all__ = ["Health", "gather_health"]
 

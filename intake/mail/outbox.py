@@ -32,14 +32,13 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import work
+from store import acks, work
 from store.models import Ack, AckStatus, Submission, SubmissionKind, SubmissionStatus
 from store.parts import skipped_by_submission
 
-from .ack import (
+from ..ack import (
     OWN_ADDRESS,
     AckAttachment,
     AckContent,
@@ -49,9 +48,9 @@ from .ack import (
     render_ack,
     robot_reason,
 )
-from .config import Settings
-from .errors import DeliveryError
-from .mailer import Mailer, SmtpConnection
+from ..config import Settings
+from ..errors import DeliveryError
+from .smtp import Mailer, SmtpConnection
 
 __all__ = [
     "SendReport",
@@ -112,10 +111,7 @@ def queue_ack(
         return
     if submission.kind != SubmissionKind.RESPONSE or submission.ack_status != AckStatus.NONE:
         return  # decided before (sent, suppressed, or off for a backfill): never again
-    existing = session.scalar(
-        select(Ack).where(Ack.submission_id == submission.id, Ack.sequence == 0)
-    )
-    if existing is not None:
+    if acks.first_ack(session, submission.id) is not None:
         return
     if not (enabled and settings.acks_on and settings.smtp):
         if submission.ack_status == AckStatus.NONE:
@@ -131,18 +127,7 @@ def queue_ack(
     )
     if reason is None:
         since = now - dt.timedelta(days=1)
-        recent = (
-            session.scalar(
-                select(func.count())
-                .select_from(Ack)
-                .where(
-                    Ack.to_addr == to_addr,
-                    Ack.created_at >= since,
-                    Ack.status.in_([AckStatus.PENDING, AckStatus.SENDING, AckStatus.SENT]),
-                )
-            )
-            or 0
-        )
+        recent = acks.recent_acks_to(session, to_addr, since)
         limit = settings.ack.max_per_sender_per_day
         if recent >= limit:
             reason = f"rate limit: already {recent} acknowledgement(s) to {to_addr} in 24 hours"
@@ -171,7 +156,7 @@ def _suppress_own_mail(
     headers: dict[str, str],
 ) -> None:
     """Record "suppressed: own address" for our own mail, acknowledgements on or off."""
-    if session.scalar(select(Ack.id).where(Ack.submission_id == submission.id)) is not None:
+    if acks.has_ack(session, submission.id):
         return
     reason = own_mail_reason(
         headers,
@@ -216,7 +201,7 @@ def request_resend(
             f"{submission.reference} is not read and acknowledged yet; its acknowledgement "
             "goes out with the next poll. Run `intake poll`, then resend if still needed."
         )
-    last = session.scalar(select(func.max(Ack.sequence)).where(Ack.submission_id == submission.id))
+    last = acks.last_sequence(session, submission.id)
     sequence = (last + 1) if last is not None else 1
     domain = settings.smtp.sender.rpartition("@")[2] or "localhost"
     ack = Ack(
@@ -414,6 +399,4 @@ def quoted_ack_ids(blobs: Iterable[bytes]) -> list[str]:
 
 def find_bounced_ack(session: Session, message_ids: Sequence[str]) -> Ack | None:
     """The acknowledgement a delivery report is about."""
-    if not message_ids:
-        return None
-    return session.scalar(select(Ack).where(Ack.message_id.in_(list(message_ids))).limit(1))
+    return acks.ack_for_message_ids(session, message_ids)

@@ -6,9 +6,9 @@ import datetime as dt
 
 import click
 
-from .cli import _Context, _errors
-from .deadline import UK
-from .staff.erasure import ErasurePlan, ErasureReport, erase, plan_purge, plan_sender
+from ..deadline import UK
+from ..staff.erasure import ErasurePlan, ErasureReport, erase, plan_purge, plan_sender
+from .root import _Context, _errors
 
 __all__ = ["erase_command", "purge"]
 

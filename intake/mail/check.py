@@ -16,11 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from parsers.result import MB
 from store import db
 
+from ..config import Settings
+from ..errors import ConfigError, IntakeError
 from . import oauth
-from .config import Settings
-from .errors import ConfigError, IntakeError
-from .mailer import Mailer
-from .poller import ImapInbox
+from .imap import ImapInbox
+from .smtp import Mailer
 
 __all__ = ["CheckResult", "check_database", "run_checks"]
 
