@@ -18,20 +18,9 @@ from intake.app import App
 from intake.stages.tag import tag_submission
 from intake.web import create_app
 from store import repo
+from tests.intake.test_cli_tags import COUNCIL
 from tests.web.conftest import ADMIN, STAFF, csrf_of, seeded_app, sign_in
 
-COUNCIL = """Northmoor Borough Council response
-
-Question 2: Scale fail
-
-Our ten-year outsourcing contract with a national provider collapsed when the contractor
-went into liquidation, and we had to take the service back.
-
-Question 3
-
-Northmoor Community Action, a local charity, runs our befriending service; its volunteers
-transformed lives and the evaluation found loneliness fell.
-"""
 REF = "KIL-00006"
 
 
