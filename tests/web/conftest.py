@@ -18,12 +18,14 @@ from intake.web.auth import hash_password
 from intake.worker import import_path
 from store import users as user_store
 from tests.conftest import DATA, make_settings
+from tests.intake.test_cli_tags import COUNCIL
 
 PASSWORD = "correct horse battery staple"
 ADMIN = "admin@example.org"
 STAFF = "staff@example.org"
 SCRIPT_SUBJECT = '<script>alert("x")</script><b>Bold</b> & "quotes"'
 DOCX = DATA / "docs" / "features.docx"
+COUNCIL_REF = "KIL-00006"
 NOW = dt.datetime(2018, 7, 30, 9, 0, tzinfo=dt.UTC)
 
 
@@ -103,10 +105,21 @@ def write_messages(folder: Path) -> None:
 
 def seeded_app(db_url: str, folder: Path, *, questions: bool = False) -> App:
     """An App whose database holds the five responses, read, and the two accounts (with
-    ``questions``, the call's four questions too, so the passages are tagged)."""
+    ``questions``, the call's four questions too and a council's answer to them,
+    KIL-00006, so that passages are tagged)."""
     settings = make_settings(db_url, extra="workers = 1", questions=questions)
     app = App(settings, now=lambda: NOW)
     write_messages(folder)
+    if questions:
+        (folder / "6.eml").write_bytes(
+            _message(
+                "Policy <policy@northmoor.gov.uk>",
+                "Our response",
+                "Please find our response attached.",
+                "Thu, 26 Jul 2018 10:00:00 +0100",
+                files=(("response.txt", "text/plain", COUNCIL.encode()),),
+            )
+        )
     with app.pipeline(acks=False) as pipeline:
         for path in sorted(folder.glob("*.eml")):
             import_path(pipeline, path)

@@ -1,12 +1,13 @@
 """The web view in a real browser: Debian's Chromium driven by Playwright.
 
 A real uvicorn server runs in a thread on a free port, over a SQLite database the
-real pipeline has read five messages into. The tests also save the screenshots the
+real pipeline has read six messages into (one tagged against the call's questions). The tests also save the screenshots the
 README shows (docs/screenshots/).
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -20,7 +21,15 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from intake.app import App
 from intake.web import create_app
 from tests.conftest import ROOT
-from tests.web.conftest import ADMIN, DOCX, PASSWORD, SCRIPT_SUBJECT, STAFF, seeded_app
+from tests.web.conftest import (
+    ADMIN,
+    COUNCIL_REF,
+    DOCX,
+    PASSWORD,
+    SCRIPT_SUBJECT,
+    STAFF,
+    seeded_app,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "screenshots"
@@ -43,7 +52,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, App]]:
     folder = tmp_path_factory.mktemp("web")
-    app = seeded_app(f"sqlite:///{folder / 'intake.db'}", folder / "mail")
+    app = seeded_app(f"sqlite:///{folder / 'intake.db'}", folder / "mail", questions=True)
     port = _free_port()
     config = uvicorn.Config(create_app(app), host="127.0.0.1", port=port, log_level="warning")
     running = uvicorn.Server(config)
@@ -91,7 +100,15 @@ def log_in(page: Page, email: str, target: str = "/") -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/submissions", "/submissions/KIL-00001", "/search?q=a", "/attention", "/logout"],
+    [
+        "/",
+        "/submissions",
+        "/submissions/KIL-00001",
+        "/search?q=a",
+        "/attention",
+        "/questions",
+        "/logout",
+    ],
 )
 def test_every_page_needs_a_session(page: Page, path: str) -> None:
     """Without a session every page lands on the sign-in form."""
@@ -104,7 +121,7 @@ def test_log_in_filter_search_open_and_download(page: Page) -> None:
     """A member of staff signs in, filters, searches, opens a response, downloads a file."""
     log_in(page, STAFF, "/submissions")
     assert page.url.endswith("/submissions")
-    assert page.locator("#count").inner_text().startswith("5 response(s)")
+    assert page.locator("#count").inner_text().startswith("6 response(s)")
     page.set_viewport_size({"width": 1400, "height": 900})
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "list.png"), full_page=True)
@@ -122,7 +139,7 @@ def test_log_in_filter_search_open_and_download(page: Page) -> None:
 
     page.get_by_role("link", name="KIL-00001").click()
     assert page.get_by_role("heading", level=1).inner_text().startswith("KIL-00001")
-    assert page.get_by_text("Question 1: more buses.").is_visible()
+    assert page.locator("pre.text").get_by_text("Question 1: more buses.").is_visible()
     page.screenshot(path=str(SHOTS / "response.png"), full_page=True)
 
     with page.expect_download() as info:
@@ -130,6 +147,29 @@ def test_log_in_filter_search_open_and_download(page: Page) -> None:
     download = info.value
     assert download.suggested_filename == "evidence.docx"
     assert Path(download.path()).read_bytes() == DOCX.read_bytes()
+
+
+def test_review_a_tag_from_the_questions_page(page: Page) -> None:
+    """Staff go from a question to a tagged passage, reject the tag and set the
+    respondent; the passage leaves the question's page and the decisions are audited."""
+    log_in(page, STAFF, "/questions")
+    page.get_by_role("link", name=re.compile(r"^c: ")).click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("c: ")
+    page.get_by_role("link", name=COUNCIL_REF).first.click()
+    assert page.url.endswith("#passage-3")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.locator("#passage-3").screenshot(path=str(SHOTS / "questions.png"))
+    page.locator("#passage-3").get_by_role("button", name="Reject c").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text().startswith("Your decision on the passage")
+    assert page.locator("#passage-3").get_by_text("rejected").is_visible()
+    page.get_by_label("Respondent type").select_option("charity")
+    page.get_by_label("organisation").fill("Northmoor Community Action")
+    page.get_by_role("button", name="Set the respondent").click()
+    page.wait_for_load_state()
+    assert page.get_by_text(f"tag_rejected: 3:c by {STAFF}").is_visible()
+    page.goto("/questions/c")
+    assert page.get_by_role("link", name=COUNCIL_REF).count() == 0
 
 
 def test_script_subject_shown_as_text(page: Page) -> None:

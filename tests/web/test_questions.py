@@ -1,6 +1,6 @@
 """Staff review of question tags from the browser's side, over HTTP, on both databases.
 
-The five seeded responses plus a council's answer that the tagging stage splits into
+The seeded responses include a council's answer that the tagging stage splits into
 passages; staff confirm, reject, add and set the respondent, and a re-run keeps it all.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -18,24 +17,14 @@ from intake.app import App
 from intake.stages.tag import tag_submission
 from intake.web import create_app
 from store import repo
-from tests.intake.test_cli_tags import COUNCIL
-from tests.web.conftest import ADMIN, STAFF, csrf_of, seeded_app, sign_in
+from tests.web.conftest import ADMIN, COUNCIL_REF, STAFF, csrf_of, seeded_app, sign_in
 
-REF = "KIL-00006"
+REF = COUNCIL_REF
 
 
 @pytest.fixture
 def tagged_app(db_url: str, tmp_path: Path) -> Iterator[App]:
-    folder = tmp_path / "mail"
-    folder.mkdir()
-    message = EmailMessage()
-    message["From"], message["To"] = "Policy <policy@northmoor.gov.uk>", "keepitlocal@example.org"
-    message["Subject"], message["Date"] = "Our response", "Thu, 26 Jul 2018 10:00:00 +0100"
-    message["Message-ID"] = "<council-response@northmoor.gov.uk>"
-    message.set_content("Please find our response attached.")
-    message.add_attachment(COUNCIL, filename="response.txt")
-    (folder / "6.eml").write_bytes(bytes(message))
-    app = seeded_app(db_url, folder, questions=True)
+    app = seeded_app(db_url, tmp_path / "mail", questions=True)
     yield app
     app.close()
 
@@ -88,7 +77,9 @@ class TestReview:
         _post(staff, "respondent", kind="community_organisation", organisation="Northmoor CA")
         _retag(tagged_app)
         html = staff.get(f"/submissions/{REF}").text
-        assert re.search(r"b: [^<]+</strong>\s*· rejected\s*by staff@example.org", _tags_of(html, 2))
+        assert re.search(
+            r"b: [^<]+</strong>\s*· rejected\s*by staff@example.org", _tags_of(html, 2)
+        )
         assert re.search(r"d: [^<]+</strong>\s*· tagged\s*by staff@example.org", _tags_of(html, 1))
         assert "community organisation</strong>" in html and "Northmoor CA" in html
         assert f"tag_rejected: 2:b by {STAFF}" in html
