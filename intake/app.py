@@ -14,7 +14,6 @@ from parsers.result import MB
 from store.db import make_session_factory, open_database
 
 from .config import Settings
-from .deadline import deadline_instant
 from .mail.imap import ImapInbox
 from .mail.oauth import TokenSources
 from .mail.smtp import Mailer
@@ -66,8 +65,7 @@ class App:
     @cached_property
     def cutoff(self) -> dt.datetime:
         """The deadline as an instant (UTC), grace included: computed here only."""
-        c = self.settings.consultation
-        return deadline_instant(c.deadline, c.zone, c.grace_minutes)
+        return self.settings.consultation.cutoff
 
     @cached_property
     def engine(self) -> Engine:

@@ -17,7 +17,7 @@ from store import users as user_store
 from store.errors import NotFound
 from store.models import AckStatus, Submission, SubmissionStatus
 
-from ..deadline import UK, deadline_instant
+from ..deadline import UK
 from ..mail.mime import read_message
 from ..staff import finder
 from ..staff.health import Health
@@ -105,8 +105,7 @@ def dashboard(web: Web, request: Request, viewer: Viewer) -> Response:
         for n, (d, c) in enumerate(zip(days, per_day, strict=True))
         for h in [round(140 * c / top) if top else 0]
     ]
-    c = app.settings.consultation
-    cutoff = deadline_instant(c.deadline, c.zone, c.grace_minutes)
+    cutoff = app.cutoff
     return web.render(
         request,
         "dashboard.html",
@@ -207,7 +206,6 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         trail = browse.audit_trail(session, sub.reference or "")
         notes = user_store.notes_for(session, sub.id)
         attachments = list(sub.attachments)
-    c = web.app.settings.consultation
     return web.render(
         request,
         "detail.html",
@@ -217,7 +215,7 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         trail=trail,
         notes=notes,
         how_decided=HOW_DECIDED.get(sub.received_at_source or "", "unknown"),
-        cutoff=deadline_instant(c.deadline, c.zone, c.grace_minutes),
+        cutoff=web.app.cutoff,
         done=DONE.get(request.query_params.get("done", ""), ""),
     )
 
