@@ -71,6 +71,18 @@ def _errors() -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn our errors into click's: a configuration mistake is a usage error (exit 2),
+    any other of ours a plain failure (exit 1); used by the campaign and tag commands."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration: {exc}") from exc
+    except (IntakeError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 class Failure(click.ClickException):
     """One line on stderr, exit code 1: the database, network, sign-in or input failed."""
 
