@@ -14,8 +14,8 @@ from parsers.result import MB
 from store.db import make_session_factory, open_database
 
 from .config import Settings
-from .deadline import deadline_instant
 from .mail.imap import ImapInbox
+from .mail.oauth import TokenSources
 from .mail.smtp import Mailer
 from .pipeline import Pipeline
 
@@ -47,6 +47,8 @@ class App:
         # A stage's prepare() leaves per-submission work here for its run(); the
         # runner empties it after each batch.
         self.stage_cache: dict[tuple[str, int], object] = {}
+        # OAuth2 access tokens, shared by the inbox, the mailer and `intake check`.
+        self.token_sources = TokenSources()
 
     @property
     def pool(self) -> ExtractionPool:
@@ -63,8 +65,7 @@ class App:
     @cached_property
     def cutoff(self) -> dt.datetime:
         """The deadline as an instant (UTC), grace included: computed here only."""
-        c = self.settings.consultation
-        return deadline_instant(c.deadline, c.zone, c.grace_minutes)
+        return self.settings.consultation.cutoff
 
     @cached_property
     def engine(self) -> Engine:
@@ -80,7 +81,7 @@ class App:
 
     def mailer(self) -> Mailer | None:
         smtp = self.settings.smtp
-        return Mailer(smtp) if smtp is not None else None
+        return Mailer(smtp, self.token_sources) if smtp is not None else None
 
     def pipeline(self, *, acks: bool = True) -> Pipeline:
         return Pipeline(self, acks=acks)
@@ -90,9 +91,12 @@ class App:
         if imap is None:
             return None
         limit = int(self.settings.limits.max_message_mb * MB)
-        return lambda: ImapInbox(imap, max_message_bytes=limit, now=self.now)
+        return lambda: ImapInbox(
+            imap, max_message_bytes=limit, now=self.now, tokens=self.token_sources
+        )
 
     def close(self) -> None:
         self.close_pool()
+        self.token_sources.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -26,6 +26,7 @@ from typing import Any
 
 from parsers.result import Limits
 
+from .deadline import deadline_instant
 from .errors import ConfigError
 
 __all__ = [
@@ -77,9 +78,10 @@ class ConsultationSettings:
         return zoneinfo.ZoneInfo(self.timezone)
 
     @property
-    def deadline_utc(self) -> dt.datetime:
-        """The deadline as an aware UTC instant (inclusive)."""
-        return self.deadline.replace(tzinfo=self.zone).astimezone(dt.UTC)
+    def cutoff(self) -> dt.datetime:
+        """The last instant (UTC) that counts as on time, grace included: the one place
+        the deadline becomes an instant (the App, the digest, status and the web view)."""
+        return deadline_instant(self.deadline, self.zone, self.grace_minutes)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ import pypdfium2.raw as pdfium_c
 from parsers import ocr, pdfium_engine
 from parsers.detect import PDF as PDF_TYPE
 from parsers.errors import CorruptDocument, EncryptedDocument, ParseError, ParseTimeout, TooLarge
+from parsers.outcome import finish
 from parsers.pdfpages import (
     CORRUPT,
     ENCRYPTED,
@@ -279,8 +280,6 @@ def read_shard(data: bytes, limits: Limits, first: int, step: int) -> PdfPages |
 def merge_shards(parts: list[PdfPages | ExtractResult], limits: Limits, started: float,
                  filename: str | None, declared_type: str | None) -> ExtractResult:
     """The document's result from its shares (the first failed share decides a failure)."""
-    from parsers.registry import finish
-
     failed = [part for part in parts if isinstance(part, ExtractResult)]
     if failed:
         return replace(failed[0], name=filename, declared_type=declared_type,

@@ -33,15 +33,14 @@ from parsers import (
 )
 from parsers.context import ExtractContext, Extraction, Extractor
 from parsers.errors import NeedsOcr, NestingTooDeep, ParseError, TooLarge
+from parsers.outcome import finish, finish_in
 from parsers.result import MB, ExtractResult, Limits, ParseStatus
-from parsers.textnorm import garbage_ratio, normalize_text, strip_placeholders
 from parsers.versions import Parser
 
 __all__ = ["ExtractContext", "Extraction", "extract", "extractor_for", "finish"]
 
 _MB = MB
 DEFAULT_LIMITS = Limits()
-_GARBLED_RATIO = 0.3
 
 
 _OOXML_WORD = (detect.DOCX, detect.DOCM, detect.DOTX, detect.DOTM)
@@ -129,7 +128,7 @@ def _extract_with(data: bytes, filename: str | None, declared_type: str | None,
             outcome, parser = ocr.recognize(data, detected, ctx, exc), ocr.PARSER
         found = outcome if isinstance(outcome, Extraction) else Extraction(text=outcome)
         parser = found.parser or parser
-        return _finish(found, detected, parser, ctx, started, filename, declared_type)
+        return finish_in(found, detected, parser, ctx, started, filename, declared_type)
     except ParseError as exc:
         status, message, pages = exc.status, exc.message, exc.pages
     except MemoryError:
@@ -151,13 +150,6 @@ def _extract_with(data: bytes, filename: str | None, declared_type: str | None,
     )
 
 
-def finish(found: Extraction, detected: str, parser: Parser, limits: Limits, started: float,
-           filename: str | None, declared_type: str | None) -> ExtractResult:
-    """The result for text an extractor found outside :func:`extract` (split PDFs)."""
-    return _finish(found, detected, parser, ExtractContext(limits), started, filename,
-                   declared_type)
-
-
 def _unsupported(detected: str, filename: str | None, declared_type: str | None,
                  started: float) -> ExtractResult:
     what = "this kind of file" if detected == detect.OCTET else f"files of type {detected}"
@@ -167,54 +159,3 @@ def _unsupported(detected: str, filename: str | None, declared_type: str | None,
         message=f"We cannot read {what}; please send it as PDF, Word, OpenDocument, RTF "
         "or plain text.",
     )
-
-
-def _finish(found: Extraction, detected: str, parser: Parser, ctx: ExtractContext,
-            started: float, filename: str | None, declared_type: str | None) -> ExtractResult:
-    body = normalize_text(found.text)
-    warnings = list(found.warnings)
-    status = ParseStatus.OK
-    ratio = garbage_ratio(body)
-    if ratio > 0:
-        body = normalize_text(strip_placeholders(body))
-        warnings.append(f"{ratio:.0%} of the characters could not be decoded and were dropped")
-    if len(body) > ctx.limits.max_text_chars:
-        body = body[: ctx.limits.max_text_chars]
-        warnings.append(f"text cut at {ctx.limits.max_text_chars:,} characters")
-    pages = found.pages
-    of_pages = f" from {pages} page{'s' if pages != 1 else ''}" if pages else ""
-    message = f"Extracted {len(body):,} characters{of_pages}."
-    parts = tuple(found.parts)
-    if ratio > _GARBLED_RATIO:
-        status = ParseStatus.GARBLED
-        message = ("The text in this file could not be decoded (its fonts lack character "
-                   "maps); please send it in another format, such as Word.")
-    elif not body and not any(p.status is ParseStatus.OK for p in parts):
-        if parts:
-            first = parts[0]
-            status = first.status
-            message = f"Nothing readable inside; {first.name or 'the first part'}: {first.message}"
-        else:
-            status, message = ParseStatus.EMPTY, "This file contains no text."
-    elif parts:
-        readable = sum(1 for p in parts if p.status is ParseStatus.OK)
-        message = (f"Extracted {len(body):,} characters and {readable} of {len(parts)} "
-                   "attached or enclosed files.")
-    combined = _combine(found.header, body, parts)
-    return ExtractResult(
-        status=status, text=combined, message=message, detected_type=detected,
-        parser=parser.name, parser_version=parser.version, pages=pages, parts=parts,
-        name=filename, declared_type=declared_type, warnings=tuple(warnings),
-        elapsed_s=time.monotonic() - started, engine=found.engine, ocr_pages=found.ocr_pages,
-    )
-
-
-def _combine(header: str, body: str, parts: tuple[ExtractResult, ...]) -> str:
-    blocks = [normalize_text(header), body]
-    for number, part in enumerate(parts, 1):
-        label = part.name or f"part {number}"
-        if part.status is ParseStatus.OK:
-            blocks.append(f"----- {label} -----\n{part.text}")
-        else:
-            blocks.append(f"----- {label} [{part.status.value}: {part.message}] -----")
-    return "\n\n".join(block for block in blocks if block)

@@ -14,21 +14,21 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import NAMING, Base, UTCDateTime
 
 __all__ = [
+    "NAMING",
     "Ack",
     "AckStatus",
     "Attachment",
@@ -45,29 +45,6 @@ __all__ = [
     "SubmissionStatus",
     "UTCDateTime",
 ]
-
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """An aware UTC datetime on every backend (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; use aware UTC")
-        return value.astimezone(dt.UTC)
-
-    def process_result_value(
-        self, value: dt.datetime | None, dialect: object
-    ) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
 
 
 class SubmissionStatus(enum.StrEnum):
@@ -102,19 +79,6 @@ class AckStatus(enum.StrEnum):
     FAILED = "failed"
     BOUNCED = "ack_bounced"
     CANCELLED = "cancelled"  # never sent: the response was purged or erased first
-
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
 
 
 def _enum(length: int = 20) -> String:
@@ -374,13 +338,3 @@ class OAuthToken(Base):
     refresh_token_encrypted: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-
-
-from . import campaigns as _campaigns  # noqa: E402, F401 - campaign and version tables
-from . import erasure as _erasure  # noqa: E402, F401 - registers the erasers of these tables
-from . import parts as _parts  # noqa: E402, F401 - registers the skipped_parts table
-from . import responses as _responses  # noqa: E402, F401 - response texts, bands, versions
-from . import search as _search  # noqa: E402, F401 - registers the search index's eraser
-from . import tags as _tags  # noqa: E402, F401 - the tagging tables and their eraser
-from . import users as _users  # noqa: E402, F401 - staff accounts' tables (web view)
-from . import work as _work  # noqa: E402,F401 - stage records, seen by Alembic

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .models import Base
+from .base import Base
 
 __all__ = ["SkippedPartRow", "replace_skipped", "skipped_by_submission"]
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from store import campaigns as store
 from store import responses
-from store.errors import StoreError
 
-from ..errors import ConfigError, IntakeError
 from ..staff import campaigns as staff
 from ..stages.cluster import recompute_all
+from .root import usage_errors as _errors
 
 __all__ = ["campaigns_group"]
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
-    except (IntakeError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _app(ctx: click.Context) -> Any:

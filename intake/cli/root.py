@@ -71,6 +71,18 @@ def _errors() -> Iterator[None]:
     yield
 
 
+@contextlib.contextmanager
+def usage_errors() -> Iterator[None]:
+    """Turn our errors into click's: a configuration mistake is a usage error (exit 2),
+    any other of ours a plain failure (exit 1); used by the campaign and tag commands."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration: {exc}") from exc
+    except (IntakeError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 class Failure(click.ClickException):
     """One line on stderr, exit code 1: the database, network, sign-in or input failed."""
 
@@ -774,7 +786,7 @@ def check(state: _Context) -> None:
 
     settings = state.app.settings
     click.echo(f"Configuration: OK (read {state.config_path.resolve()})")
-    results = run_checks(settings)
+    results = run_checks(settings, state.app.token_sources)
     for result in results:
         click.echo(result.line())
     if not all(result.ok for result in results):
@@ -819,7 +831,7 @@ def auth_login(state: _Context) -> None:
                 or f"To sign in, open {code.verification_uri} and enter the code {code.user_code}"
             )
             click.echo(f"Sign in as {o.account}. Waiting for the sign-in to finish...")
-            oauth.poll_device_code(o, store, code)
+            oauth.poll_device_code(o, store, code, sources=state.app.token_sources)
         else:
             request = oauth.start_authorization(o)
             click.echo(f"1. Open this address in a browser and sign in as {o.account}:\n")
@@ -830,7 +842,9 @@ def auth_login(state: _Context) -> None:
                 "Copy that whole address from the address bar."
             )
             pasted = click.prompt("3. Paste it here (or just the code)")
-            oauth.finish_authorization(o, store, request, pasted)
+            oauth.finish_authorization(
+                o, store, request, pasted, sources=state.app.token_sources
+            )
     click.echo(
         f"Signed in: the refresh token for {o.account} is stored, encrypted. "
         "Run `intake check` to test IMAP and SMTP."

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from store import repo, selection, tags
-from store.errors import StoreError
 from store.models import Submission, SubmissionKind, SubmissionStatus
 
 from ..analysis.respondent import RESPONDENT_TYPES
-from ..errors import ConfigError, IntakeError
 from ..staff import actions
 from ..staff.evidence import gather_pack, render_html, render_markdown, write_docx
 from ..stages.tag import tag_submission
+from .root import usage_errors as _errors
 
 __all__ = ["evidence", "retag", "tag"]
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration: {exc}") from exc
-    except (IntakeError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _pairs(values: tuple[str, ...], option: str, keys: set[str]) -> list[tuple[int, str]]:

@@ -91,15 +91,18 @@ def check_database(settings: Settings) -> CheckResult:
     )
 
 
-def run_checks(settings: Settings) -> list[CheckResult]:
-    """One result per part: the database, the token source (if OAuth2), the inbox, SMTP."""
+def run_checks(settings: Settings, tokens: oauth.TokenSources) -> list[CheckResult]:
+    """One result per part: the database, the token source (if OAuth2), the inbox, SMTP.
+
+    ``tokens`` (the App's) gives IMAP and SMTP the access token the first check fetched.
+    """
     results: list[CheckResult] = [check_database(settings)]
     token_failed = False
     o = settings.oauth2
     users = [s for s in (settings.imap, settings.smtp) if s is not None and s.auth == "oauth2"]
     if o is not None and users:
         try:
-            source = oauth.source_for(o)
+            source = tokens.source_for(o)
             source.access_token()
         except (oauth.TokenError, ConfigError) as exc:
             token_failed = True
@@ -120,7 +123,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         else:
             limit = int(settings.limits.max_message_mb * MB)
             try:
-                with ImapInbox(imap, max_message_bytes=limit) as inbox:
+                with ImapInbox(imap, max_message_bytes=limit, tokens=tokens) as inbox:
                     detail = (
                         f"{_method(imap.auth, imap.username)} on {imap.host}:"
                         f"{imap.effective_port}; folder {imap.folder!r} opened "
@@ -152,7 +155,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
         results.append(CheckResult("SMTP", False, "not tried: no access token (see above)"))
     else:
         try:
-            with Mailer(smtp).connect() as connection:
+            with Mailer(smtp, tokens).connect() as connection:
                 code, _ = connection.client.noop()
             if code != 250:
                 raise IntakeError(f"the SMTP server answered NOOP with {code}")

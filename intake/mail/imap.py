@@ -15,6 +15,7 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
@@ -22,6 +23,9 @@ from imap_tools.errors import MailboxLoginError
 from ..config import ImapSettings
 from ..errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
+
+if TYPE_CHECKING:
+    from .oauth import TokenSources  # imported when first used: it loads cryptography
 
 __all__ = ["MAX_BATCH_BYTES", "ImapInbox", "imap_name", "uid_set"]
 
@@ -99,8 +103,12 @@ class ImapInbox:
         *,
         max_message_bytes: int,
         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        tokens: TokenSources | None = None,
     ) -> None:
         self.settings = settings
+        # Where an OAuth2 access token comes from: the App's, shared with SMTP and kept
+        # across connections; a private one when none is given.
+        self.tokens = tokens
         self.max_message_bytes = max_message_bytes
         self.now = now
         self._box: MailBox | MailBoxUnencrypted | None = None
@@ -156,7 +164,9 @@ class ImapInbox:
             raise MailboxAuthError(str(exc)) from exc
         try:
             if s.auth == "oauth2" and s.oauth2 is not None:
-                source = oauth.source_for(s.oauth2)
+                if self.tokens is None:
+                    self.tokens = oauth.TokenSources()
+                source = self.tokens.source_for(s.oauth2)
                 token = source.access_token()
                 try:
                     box.xoauth2(s.username, token, initial_folder=None)

@@ -61,17 +61,16 @@ __all__ = [
     "OAuth2TokenSource",
     "TokenError",
     "TokenSource",
+    "TokenSources",
     "TokenStore",
     "default_scopes",
     "describe_source",
     "endpoints",
     "finish_authorization",
-    "forget_sources",
     "login_refused",
     "new_key",
     "poll_device_code",
     "smtp_xoauth2",
-    "source_for",
     "start_authorization",
     "start_device_code",
     "xoauth2_string",
@@ -747,28 +746,51 @@ def _run_command(o: OAuth2Settings, clock: Callable[[], float]) -> _Issued:
     return _Issued(token, expires_in)
 
 
-_sources: dict[OAuth2Settings, OAuth2TokenSource] = {}
-_sources_lock = threading.Lock()
+class TokenSources:
+    """The token sources of one application: one per ``[oauth2]`` configuration.
 
+    The IMAP inbox, the mailer and ``intake check`` ask the same object (the App's), so an
+    access token is fetched once and reused across connections until it expires. A
+    delegated sign-in reads its refresh token through an engine of its own, without a
+    pool, disposed by :meth:`close`.
+    """
 
-def source_for(o: OAuth2Settings) -> OAuth2TokenSource:
-    """The process-wide token source for ``o`` (so the cache lives across connections)."""
-    o.require_secrets()  # ConfigError naming an unset variable, before any network
-    with _sources_lock:
-        source = _sources.get(o)
-        if source is None:
-            store = None
-            if o.delegated:
-                engine = make_engine(o.database_url, poolclass=NullPool)
-                store = TokenStore(make_session_factory(engine), o.encryption_key)
-            source = _sources[o] = OAuth2TokenSource(o, store)
-        return source
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sources: dict[OAuth2Settings, OAuth2TokenSource] = {}
+        self._engines: list[Any] = []
 
+    def __repr__(self) -> str:
+        return f"TokenSources({len(self._sources)} source(s))"
 
-def forget_sources() -> None:
-    """Drop every cached token source (tests; a reloaded configuration)."""
-    with _sources_lock:
-        _sources.clear()
+    def source_for(self, o: OAuth2Settings) -> OAuth2TokenSource:
+        """The token source for ``o``, made on first use."""
+        o.require_secrets()  # ConfigError naming an unset variable, before any network
+        with self._lock:
+            source = self._sources.get(o)
+            if source is None:
+                store = None
+                if o.delegated:
+                    engine = make_engine(o.database_url, poolclass=NullPool)
+                    self._engines.append(engine)
+                    store = TokenStore(make_session_factory(engine), o.encryption_key)
+                source = self._sources[o] = OAuth2TokenSource(o, store)
+            return source
+
+    def invalidate(self, o: OAuth2Settings) -> None:
+        """Forget the access tokens of the app ``o`` names (a new sign-in was stored)."""
+        with self._lock:
+            for settings, source in self._sources.items():
+                if settings.provider == o.provider and settings.client_id == o.client_id:
+                    source.invalidate()
+
+    def close(self) -> None:
+        """Drop every source and dispose of their engines."""
+        with self._lock:
+            self._sources.clear()
+            engines, self._engines = self._engines, []
+        for engine in engines:
+            engine.dispose()
 
 
 # --- delegated sign-in (intake auth login) ---------------------------------------------
@@ -818,8 +840,12 @@ def poll_device_code(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    sources: TokenSources | None = None,
 ) -> None:
-    """Wait until the person has signed in, then store the refresh token (RFC 8628 3.4)."""
+    """Wait until the person has signed in, then store the refresh token (RFC 8628 3.4).
+
+    ``sources``, when given, forget their access tokens for this app once it is stored.
+    """
     url = endpoints(o).token
     interval = max(code.interval, 0.0)
     deadline = clock() + code.expires_in
@@ -842,7 +868,7 @@ def poll_device_code(
                 ) from None
             sleep(interval)
             continue
-        _save_sign_in(o, store, _issued(answer, url))
+        _save_sign_in(o, store, _issued(answer, url), sources)
         return
 
 
@@ -883,9 +909,17 @@ def start_authorization(o: OAuth2Settings) -> AuthorizationRequest:
 
 
 def finish_authorization(
-    o: OAuth2Settings, store: TokenStore, request: AuthorizationRequest, pasted: str
+    o: OAuth2Settings,
+    store: TokenStore,
+    request: AuthorizationRequest,
+    pasted: str,
+    *,
+    sources: TokenSources | None = None,
 ) -> None:
-    """Redeem the code (or the whole address the browser landed on) and store the result."""
+    """Redeem the code (or the whole address the browser landed on) and store the result.
+
+    ``sources``, when given, forget their access tokens for this app once it is stored.
+    """
     pasted = pasted.strip()
     code = pasted
     if "code=" in pasted:
@@ -919,10 +953,13 @@ def finish_authorization(
         "code_verifier": request.verifier,
         **_client_auth(o, url, time.time()),
     }
-    _save_sign_in(o, store, _issued(_post(o, url, form, grant="authorization_code"), url))
+    issued = _issued(_post(o, url, form, grant="authorization_code"), url)
+    _save_sign_in(o, store, issued, sources)
 
 
-def _save_sign_in(o: OAuth2Settings, store: TokenStore, issued: _Issued) -> None:
+def _save_sign_in(
+    o: OAuth2Settings, store: TokenStore, issued: _Issued, sources: TokenSources | None
+) -> None:
     if not issued.refresh_token:
         hint = (
             "add offline_access to oauth2.scopes"
@@ -934,10 +971,8 @@ def _save_sign_in(o: OAuth2Settings, store: TokenStore, issued: _Issued) -> None
             "no_refresh_token",
         )
     store.save(o, issued.refresh_token)
-    with _sources_lock:
-        for settings, source in _sources.items():
-            if settings.provider == o.provider and settings.client_id == o.client_id:
-                source.invalidate()
+    if sources is not None:
+        sources.invalidate(o)
 
 
 # --- XOAUTH2 -----------------------------------------------------------------------------

@@ -13,9 +13,13 @@ import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from ..config import SmtpSettings
 from ..errors import ConfigError, DeliveryError
+
+if TYPE_CHECKING:
+    from .oauth import TokenSources  # imported when first used: it loads cryptography
 
 __all__ = ["Mailer", "SmtpConnection"]
 
@@ -25,8 +29,11 @@ _ERRORS = (smtplib.SMTPException, OSError, socket.timeout, ssl.SSLError)
 class Mailer:
     """Opens SMTP connections for the configured server."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, tokens: TokenSources | None = None) -> None:
         self.settings = settings
+        # Where an OAuth2 access token comes from: the App's, shared with IMAP and kept
+        # across connections; a private one when none is given.
+        self.tokens = tokens
 
     @property
     def sender(self) -> str:
@@ -47,7 +54,11 @@ class Mailer:
             s.require_secrets()  # an unset variable is named as such, not as a refused login
         except ConfigError as exc:
             raise DeliveryError(str(exc)) from exc
-        source = oauth.source_for(s.oauth2) if s.auth == "oauth2" and s.oauth2 else None
+        source = None
+        if s.auth == "oauth2" and s.oauth2:
+            if self.tokens is None:
+                self.tokens = oauth.TokenSources()
+            source = self.tokens.source_for(s.oauth2)
         client: smtplib.SMTP | None = None
         try:
             token = source.access_token() if source is not None else None

@@ -22,7 +22,7 @@ from store.models import DigestRun, Submission
 from store.parts import SkippedPartRow, skipped_by_submission
 
 from ..config import Settings
-from ..deadline import deadline_instant, format_uk
+from ..deadline import format_uk
 from ..errors import DeliveryError
 from ..mail.message import UNREAD_REASONS
 from ..mail.smtp import Mailer
@@ -135,7 +135,7 @@ def build_digest(
         consultation_name=consultation.name,
         period_start=start,
         period_end=end,
-        deadline=deadline_instant(consultation.deadline, zone, consultation.grace_minutes),
+        deadline=consultation.cutoff,
         timezone=zone,
         new=tuple(
             _digest_row(s, acks[s.id].reason if s.id in acks else None, skipped.get(s.id, []))

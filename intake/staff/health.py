@@ -12,7 +12,7 @@ from store.models import DigestRun, PollRun, Submission
 from store.queue import QueueOverview, queue_overview
 
 from ..config import Settings
-from ..deadline import UK, deadline_instant, format_uk
+from ..deadline import UK, format_uk
 from ..worker import inbox_name
 from .daily import counted_line, describe
 from .erasure import RetentionForecast, retention_forecast
@@ -49,8 +49,7 @@ class Health:
         return finished is not None and self.now - finished <= overdue
 
     def deadline_words(self) -> str:
-        c = self.settings.consultation
-        cutoff = deadline_instant(c.deadline, c.zone, c.grace_minutes)
+        cutoff = self.settings.consultation.cutoff
         days = (cutoff.astimezone(UK).date() - self.now.astimezone(UK).date()).days
         if self.now > cutoff:
             state = "closed"

@@ -19,7 +19,7 @@ from store.errors import NotFound
 from store.models import AckStatus, Submission, SubmissionStatus
 
 from ..analysis.respondent import RESPONDENT_TYPES
-from ..deadline import UK, deadline_instant
+from ..deadline import UK
 from ..mail.mime import read_message
 from ..staff import finder
 from ..staff.health import Health
@@ -120,8 +120,7 @@ def dashboard(web: Web, request: Request, viewer: Viewer) -> Response:
         for n, (d, c) in enumerate(zip(days, per_day, strict=True))
         for h in [round(140 * c / top) if top else 0]
     ]
-    c = app.settings.consultation
-    cutoff = deadline_instant(c.deadline, c.zone, c.grace_minutes)
+    cutoff = app.cutoff
     return web.render(
         request,
         "dashboard.html",
@@ -224,7 +223,6 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         attachments = list(sub.attachments)
         passages = tags.passages_of(session, sub.id)
         profile = tags.respondent_of(session, sub.id)
-    c = web.app.settings.consultation
     return web.render(
         request,
         "detail.html",
@@ -239,7 +237,7 @@ def detail(web: Web, request: Request, viewer: Viewer) -> Response:
         questions={q.key: q.title for q in web.app.settings.questions},
         respondent_types=RESPONDENT_TYPES,
         how_decided=HOW_DECIDED.get(sub.received_at_source or "", "unknown"),
-        cutoff=deadline_instant(c.deadline, c.zone, c.grace_minutes),
+        cutoff=web.app.cutoff,
         done=DONE.get(request.query_params.get("done", ""), ""),
     )
 

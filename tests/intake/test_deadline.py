@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from intake.app import App
+from intake.config import ConsultationSettings, DatabaseSettings, Settings
 from intake.deadline import (
     UK,
     classify,
@@ -56,6 +59,21 @@ class TestDeadlineInstant:
         """A deadline with a zone attached is a programming error."""
         with pytest.raises(ValueError):
             deadline_instant(dt.datetime(2018, 7, 27, tzinfo=UTC), UK)
+
+    def test_settings_and_app_use_this_instant(self, tmp_path: Path) -> None:
+        """The settings' cutoff and the App's are this function's answer: the autumn
+        hour's later time, grace included (not a second definition that drops either)."""
+        consultation = ConsultationSettings(
+            name="Test", deadline=dt.datetime(2018, 10, 28, 1, 30), grace_minutes=15
+        )
+        expected = dt.datetime(2018, 10, 28, 1, 45, tzinfo=UTC)
+        assert deadline_instant(consultation.deadline, UK, 15) == expected
+        assert consultation.cutoff == expected
+        settings = Settings(
+            consultation=consultation,
+            database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'intake.db'}"),
+        )
+        assert App(settings).cutoff == expected
 
 
 @pytest.mark.parametrize(

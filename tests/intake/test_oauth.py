@@ -158,13 +158,6 @@ class Clock:
 # --- fixtures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _fresh_sources() -> Iterator[None]:
-    oauth.forget_sources()
-    yield
-    oauth.forget_sources()
-
-
 @pytest.fixture
 def server() -> Iterator[TokenServer]:
     with TokenServer(clients={CLIENT: SECRET}, public_clients={PUBLIC}) as srv:
@@ -349,7 +342,7 @@ class TestSettings:
         s = settings(sqlite_url, env=env, **sections)
         assert s.oauth2 is not None
         with pytest.raises(ConfigError) as caught:
-            oauth.source_for(s.oauth2)
+            oauth.TokenSources().source_for(s.oauth2)
         for name in names:
             assert name in str(caught.value)
 
@@ -407,10 +400,34 @@ class TestClientCredentials:
 
     def test_source_for_shares_one_cache(self, sqlite_url: str, server: TokenServer) -> None:
         o = app_only(sqlite_url, server)
-        assert oauth.source_for(o) is oauth.source_for(o)
-        oauth.source_for(o).access_token()
-        oauth.source_for(o).access_token()
+        sources = oauth.TokenSources()
+        assert sources.source_for(o) is sources.source_for(o)
+        sources.source_for(o).access_token()
+        sources.source_for(o).access_token()
         assert len(server.requests) == 1
+        sources.close()
+
+    def test_the_app_passes_its_sources_to_imap_and_smtp(
+        self, sqlite_url: str, server: TokenServer
+    ) -> None:
+        """One App, one cache: its inbox and its mailer ask the App's token sources."""
+        s = settings(
+            sqlite_url, imap=imap_values(), smtp=smtp_values(25), oauth2=oauth2_values(server)
+        )
+        app, other = App(s), App(s)
+        try:
+            mailer = app.mailer()
+            inbox_factory = app.inbox_factory()
+            assert mailer is not None and inbox_factory is not None
+            assert mailer.tokens is app.token_sources
+            assert inbox_factory().tokens is app.token_sources
+            assert s.oauth2 is not None
+            assert app.token_sources.source_for(s.oauth2) is not other.token_sources.source_for(
+                s.oauth2
+            )
+        finally:
+            app.close()
+            other.close()
 
     def test_certificate_assertion(
         self, sqlite_url: str, server: TokenServer, tmp_path: Path
