@@ -179,12 +179,25 @@ def measure(url: str, docs: list[str], repeat: int) -> list[tuple[str, str, str,
     rows: list[tuple[str, str, str, bool | None]] = []
     try:
         _fill(sessions, docs)
-        started = time.perf_counter()
-        indexed = rebuild(sessions)
-        build = time.perf_counter() - started
+        with engine.connect() as connection:
+            # One connection for the whole rebuild, so that its server process is known.
+            single = sessionmaker(connection, expire_on_commit=False)
+            with single() as session:
+                cpu = _cpu_clock(session)
+            started, cpu_start = time.perf_counter(), cpu()
+            indexed = rebuild(single)
+            build = time.perf_counter() - started
+            build_cpu = cpu() - cpu_start
         with sessions() as session:
             size = index.index_size(session)
-        rows.append((f"index build, {indexed:,} responses", f"{build:.1f} s", "< 60 s", build < 60))
+        rows.append(
+            (
+                f"index build, {indexed:,} responses",
+                f"{build:.1f} s, CPU {build_cpu:.1f} s",
+                "< 60 s",
+                build < 60,
+            )
+        )
         rows.append(("index size", f"{size / 1e6:.0f} MB", "", None))
         limit = 50 if engine_name == "sqlite" else 100
         with sessions() as session:
