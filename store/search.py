@@ -213,9 +213,9 @@ def clear_index(session: Session) -> None:
 def finish_rebuild(session: Session) -> None:
     """Make the rebuilt index ready for searching (PostgreSQL: GIN index, statistics)."""
     if _postgres(session):
-        # The GIN build sorts in memory what fits in maintenance_work_mem (64 MB by
-        # default): the whole index fits in this much at 100,000 responses, for this
-        # transaction only.
+        # The GIN build collects entries in maintenance_work_mem (64 MB by default) and
+        # writes them out each time it fills; more memory, for this transaction only,
+        # means fewer, larger writes.
         session.execute(text(f"SET LOCAL maintenance_work_mem = '{_GIN_BUILD_MEMORY}'"))
         session.execute(
             text(
