@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -161,14 +161,30 @@ def rebuild(sessions: sessionmaker[Session], progress: Callable[[int], None] | N
             session.commit()
         return len(chunk)
 
-    with ThreadPoolExecutor(max_workers=writers) as pool:
-        for done in pool.map(index_chunk, chunks):
-            if progress is not None:
-                progress(done)
+    for done in _each(index_chunk, chunks, writers):
+        if progress is not None:
+            progress(done)
     with sessions() as session:
         index.finish_rebuild(session)
         session.commit()
     return len(ids)
+
+
+def _each(
+    function: Callable[[list[int]], int], items: list[list[int]], workers: int
+) -> Iterator[int]:
+    """``function`` of each item, in order, run by ``workers`` threads at once.
+
+    On an error (or Ctrl-C) the items not started yet are dropped, not run.
+    """
+    if workers == 1:
+        yield from map(function, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield from pool.map(function, items)
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def indexable(session: Session) -> int:
