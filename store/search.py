@@ -7,7 +7,10 @@ subject, sender and organisation, so a word of the subject and a word of a file 
 the response together. Row ids are ``submission id * 4096 + part number``.
 
 Rows are written by :func:`index_submissions` (the ``index`` stage and ``intake search
---rebuild``) and deleted by :func:`remove_from_index` (re-reading, purge). :func:`find`
+--rebuild``) and deleted by :func:`remove_from_index` (re-reading, purge). On PostgreSQL
+the server builds the rows itself from the stored text (one ``INSERT ... SELECT``, no
+text sent back and forth); only a response with a text too long for one passage is cut
+into passages here and sent. :func:`find`
 ranks responses (BM25 on SQLite; on PostgreSQL ``ts_rank_cd`` for several terms, which
 rewards words close together, and ``ts_rank`` for one) and returns one hit per
 response with a snippet whose matched words sit between :data:`MARK_START` and
@@ -17,7 +20,6 @@ response with a snippet whose matched words sit between :data:`MARK_START` and
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,12 +55,19 @@ PARTS_PER_SUBMISSION = 4096  # parts past this are not indexed (no real response
 PASSAGE_CHARS = 50_000  # about 8,000 words: well inside PostgreSQL's 16,383 word positions
 SNIPPET_WORDS = 20  # 16 or more keeps a six-word phrase whole
 _BATCH = 500
-_JOINER = re.compile(r"(?<=\w)[@./:_](?=\w)")
-_TAGS = str.maketrans({"<": " ", ">": " "})
+_GIN_BUILD_MEMORY = "512MB"
 _UNSAFE = str.maketrans({"\x00": " ", MARK_START: " ", MARK_END: " "})
+# What str.strip() removes; the server is given the same list, so both skip the same parts.
+_BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# A word character for the joiner rule below: an ASCII letter, digit or underscore, or any
+# character past ASCII (spelled out, so that it does not depend on the database's locale).
+_WORD = r"[^\x01-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_SEPARATORS = rf"[<>]|(?<={_WORD})[@./:_](?={_WORD})"
 _HEADLINE = (
-    f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=10,"
-    " ShortWord=2"
+    f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords={SNIPPET_WORDS}, MinWords=10, ShortWord=2"
 )
 
 
@@ -87,14 +96,29 @@ def _clean(value: str | None) -> str:
 
 
 def _words(value: str) -> str:
-    """Text as PostgreSQL should index it: addresses and dotted names as separate words.
+    """SQL: the text ``value`` as PostgreSQL should index it (bind ``separators``).
 
     PostgreSQL's parser keeps ``office@example.gov.uk`` or ``example.org/path`` as one
     token, which a search for ``example`` would not find; FTS5 splits them, and so does
     the query parser, so both engines agree. Angle brackets become spaces too: its
     parser takes ``<script>`` for an HTML tag and drops the word inside.
     """
-    return _JOINER.sub(" ", value).translate(_TAGS)
+    return f"regexp_replace({value}, :separators, ' ', 'g')"
+
+
+def _document(subject: str, sender: str, organisation: str, body: str) -> str:
+    """SQL: one row's ``tsvector`` from these SQL expressions (subject weighs most)."""
+    header = f"{sender} || ' ' || {organisation}"
+    return (
+        f"setweight(to_tsvector('{CONFIG}', {_words(subject)}), 'A')"
+        f" || setweight(to_tsvector('{CONFIG}', {_words(header)}), 'B')"
+        f" || to_tsvector('{CONFIG}', {_words(body)})"
+    )
+
+
+def _cleaned(value: str) -> str:
+    """SQL: ``value`` with the snippet marks as spaces (as :func:`_clean` does)."""
+    return f"replace(replace({value}, chr(1), ' '), chr(2), ' ')"
 
 
 def _passages(value: str) -> Iterator[str]:
@@ -119,10 +143,37 @@ _INSERT_SQLITE = text(
 _INSERT_POSTGRES = text(
     "INSERT INTO search_index (id, submission_id, part, subject, sender, organisation, body,"
     " document) VALUES (:id, :submission_id, :part, :subject, :sender, :organisation, :body,"
-    f" setweight(to_tsvector('{CONFIG}', :subject_words), 'A')"
-    f" || setweight(to_tsvector('{CONFIG}', :sender_words || ' ' || :organisation), 'B')"
-    f" || to_tsvector('{CONFIG}', :body_words))"
+    f" {_document(':subject', ':sender', ':organisation', ':body')})"
 )
+# Which of the given submissions to index, and whether one of its texts is too long to be
+# a single passage (a byte count is read from the stored value's header, not the text).
+_CLASSIFY_POSTGRES = text(
+    "SELECT s.id, octet_length(coalesce(s.body_text, '')) > :passage OR EXISTS ("
+    "SELECT 1 FROM attachments AS a WHERE a.submission_id = s.id"
+    " AND octet_length(a.text) > :passage) FROM submissions AS s"
+    " WHERE s.id IN :ids AND s.status <> :purged AND s.kind = :response ORDER BY s.id"
+).bindparams(bindparam("ids", expanding=True))
+# The rows of submissions whose every text is one passage, made by the server from the
+# stored text: the same rows, numbers and words as _rows_for() and _INSERT_POSTGRES give,
+# without a copy of the text (_STORED_TEXT reads it back for a snippet).
+_SUBJECT = _cleaned("coalesce(subject, '')")
+_SENDER = _cleaned("concat_ws(' ', nullif(sender_name, ''), nullif(sender_email, ''))")
+_BODY = _cleaned("coalesce(body_text, '')")
+_COPY_DOCUMENT = _document("s.subject", "s.sender", "''", "p.body")
+_COPY_POSTGRES = text(
+    f"WITH s AS MATERIALIZED (SELECT id, {_SUBJECT} AS subject, {_SENDER} AS sender,"
+    f" {_BODY} AS body FROM submissions WHERE id IN :ids),"
+    " files AS (SELECT submission_id, position, left(filename, 500) AS part,"
+    f" {_cleaned('text')} AS body FROM attachments"
+    " WHERE submission_id IN :ids AND text IS NOT NULL),"
+    " parts AS (SELECT id AS sid, 0 AS number, 'body' AS part, body FROM s UNION ALL"
+    " SELECT submission_id, row_number() OVER (PARTITION BY submission_id ORDER BY position),"
+    " part, body FROM files WHERE btrim(body, :blanks) <> '')"
+    " INSERT INTO search_index (id, submission_id, part, subject, sender, organisation, body,"
+    f" document) SELECT p.sid * {PARTS_PER_SUBMISSION} + p.number, p.sid, p.part, s.subject,"
+    f" s.sender, '', '', {_COPY_DOCUMENT}"
+    f" FROM parts AS p JOIN s ON s.id = p.sid WHERE p.number < {PARTS_PER_SUBMISSION}"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
@@ -162,6 +213,10 @@ def clear_index(session: Session) -> None:
 def finish_rebuild(session: Session) -> None:
     """Make the rebuilt index ready for searching (PostgreSQL: GIN index, statistics)."""
     if _postgres(session):
+        # The GIN build collects entries in maintenance_work_mem (64 MB by default) and
+        # writes them out each time it fills; more memory, for this transaction only,
+        # means fewer, larger writes.
+        session.execute(text(f"SET LOCAL maintenance_work_mem = '{_GIN_BUILD_MEMORY}'"))
         session.execute(
             text(
                 "CREATE INDEX IF NOT EXISTS ix_search_index_document"
@@ -188,7 +243,7 @@ def _rows_for(submission: Any, files: list[tuple[str, str]]) -> Iterator[dict[st
         for passage in _passages(_clean(body)):
             if number >= PARTS_PER_SUBMISSION:
                 return
-            if passage.strip() or number == 0:  # the body row always: it holds the header
+            if passage.strip(_BLANKS) or number == 0:  # the body row always: it has the header
                 yield header | {
                     "id": submission.id * PARTS_PER_SUBMISSION + number,
                     "part": part[:500],
@@ -205,42 +260,72 @@ def index_submissions(
     Purged submissions and delivery reports about our own mail are left out.
     ``fresh`` skips deleting old rows (the index was just cleared).
     """
-    insert = _INSERT_POSTGRES if _postgres(session) else _INSERT_SQLITE
+    postgres = _postgres(session)
+    if postgres:
+        session.flush()  # the server reads the stored text itself
     written = 0
     for chunk in _chunks(sorted(set(submission_ids))):
         if not fresh:
             remove_from_index(session, chunk)
-        submissions = session.execute(
-            select(
-                Submission.id,
-                Submission.subject,
-                Submission.sender_name,
-                Submission.sender_email,
-                Submission.body_text,
-            )
-            .where(
-                Submission.id.in_(chunk),
-                Submission.status != SubmissionStatus.PURGED,
-                Submission.kind == SubmissionKind.RESPONSE,
-            )
-            .order_by(Submission.id)
-        ).all()
-        files: dict[int, list[tuple[str, str]]] = {}
-        for sid, filename, body in session.execute(
-            select(Attachment.submission_id, Attachment.filename, Attachment.text)
-            .where(Attachment.submission_id.in_(chunk), Attachment.text.is_not(None))
-            .order_by(Attachment.submission_id, Attachment.position)
-        ):
-            files.setdefault(sid, []).append((filename, body or ""))
-        rows = [row for sub in submissions for row in _rows_for(sub, files.get(sub.id, []))]
-        if rows and insert is _INSERT_POSTGRES:
-            for row in rows:
-                for name in ("subject", "sender", "body"):
-                    row[f"{name}_words"] = _words(str(row[name]))
-        if rows:
-            session.execute(insert, rows)
-        written += len(rows)
+        if postgres:
+            written += _index_in_server(session, chunk)
+        else:
+            written += _index_here(session, chunk, _INSERT_SQLITE)
     return written
+
+
+def _index_in_server(session: Session, ids: list[int]) -> int:
+    """PostgreSQL: the rows of ``ids`` made in the server; passages cut here if need be."""
+    values = {
+        "ids": ids,
+        "passage": PASSAGE_CHARS,
+        "purged": SubmissionStatus.PURGED.value,
+        "response": SubmissionKind.RESPONSE.value,
+    }
+    whole: list[int] = []
+    cut: list[int] = []
+    for sid, long in session.execute(_CLASSIFY_POSTGRES, values):
+        (cut if long else whole).append(sid)
+    written = 0
+    if whole:
+        copy = {"ids": whole, "blanks": _BLANKS, "separators": _SEPARATORS}
+        written += session.execute(_COPY_POSTGRES, copy).rowcount  # type: ignore[attr-defined]
+    if cut:
+        written += _index_here(session, cut, _INSERT_POSTGRES)
+    return written
+
+
+def _index_here(session: Session, ids: list[int], insert: TextClause) -> int:
+    """Rows of ``ids`` made here from their stored text, one passage at a time."""
+    submissions = session.execute(
+        select(
+            Submission.id,
+            Submission.subject,
+            Submission.sender_name,
+            Submission.sender_email,
+            Submission.body_text,
+        )
+        .where(
+            Submission.id.in_(ids),
+            Submission.status != SubmissionStatus.PURGED,
+            Submission.kind == SubmissionKind.RESPONSE,
+        )
+        .order_by(Submission.id)
+    ).all()
+    files: dict[int, list[tuple[str, str]]] = {}
+    for sid, filename, body in session.execute(
+        select(Attachment.submission_id, Attachment.filename, Attachment.text)
+        .where(Attachment.submission_id.in_(ids), Attachment.text.is_not(None))
+        .order_by(Attachment.submission_id, Attachment.position)
+    ):
+        files.setdefault(sid, []).append((filename, body or ""))
+    rows = [row for sub in submissions for row in _rows_for(sub, files.get(sub.id, []))]
+    if rows and insert is _INSERT_POSTGRES:
+        for row in rows:
+            row["separators"] = _SEPARATORS
+    if rows:
+        session.execute(insert, rows)
+    return len(rows)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -387,18 +472,37 @@ def _snippets(session: Session, match: str, rids: list[int]) -> dict[int, tuple[
     return {rid: (part, snippet) for rid, part, snippet in rows}
 
 
+# A row made by the server keeps no copy of its text: it is the whole stored text, read
+# back here for the rows shown (the body for part 0, else the n-th attachment with text).
+_STORED_BODY = _cleaned("coalesce(s.body_text, '')")
+_STORED_FILE = _cleaned("coalesce(f.text, '')")
+_STORED_TEXT = (
+    "CASE WHEN i.body <> '' THEN i.body"
+    f" WHEN i.id % {PARTS_PER_SUBMISSION} = 0 THEN {_STORED_BODY} ELSE {_STORED_FILE} END"
+)
+_FILE_TEXT = (
+    "SELECT a.text FROM attachments AS a WHERE i.body = ''"
+    f" AND i.id % {PARTS_PER_SUBMISSION} > 0 AND a.submission_id = i.submission_id"
+    f" AND a.text IS NOT NULL AND btrim({_cleaned('a.text')}, :blanks) <> ''"
+    f" ORDER BY a.position OFFSET greatest(i.id % {PARTS_PER_SUBMISSION} - 1, 0) LIMIT 1"
+)
+
+
 def _headlines(
     session: Session, expression: str, query_params: dict[str, str], rids: list[int]
 ) -> dict[int, tuple[str, str]]:
     """ts_headline reads the text again: only for the rows shown."""
     statement = text(
         f"WITH q AS (SELECT {expression} AS query)"
-        f" SELECT i.id, i.part, ts_headline('{CONFIG}', i.body, q.query, :options),"
+        f" SELECT i.id, i.part, ts_headline('{CONFIG}', {_STORED_TEXT}, q.query, :options),"
         f" ts_headline('{CONFIG}', i.subject || ' / ' || i.sender, q.query, :options)"
-        " FROM search_index AS i, q WHERE i.id IN :rids"
+        " FROM search_index AS i CROSS JOIN q"
+        " JOIN submissions AS s ON s.id = i.submission_id"
+        f" LEFT JOIN LATERAL ({_FILE_TEXT}) AS f ON true"
+        " WHERE i.id IN :rids"
     ).bindparams(bindparam("rids", expanding=True))
     snippets = {}
-    values = query_params | {"rids": rids, "options": _HEADLINE}
+    values = query_params | {"rids": rids, "options": _HEADLINE, "blanks": _BLANKS}
     for rid, part, body, header in session.execute(statement, values):
         # A match only in the subject or sender shows those instead of the body.
         snippets[rid] = (part, body if MARK_START in body or MARK_START not in header else header)

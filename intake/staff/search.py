@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +31,7 @@ __all__ = [
 ]
 
 _REBUILD_BATCH = 500
+_REBUILD_CONNECTIONS = 2  # SQLite has one writer at a time
 
 
 _CONTROLS = dict.fromkeys([*range(32), *range(127, 160)], " ")
@@ -143,21 +145,46 @@ def rebuild(sessions: sessionmaker[Session], progress: Callable[[int], None] | N
     """Rebuild the whole index from the stored text; returns the responses indexed.
 
     Commits every few hundred responses, so the worker is never held up for long;
-    searches meanwhile find only what is indexed so far.
+    searches meanwhile find only what is indexed so far. On PostgreSQL, where the
+    server makes the rows, two connections share the batches (one server process each).
     """
     with sessions() as session:
         ids = index.submissions_to_index(session)
         index.clear_index(session)
         session.commit()
-        for start in range(0, len(ids), _REBUILD_BATCH):
-            chunk = ids[start : start + _REBUILD_BATCH]
+        writers = _REBUILD_CONNECTIONS if session.get_bind().dialect.name == "postgresql" else 1
+    chunks = [ids[start : start + _REBUILD_BATCH] for start in range(0, len(ids), _REBUILD_BATCH)]
+
+    def index_chunk(chunk: list[int]) -> int:
+        with sessions() as session:
             index.index_submissions(session, chunk, fresh=True)
             session.commit()
-            if progress is not None:
-                progress(len(chunk))
+        return len(chunk)
+
+    for done in _each(index_chunk, chunks, writers):
+        if progress is not None:
+            progress(done)
+    with sessions() as session:
         index.finish_rebuild(session)
         session.commit()
     return len(ids)
+
+
+def _each(
+    function: Callable[[list[int]], int], items: list[list[int]], workers: int
+) -> Iterator[int]:
+    """``function`` of each item, in order, run by ``workers`` threads at once.
+
+    On an error (or Ctrl-C) the items not started yet are dropped, not run.
+    """
+    if workers == 1:
+        yield from map(function, items)
+        return
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        yield from pool.map(function, items)
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def indexable(session: Session) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
+
 from store import search
 from store.db import make_session_factory, open_database
 from store.models import Attachment, Submission
@@ -115,4 +117,35 @@ def test_deleting_a_submission_deletes_its_rows(db_url: str) -> None:
         session.commit()
         assert search.indexed_count(session) == 1
         assert [h.reference for h in search.find(session, parse("apples"))] == ["KIL-00001"]
+    engine.dispose()
+
+
+def test_long_and_short_texts_give_the_same_words(db_url: str) -> None:
+    """A body indexed with a long file (cut into passages here) gives the row it gives alone."""
+    engine = open_database(db_url)
+    sessions = make_session_factory(engine)
+    body = "Write to office@example.gov.uk: <b>care</b> at example.org/a_b \x01x\x02 Siân\u2003 "
+    long_file = "lorem ipsum dolor sit amet " * 2500  # two passages
+    with sessions() as session:
+        alone = _submission(1, body)
+        cut = _submission(2, body, [("blank.txt", "\u3000 \n"), ("long.txt", long_file)])
+        cut.sender_email = alone.sender_email
+        cut.subject = alone.subject
+        session.add_all([alone, cut])
+        session.flush()
+        search.index_submissions(session, [alone.id, cut.id])
+        postgres = db_url.startswith("postgresql")
+        key = "id" if postgres else "rowid"
+        columns = (
+            "part, subject, sender, document::text" if postgres else "part, subject, sender, body"
+        )
+        rows = session.execute(sa.text(f"SELECT {key}, {columns} FROM search_index ORDER BY {key}"))
+        by_id = {row[0]: tuple(row[1:]) for row in rows}
+        first, second = alone.id * 4096, cut.id * 4096
+        assert by_id[first] == by_id[second]
+        assert sorted(by_id) == [first, second, second + 1, second + 2]  # no row for blank.txt
+        assert {by_id[second + 1][0], by_id[second + 2][0]} == {"long.txt"}
+        found = search.find(session, parse("office example care Sian"))
+        assert [hit.reference for hit in found] == ["KIL-00001", "KIL-00002"]
+        assert all(search.MARK_START in hit.snippet for hit in found)
     engine.dispose()
