@@ -255,9 +255,10 @@ def _poll_again(config: Path, dovecot: Dovecot) -> str:
 def _check_exactly_once(app: App, dovecot: Dovecot, smtp: SmtpServer) -> None:
     """Every message stored once, read, acknowledged once, flagged; watermark at the top."""
     _check_invariants(app, smtp, 0)
-    assert sorted(Counter(str(m.message["In-Reply-To"]) for m in smtp.messages).values()) == [
-        1
-    ] * MESSAGES
+    assert (
+        sorted(Counter(str(m.message["In-Reply-To"]) for m in smtp.messages).values())
+        == [1] * MESSAGES
+    )
     uids = dovecot.uids()
     assert len(uids) == MESSAGES
     assert all(KEYWORD in dovecot.flags("INBOX", uid) for uid in uids)
@@ -269,7 +270,9 @@ def _check_exactly_once(app: App, dovecot: Dovecot, smtp: SmtpServer) -> None:
         assert mailbox is not None
         assert repo.uid_watermark(session, mailbox, validity) == max(uids)
         assert sorted(session.scalars(select(Sighting.uid))) == uids
-        assert list(session.scalars(select(work.StageRow).where(work.StageRow.state != "done"))) == []
+        assert (
+            list(session.scalars(select(work.StageRow).where(work.StageRow.state != "done"))) == []
+        )
 
 
 def _stored_count(app: App) -> int:
