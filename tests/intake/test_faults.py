@@ -246,9 +246,9 @@ def _poll_again(config: Path, dovecot: Dovecot) -> str:
     again = _start_poll(config, dovecot)
     out, err = again.communicate(timeout=300)
     assert again.returncode == 0, err.decode()[-3000:]
-    # The lease lasts 120 s: a poll that waited for the dead one's lease or claims to
-    # lapse could not finish in under 60 s (nor would one refused as busy exit 0).
-    assert time.monotonic() - started < 60
+    # The lease lasts 120 s: a poll that waited for the dead one's lease to lapse could
+    # not finish sooner (and one refused as busy would not exit 0).
+    assert time.monotonic() - started < 120
     return out.decode()
 
 
@@ -295,7 +295,7 @@ def test_kill_mid_fetch(
 ) -> None:
     """GIVEN a real `intake poll` SIGKILLed after the server sent the whole FETCH response
     of message ``cut_after`` and while it waits for the rest of that FETCH (batches of 2)
-    WHEN `intake poll` runs again at once THEN it exits 0 in under 60 s (the 120 s lease
+    WHEN `intake poll` runs again at once THEN it exits 0 in under 120 s (the 120 s lease
     is not waited for), stores the messages the dead poll had not committed, and every
     message ends stored once, read, acknowledged once at the SMTP server and flagged on
     the IMAP server, with the watermark at the highest UID."""
@@ -348,7 +348,7 @@ def test_kill_mid_extraction(
 ) -> None:
     """GIVEN a real `intake poll` SIGKILLed once an extraction worker has begun reading a
     scanned image (its OCR program has started) WHEN `intake poll` runs again at once
-    THEN it exits 0 in under 60 s (neither the 120 s inbox lease nor the dead poll's
+    THEN it exits 0 in under 120 s (neither the 120 s inbox lease nor the dead poll's
     read claim is waited for), reads that image to a final status, and every message
     ends stored once, read, acknowledged once at the SMTP server and flagged, with the
     watermark at the highest UID."""
@@ -421,7 +421,7 @@ def test_kill_at_digest_send(
     for _ in range(2):
         send_digest(ack_app.sessions, settings, mailer, ack_app.now, scheduled=True)
     assert len(smtp.messages) == copies
-    assert len({m.message["Message-ID"] for m in smtp.messages}) == 1 or copies == 1
+    assert len({m.message["Message-ID"] for m in smtp.messages}) == 1  # a copy is the same mail
 
 
 class _DovecotDiesAfterFirstBatch(ImapInbox):
@@ -516,7 +516,9 @@ def test_sqlite_locked_by_another_writer(
 
 @pytest.mark.postgres
 def test_postgres_connections_dropped_mid_poll(dovecot: Dovecot, smtp: SmtpServer) -> None:
-    """PostgreSQL kills our connections mid-poll: the cycle fails, the next one completes it all."""
+    """PostgreSQL kills every connection of ours after each batch is flagged: the poll
+    reconnects (the pool checks a connection before use) and stores every message; the
+    next cycles read and acknowledge each once."""
     name = f"intake_fault_{uuid.uuid4().hex[:8]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -533,15 +535,20 @@ def test_postgres_connections_dropped_mid_poll(dovecot: Dovecot, smtp: SmtpServe
         for n in range(MESSAGES):
             dovecot.append(compose(n, attachment=make_docx([f"Evidence {n}."])), AUG)
 
+        dropped: list[int] = []
+
         def drop() -> None:
             with admin.begin() as conn:
-                conn.execute(
+                # The function sits in the select list, so it runs only on the rows the
+                # WHERE kept: never on anyone else's connection.
+                killed = conn.execute(
                     text(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                         "WHERE application_name = :n"
                     ),
                     {"n": name},
-                )
+                ).scalars()
+                dropped.append(sum(1 for ok in killed if ok))
 
         class DropsConnections(ImapInbox):
             def mark_stored(self, uids: list[int]) -> None:
@@ -550,10 +557,10 @@ def test_postgres_connections_dropped_mid_poll(dovecot: Dovecot, smtp: SmtpServe
 
         inbox = DropsConnections(settings.imap, max_message_bytes=10**8)
         with app.pipeline() as pipeline:
-            try:
-                poll_imap(pipeline, inbox)
-            except Exception as exc:  # noqa: BLE001 - the dropped connection surfaces as a DB error
-                assert "terminat" in str(exc).lower() or "closed" in str(exc).lower(), exc
+            report = poll_imap(pipeline, inbox)
+        # The fault was real: each batch's flag was followed by killed connections.
+        assert len(dropped) == 2 and all(killed >= 1 for killed in dropped)
+        assert report.stored == MESSAGES
         _poll(app)
         _poll(app)
         _check_invariants(app, smtp, 0)
