@@ -122,11 +122,16 @@ def _chunks(
     chunk: list[FetchedMail] = []
     held = 0
     for mail in mails:
-        if chunk and (len(chunk) >= count or held + len(mail.raw) > max_bytes):
+        if chunk and held + len(mail.raw) > max_bytes:
             yield chunk
             chunk, held = [], 0
         chunk.append(mail)
         held += len(mail.raw)
+        if len(chunk) >= count:
+            # Stored before the next message is asked for: a poll killed during the
+            # next FETCH has already committed (and flagged) this batch.
+            yield chunk
+            chunk, held = [], 0
     if chunk:
         yield chunk
 

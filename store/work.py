@@ -26,6 +26,7 @@ import os
 import secrets
 import socket
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger,
@@ -58,6 +59,7 @@ from .models import (
 )
 
 __all__ = [
+    "FailedStage",
     "StageRow",
     "StageState",
     "UnfetchedUid",
@@ -65,7 +67,9 @@ __all__ = [
     "claim_ack",
     "claim_digest_day",
     "due_acks",
+    "failed_stage_details",
     "failed_stages",
+    "failed_stages_by_reference",
     "failed_submission_ids",
     "holder_alive",
     "holder_id",
@@ -472,10 +476,27 @@ def _clean_error(error: str) -> str:
     return error.replace("\x00", "\\x00").encode("utf-8", "replace").decode("utf-8")[:_ERROR_LIMIT]
 
 
-def failed_stages(session: Session, limit: int | None = None) -> list[tuple[str, str, int, str]]:
-    """(reference, stage, attempts, last error) of every failed stage, oldest first."""
+@dataclass(frozen=True)
+class FailedStage:
+    """A stage that failed for good: which, how often it was tried, why, and when."""
+
+    reference: str
+    stage: str
+    attempts: int
+    error: str
+    failed_at: dt.datetime
+
+
+def failed_stage_details(session: Session, limit: int | None = None) -> list[FailedStage]:
+    """Every failed stage, by submission then stage name."""
     query = (
-        select(Submission.reference, StageRow.stage, StageRow.attempts, StageRow.last_error)
+        select(
+            Submission.reference,
+            StageRow.stage,
+            StageRow.attempts,
+            StageRow.last_error,
+            StageRow.updated_at,
+        )
         .join(Submission, Submission.id == StageRow.submission_id)
         .where(StageRow.state == StageState.FAILED)
         .order_by(StageRow.submission_id, StageRow.stage)
@@ -483,8 +504,23 @@ def failed_stages(session: Session, limit: int | None = None) -> list[tuple[str,
     if limit:
         query = query.limit(limit)
     return [
-        (reference or "", stage, int(attempts), error or "")
-        for reference, stage, attempts, error in session.execute(query)
+        FailedStage(reference or "", stage, int(attempts), error or "", failed_at)
+        for reference, stage, attempts, error, failed_at in session.execute(query)
+    ]
+
+
+def failed_stages_by_reference(session: Session) -> dict[str, list[FailedStage]]:
+    """The failed stages of each submission that has any, by its reference."""
+    found: dict[str, list[FailedStage]] = {}
+    for failure in failed_stage_details(session):
+        found.setdefault(failure.reference, []).append(failure)
+    return found
+
+
+def failed_stages(session: Session, limit: int | None = None) -> list[tuple[str, str, int, str]]:
+    """(reference, stage, attempts, last error) of every failed stage, oldest first."""
+    return [
+        (f.reference, f.stage, f.attempts, f.error) for f in failed_stage_details(session, limit)
     ]
 
 

@@ -26,7 +26,6 @@ from tests.support import Dovecot, SmtpServer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
-SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
 POSTGRES_URL = os.environ.get(
     "INTAKE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

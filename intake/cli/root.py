@@ -360,9 +360,13 @@ def list_(
     out = sys.stdout
     app = state.app
     with _errors(), app.sessions() as session:
+        failures = work.failed_stages_by_reference(session)
         if as_json:
             out.write(json.dumps({"meta": _meta(state, app.settings)}, ensure_ascii=False) + "\n")
             for record in iter_records(session, query, with_text=False):
+                record["failed_stages"] = [
+                    _failure_record(f) for f in failures.get(record["reference"], [])
+                ]
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
             return
         tags = campaign_store.member_tags(session)
@@ -389,24 +393,34 @@ def list_(
                     (row.subject or "")[:60] + mark,
                 )
             )
+            for failure in failures.get(row.reference, []) if failed else []:
+                out.write(
+                    f"{'':<10}  {failure.stage} stage FAILED after {failure.attempts} "
+                    f"attempt(s), last {format_uk(failure.failed_at)}: {failure.error[:200]}\n"
+                )
         if header:
             click.echo(
                 f"no submissions in the {db.describe_url(app.settings.database.url)}"
                 + (" match" if late or on_time or failed else ""),
                 err=True,
             )
-        if failed:
-            for reference, stage, attempts, error in work.failed_stages(session):
-                out.write(
-                    f"{reference}  stage {stage} FAILED after {attempts} attempt(s): "
-                    f"{error[:200]}\n"
-                )
         counts = campaign_store.honest_counts(session)
     if counts.campaign_copies or counts.superseded:
         click.echo(f"Counted: {counts.line()}", err=True)
 
 
 _LIST_FORMAT = "{:<10}  {:<28}  {:<8} {:<32.32} {:<20} {}\n"
+
+
+def _failure_record(failure: work.FailedStage) -> dict[str, Any]:
+    """One failed stage in ``list --json``: the time in UTC (ISO) and in UK time."""
+    return {
+        "stage": failure.stage,
+        "attempts": failure.attempts,
+        "error": failure.error,
+        "failed_at": failure.failed_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "failed_at_uk": format_uk(failure.failed_at),
+    }
 
 
 def _meta(state: _Context, settings: Settings) -> dict[str, Any]:

@@ -114,3 +114,21 @@ def test_mistakes_get_one_line(config: Path) -> None:
         cli, ["--config", str(config), "campaigns", "split", "1", "KIL-00004"]
     )
     assert result.output.strip() == "Error: KIL-00004 is not in campaign 1"
+
+
+def test_merge_from_the_command_line(config: Path) -> None:
+    """`campaigns merge` puts a split-off campaign's responses back, and a recompute keeps it."""
+
+    def sizes() -> dict[int, int]:
+        out = run(config, "campaigns", "--json", "--no-members")
+        return {c["id"]: c["size"] for c in map(json.loads, out.splitlines())}
+
+    out = run(config, "campaigns", "split", "1", "KIL-00003", "KIL-00005")
+    new_id = int(out.rstrip().rsplit(" ", 1)[-1])
+    assert sizes() == {1: 2, new_id: 2}
+    assert run(config, "campaigns", "merge", "1", str(new_id)).strip() == (
+        "campaign 1 now has 4 responses"
+    )
+    assert sizes() == {1: 4}
+    run(config, "campaigns", "recompute")
+    assert sizes() == {1: 4}

@@ -25,9 +25,10 @@ from intake.staff.daily import build_digest
 from intake.staff.digest import render_digest
 from intake.worker import import_path
 from store.models import Submission
-from tests.conftest import DATA, SHARED_CORPUS, make_settings
+from tests.conftest import DATA, make_settings
+from tests.support.corpus import corpus_files
 
-CORPUS_MAIL = sorted((SHARED_CORPUS / "emails").glob("*.eml"))
+CORPUS_MAIL = list(corpus_files("emails/*.eml").values())
 OUR_MAIL = sorted((DATA / "eml").glob("*.eml")) + sorted((DATA / "robots").glob("*.eml"))
 
 
@@ -62,7 +63,7 @@ def _message(subject: str = "hostile", body: str = "body") -> EmailMessage:
 
 
 def test_every_real_and_own_message_gets_a_status(app: App, tmp_path: Path) -> None:
-    """Every corpus message (when present) and every fixture is stored and read, never lost."""
+    """Every third-party corpus message and every fixture is stored and read, never lost."""
     paths = OUR_MAIL + CORPUS_MAIL
     subs = _import(
         app, tmp_path / "in", {f"{n:03d}-{p.stem}": p.read_bytes() for n, p in enumerate(paths)}

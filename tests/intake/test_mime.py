@@ -15,15 +15,17 @@ from intake.mail.mime import (
     read_message,
     sniff_message_id,
 )
-from tests.conftest import DATA, SHARED_CORPUS
+from tests.conftest import DATA
+from tests.support.corpus import corpus_files
 
 CASES = sorted((DATA / "eml").glob("*.eml"))
-# Our own fixtures always; the shared corpus of real-world mail when it is beside the project.
-NEVER_CRASH = (
-    CASES
-    + sorted((DATA / "robots").glob("*.eml"))
-    + sorted((SHARED_CORPUS / "emails").glob("*.eml"))
-)
+# Our own fixtures, the third-party mail kept in tests/data/corpus, and the full corpus
+# when INTAKE_TEST_CORPUS names it.
+NEVER_CRASH = [
+    *CASES,
+    *sorted((DATA / "robots").glob("*.eml")),
+    *corpus_files("emails/*.eml").values(),
+]
 
 
 def _iso(value: dt.datetime | None) -> str | None:

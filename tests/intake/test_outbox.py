@@ -16,16 +16,16 @@ from sqlalchemy import select
 from intake.app import App
 from intake.worker import poll_once
 from store.models import Ack
-from tests.conftest import DATA, ROOT, SHARED_CORPUS, imap_section, make_settings, smtp_section
+from tests.conftest import DATA, ROOT, imap_section, make_settings, smtp_section
 from tests.intake.test_poll import AUG, compose, make_docx, submissions
 from tests.intake.test_worker import write_config
 from tests.support import Dovecot, SmtpServer
+from tests.support.corpus import REPO_CORPUS
 
 UTC = dt.UTC
-ROBOT_FILES = sorted((DATA / "robots").glob("*.eml")) + [
-    path
-    for path in [SHARED_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml"]
-    if path.exists()
+ROBOT_FILES = [
+    *sorted((DATA / "robots").glob("*.eml")),
+    REPO_CORPUS / "emails" / "mikelmail__multi_address_bounce1.eml",
 ]
 
 

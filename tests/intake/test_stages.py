@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
+import json
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -14,6 +16,7 @@ from sqlalchemy import delete, func, select
 
 from intake.app import App
 from intake.cli import cli
+from intake.deadline import format_uk
 from intake.staff.daily import build_digest
 from intake.staff.health import gather_health
 from intake.worker import import_path, poll_once
@@ -146,12 +149,46 @@ def test_a_failing_stage_is_retried_then_failed_and_shown(
         "[consultation]\nname = 'K'\ndeadline = 2018-07-27T23:59:59\nreference_prefix = 'KIL'\n"
         f"[database]\nurl = '{app.settings.database.url}'\n[maildir]\npath = '{tmp_path}'\n"
     )
+    # A second stage of the same submission fails too: one line, one record each.
+    with app.sessions() as session:
+        work.set_failed(session, victim.id, "ack", "relay refused: 550 no such user", app.now())
+        session.commit()
     listed = CliRunner().invoke(cli, ["--config", str(config), "list", "--failed"])
     assert listed.exit_code == 0, listed.output
-    assert "KIL-00002  stage read FAILED after 2 attempt(s): NotFound" in listed.output
-    assert "KIL-00001" not in listed.output
+    lines = listed.output.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("KIL-00002 "))
+    assert lines[row + 1].split()[:6] == ["ack", "stage", "FAILED", "after", "1", "attempt(s),"]
+    assert lines[row + 1].endswith(": relay refused: 550 no such user")
+    assert lines[row + 2].split()[:6] == ["read", "stage", "FAILED", "after", "2", "attempt(s),"]
+    assert "NotFound" in lines[row + 2] and (
+        " BST: " in lines[row + 2] or " GMT: " in lines[row + 2]
+    )
+    assert "KIL-00001" not in listed.output and "KIL-00003" not in listed.output
+    as_json = CliRunner().invoke(cli, ["--config", str(config), "list", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    records = {r["reference"]: r for r in map(json.loads, as_json.output.splitlines()[1:])}
+    assert records["KIL-00001"]["failed_stages"] == records["KIL-00003"]["failed_stages"] == []
+    ack_failure, read_failure = records["KIL-00002"]["failed_stages"]
+    assert {k: ack_failure[k] for k in ("stage", "attempts", "error")} == {
+        "stage": "ack",
+        "attempts": 1,
+        "error": "relay refused: 550 no such user",
+    }
+    assert (read_failure["stage"], read_failure["attempts"]) == ("read", 2)
+    assert "NotFound" in read_failure["error"]
+    for failure in (ack_failure, read_failure):
+        when = dt.datetime.fromisoformat(failure["failed_at"].replace("Z", "+00:00"))
+        assert abs(when - app.now()) < dt.timedelta(minutes=5)
+        assert failure["failed_at_uk"] == format_uk(when)
     status = CliRunner().invoke(cli, ["--config", str(config), "status"])
-    assert "NEEDS ATTENTION: KIL-00002 read failed" in status.output
+    assert "NEEDS ATTENTION: KIL-00002 read failed after 2 attempt(s): NotFound" in status.output
+    assert "NEEDS ATTENTION: KIL-00002 ack failed after 1 attempt(s): relay refused" in (
+        status.output
+    )
+    with app.sessions() as session:
+        attention = build_digest(session, app.settings, app.now(), None).attention_extra
+    assert any(line.startswith("KIL-00002: the ack stage failed after 1") for line in attention)
+    assert any(line.startswith("KIL-00002: the read stage failed after 2") for line in attention)
     # A rerun asked by a person: due again, attempts from zero (and fails again here).
     rerun = CliRunner().invoke(cli, ["--config", str(config), "reparse", "KIL-00002"])
     assert rerun.exit_code == 0, rerun.output

@@ -1,4 +1,4 @@
-"""Shared helpers for the parsers tests: fixture folder, corpus folder, generators."""
+"""Shared helpers for the parsers tests: fixture folder, generators."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "tests" / "data" / "docs"
-CORPUS = REPO / ".." / "shared" / "corpus"
 
 
 def load_generator() -> ModuleType:
