@@ -1,10 +1,14 @@
 """The fault matrix: real kills, real outages, real full disks. Nothing lost, nothing twice.
 
-Each stage test runs a poll in a child process that SIGKILLs itself at that stage,
-then polls again normally and checks the invariants: every message stored once,
-every attachment with a final status, no acknowledgement sent twice (except in the
-one documented window between the SMTP server's acceptance and our commit, where
-at most one copy more goes out, with the same Message-ID).
+Each stage test runs a poll in a child process that SIGKILLs itself at that stage
+(store, server flag, acknowledgement), then polls again normally and checks the
+invariants. Two tests kill a real `intake poll` from outside, by its PID, in the
+middle of real work: mid-fetch (a relay in front of Dovecot holds the FETCH reply
+after a whole message) and mid-extraction (a worker has started the OCR of an image).
+The invariants: every message stored once, every attachment with a final status, no
+acknowledgement sent twice (except in the one documented window between the SMTP
+server's acceptance and our commit, where at most one copy more goes out, with the
+same Message-ID).
 """
 
 from __future__ import annotations
@@ -50,7 +54,6 @@ from intake.staff import daily
 from intake.mail import smtp as mailer, outbox, imap as poller
 from intake.app import App
 from intake.worker import poll_once
-from parsers import pool
 from store import repo
 from tests.conftest import make_settings, smtp_section
 
