@@ -7,8 +7,10 @@ command line imports this one.
 
 from __future__ import annotations
 
+from .auth import auth_group
 from .campaigns import campaigns_group
 from .classify import classify_command
+from .db import db_group
 from .erasure import erase_command, purge
 from .root import cli
 from .search import search as search_command
@@ -19,6 +21,8 @@ from .web import web as web_command
 __all__ = ["cli", "main"]
 
 for _command in (
+    auth_group,
+    db_group,
     purge,
     erase_command,
     campaigns_group,
