@@ -139,3 +139,26 @@ class TestImportCommand:
         """With no inbox configured, poll says to add [imap] or [maildir] (exit 2)."""
         result = _invoke(config, "poll")
         assert result.exit_code == 2 and "no inbox is configured" in result.output
+
+
+class TestBatches:
+    def test_many_messages_are_stored_in_batches_and_all_read(
+        self, config: Path, tmp_path: Path
+    ) -> None:
+        """Twenty messages and a copy of one (several store batches): each is stored once
+        and read before the command ends; a second run stores nothing again."""
+        folder = tmp_path / "backfill"
+        folder.mkdir()
+        for number in range(20):
+            body = EML.replace(b"import-1", b"batch-%d" % number)
+            (folder / f"{number:02d}.eml").write_bytes(body)
+        (folder / "03-copy.eml").write_bytes(EML.replace(b"import-1", b"batch-3"))
+        first = _invoke(config, "import", str(folder))
+        assert first.exit_code == 0, first.output
+        assert "20 new, 1 already stored, 0 skipped; read 20, failed 0" in first.output
+        listed = _invoke(config, "list", "--json", "--all-versions")
+        _meta, *rows = [json.loads(line) for line in listed.output.splitlines()]
+        assert len(rows) == 20, rows
+        assert {row["status"] for row in rows} == {"parsed"}, rows
+        again = _invoke(config, "import", str(folder))
+        assert "0 new, 21 already stored, 0 skipped; read 0, failed 0" in again.output
