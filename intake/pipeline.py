@@ -162,7 +162,6 @@ class Pipeline:
             report = _merged(behind, report)
         return _counts(report)
 
-
     def read(
         self,
         ids: Iterable[int],

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
+from intake.app import App
 from intake.cli import cli
+from intake.message import FetchedMail
 from intake.sources import looks_like_mail, msg_to_eml
-from tests.conftest import DATA, ROOT
+from store.models import Submission, SubmissionStatus
+from tests.conftest import DATA, ROOT, make_settings
 
 DEMO_INBOX = ROOT / "examples" / "inbox"
 MSG = DATA / "msg" / "tika_testMSG_att_doc.msg"
@@ -162,3 +168,27 @@ class TestBatches:
         assert {row["status"] for row in rows} == {"parsed"}, rows
         again = _invoke(config, "import", str(folder))
         assert "0 new, 21 already stored, 0 skipped; read 0, failed 0" in again.output
+
+    def test_stored_mail_is_read_while_storing_goes_on(self, db_url: str) -> None:
+        """GIVEN the stages running alongside, WHEN a message is stored and the thread
+        woken, THEN it is read before storing ends; the final pass reports it."""
+        app = App(make_settings(db_url))
+        try:
+            with app.pipeline(acks=False) as pipeline:
+                with pipeline.reading_alongside() as stored:
+                    now = dt.datetime(2018, 7, 24, 9, 0, tzinfo=dt.UTC)
+                    pipeline.store_sourced([(FetchedMail(raw=EML, fetched_at=now), "file:a")])
+                    stored()
+                    deadline = time.monotonic() + 60
+                    while _status(app) != SubmissionStatus.PARSED:
+                        assert time.monotonic() < deadline, "not read while storing went on"
+                        time.sleep(0.05)
+                report = pipeline.read_pending()
+        finally:
+            app.close()
+        assert (report.read, report.failed) == (1, 0)
+
+
+def _status(app: App) -> str | None:
+    with app.sessions() as session:
+        return session.scalars(select(Submission.status)).one()
