@@ -8,12 +8,18 @@
    success or failure: one bad message never stops the others.
 3. :meth:`Pipeline.send_acks` sends the acknowledgements that are due, each under
    an exclusive outbox claim.
+
+A backfill (``intake import``) stores and reads at once: :meth:`Pipeline.reading_alongside`
+runs the stages in a second thread while the caller stores further messages, so the
+extraction workers read the first files while later ones are still being stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -54,6 +60,7 @@ class Pipeline:
         self.acks = acks and self.mailer is not None and self.settings.acks_on
         self.cutoff = app.cutoff
         self.holder = holder or work.holder_id()
+        self._behind: StageReport | None = None  # what reading_alongside did
 
     @property
     def pool(self) -> ExtractionPool:
@@ -85,8 +92,12 @@ class Pipeline:
         Nothing has read them yet and the server is told only after this returns, so
         a crash before the commit loses nothing: the messages are fetched again.
         """
+        return self.store_sourced([(mail, source) for mail in mails])
+
+    def store_sourced(self, found: Sequence[tuple[FetchedMail, str]]) -> list[repo.StoredRaw]:
+        """Like :meth:`store_fetched_many`, each message with its own source (a file)."""
         items = []
-        for mail in mails:
+        for mail, source in found:
             sha256 = hashlib.sha256(mail.raw).hexdigest()
             message_id, derived = message_id_of(mail.raw, sha256)
             key = (mail.key.mailbox, mail.key.uidvalidity, mail.key.uid) if mail.key else None
@@ -116,6 +127,23 @@ class Pipeline:
 
     # --- stages ------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def reading_alongside(self) -> Iterator[Callable[[], None]]:
+        """Run the due stages in a second thread while the caller stores more mail.
+
+        Yields ``stored()``, to call after each commit: the thread then claims what is
+        due. The stages' work is mostly the extraction workers' (other processes), so
+        storing and reading overlap. On leaving, the thread finishes what is due and
+        stops; :meth:`read_pending` afterwards reads anything left and reports it all.
+        """
+        reader = _Reader(self)
+        reader.start()
+        try:
+            yield reader.wake
+        finally:
+            reader.finish()
+        self._behind = reader.report
+
     def read_pending(
         self,
         progress: Callable[[int], None] | None = None,
@@ -129,6 +157,9 @@ class Pipeline:
             should_stop=should_stop,
             progress=progress,
         )
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            report = _merged(behind, report)
         return _counts(report)
 
     def read(
@@ -166,3 +197,60 @@ def _counts(report: StageReport) -> ReadCounts:
     return ReadCounts(
         read=report.done.get("read", 0), failed=report.failed.get("read", 0), stages=report
     )
+
+
+def _merged(first: StageReport, second: StageReport) -> StageReport:
+    merged = StageReport(dict(first.done), dict(first.failed), [*first.errors, *second.errors])
+    for name, count in second.done.items():
+        merged.done[name] = merged.done.get(name, 0) + count
+    for name, count in second.failed.items():
+        merged.failed[name] = merged.failed.get(name, 0) + count
+    return merged
+
+
+class _Reader:
+    """The thread behind :meth:`Pipeline.reading_alongside`.
+
+    Only this thread uses the extraction pool and the stage cache while it runs;
+    the caller's thread only stores. An error in the thread is raised again by
+    :meth:`finish`, in the caller's thread.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self._wanted = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        self.report = StageReport()
+        self._thread = threading.Thread(target=self._run, name="stages", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def finish(self) -> None:
+        self._done.set()
+        self._wanted.set()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        pipeline = self._pipeline
+        try:
+            while not self._done.is_set():
+                self._wanted.wait()
+                self._wanted.clear()
+                if self._done.is_set():
+                    return  # what is left is read by the caller's read_pending
+                report = run_due(
+                    pipeline.app,
+                    stages=pipeline.stage_names,
+                    holder=pipeline.holder,
+                    should_stop=self._done.is_set,
+                )
+                self.report = _merged(self.report, report)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            self._error = exc

@@ -38,7 +38,6 @@ from parsers.outcome import finish
 from parsers.pdfpages import (
     CORRUPT,
     ENCRYPTED,
-    SCAN_CHARS_PER_PAGE,
     Assembled,
     PageText,
     PdfPages,
@@ -178,11 +177,11 @@ class _Reader:
         auto = self.limits.pdf_engine == "auto"
         if garbled and auto:
             return self._miner_page(index, page, _UNMAPPED, prefer=True)
-        if pdfium_engine.visible(text) >= SCAN_CHARS_PER_PAGE:
+        if pdfium_engine.enough_text(text):
             return page
         if fonts and auto:
             page = self._miner_page(index, page, _NO_TEXT)
-            if pdfium_engine.visible(page.text) >= SCAN_CHARS_PER_PAGE:
+            if pdfium_engine.enough_text(page.text):
                 return page
         if images:
             return self._ocr_page(index, page)
@@ -201,7 +200,7 @@ class _Reader:
         text, images = found
         if self.document is None:
             page = PageText(page.number, text, "pdfminer")
-            if images and pdfium_engine.visible(text) < SCAN_CHARS_PER_PAGE:
+            if images and not pdfium_engine.enough_text(text):
                 return self._ocr_page(index, page)
             return page
         if prefer or pdfium_engine.visible(text) > pdfium_engine.visible(page.text):

@@ -27,7 +27,7 @@ import pypdfium2.raw as pdfium_c
 from parsers.pdflayout import PDFIUM_HYPHEN_MARKS, PageLine, order_lines
 from parsers.pdfpages import SCAN_CHARS_PER_PAGE
 
-__all__ = ["page_text", "render_pgm", "visible"]
+__all__ = ["enough_text", "page_text", "render_pgm", "visible"]
 
 _GARBLED_SHARE = 0.3
 _SAMPLE = 24  # characters checked for a missing Unicode map, spread over the page
@@ -38,6 +38,15 @@ _UNMAPPED_TEXT = re.compile(r"\S")
 def visible(text: str) -> int:
     """Characters of ``text`` that are not white space."""
     return len("".join(text.split()))
+
+
+def enough_text(text: str, wanted: int = SCAN_CHARS_PER_PAGE) -> bool:
+    """Whether ``text`` has at least ``wanted`` characters that are not white space.
+
+    Looks at the start of the text first: a page of text passes without its whole
+    text being counted (this is asked several times of every page).
+    """
+    return visible(text[: 8 * wanted]) >= wanted or visible(text) >= wanted
 
 
 def render_pgm(document: pdfium.PdfDocument, index: int, dpi: int) -> bytes:
@@ -90,7 +99,7 @@ def page_text(document: pdfium.PdfDocument, index: int) -> tuple[str, bool, bool
     finally:
         pdfium_c.FPDF_ClosePage(page)
     fonts = images = False
-    if visible(text) < SCAN_CHARS_PER_PAGE:
+    if not enough_text(text):
         helper = document[index]
         try:
             fonts, images = _object_kinds(helper)
@@ -171,12 +180,17 @@ def _lines(textpage: Any, raw: str) -> list[PageLine]:
         # it joined are kept apart here (they may even lie in different columns).
         for row in logical.split("\n") if "\n" in logical else (logical,):
             if row and not row.isspace():
-                boxes = []
-                for index in range(count_rects(handle, position, len(row))):
-                    if get_rect(handle, index, *out):
-                        boxes.append((x0.value, bottom.value, x1.value, top.value))
-                if boxes:
-                    lines.append(_line(textpage, row, boxes))
+                rects = count_rects(handle, position, len(row))
+                if rects == 1:  # most lines: one box, no grouping to do
+                    if get_rect(handle, 0, *out):
+                        lines.append(PageLine(row, x0.value, bottom.value, x1.value, top.value))
+                else:
+                    boxes = []
+                    for index in range(rects):
+                        if get_rect(handle, index, *out):
+                            boxes.append((x0.value, bottom.value, x1.value, top.value))
+                    if boxes:
+                        lines.append(_line(textpage, row, boxes))
             position += len(row)
         position += 2
     return lines

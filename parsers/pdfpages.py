@@ -78,7 +78,14 @@ def assemble(parts: Sequence[PdfPages]) -> Assembled:
     if not pages:
         raise CorruptDocument("This PDF has no readable pages; it may be damaged.")
     failed = [p.number for p in pages if p.failed]
-    chars = sum(len("".join(p.text.split())) for p in pages)
+    # Counted only as far as the checks below need: a document of text passes on
+    # its first page.
+    needed = SCAN_CHARS_PER_PAGE * count
+    chars = 0
+    for page in pages:
+        chars += len("".join(page.text.split()))
+        if chars >= needed:
+            break
     unread_scans = [p.number for p in pages if p.needs_ocr]
     if len(failed) == len(pages):
         raise CorruptDocument(CORRUPT, pages=count)

@@ -69,6 +69,8 @@ def garbage_ratio(text: str) -> float:
     cids = len(_CID.findall(text)) if "(cid:" in text else 0
     without = _CID.sub("", text) if cids else text
     bad = cids + len(_UNDECODABLE.findall(without))
+    if not bad:
+        return 0.0  # the usual case: no need to count the visible characters
     visible = cids + len("".join(without.split()))
     return bad / visible if visible else 0.0
 

@@ -25,11 +25,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHashLSH
 
 from .text import NUM_PERM, Fingerprint, minhash, overlap, own_runs
+
+if TYPE_CHECKING:
+    from datasketch import MinHashLSH
 
 __all__ = [
     "CampaignParams",
@@ -67,6 +70,8 @@ class CampaignParams:
     representative_close: float = 0.7  # a text holding (or held by) this much of one is not indexed
 
     def lsh(self) -> MinHashLSH:
+        from datasketch import MinHashLSH  # imported on first use: see text._template
+
         return MinHashLSH(num_perm=NUM_PERM, params=(self.bands, self.rows))
 
 

@@ -13,10 +13,14 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass
+from functools import cache
 from itertools import accumulate
+from typing import TYPE_CHECKING
 
 import numpy as np
-from datasketch import MinHash
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 __all__ = [
     "NUM_PERM",
@@ -46,7 +50,15 @@ _MULTIPLIERS = np.array(
     dtype=np.uint64,
 )
 _word_hashes: dict[str, int] = {}
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int)
+
+
+@cache
+def _template() -> MinHash:
+    # datasketch (and the SciPy it pulls in) costs about half a second to import:
+    # loaded on first use, so commands that never compare texts start without it.
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=_SEED, hashfunc=int)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,12 +108,13 @@ def fingerprint(text: str, k: int = 5) -> Fingerprint:
 
 def minhash(fp: Fingerprint) -> MinHash:
     """The MinHash signature of a fingerprint's shingle set (datasketch)."""
-    sig = MinHash(
+    template = _template()
+    sig = type(template)(
         num_perm=NUM_PERM,
         seed=_SEED,
         hashfunc=int,
-        permutations=_TEMPLATE.permutations,
-        scheme=_TEMPLATE.scheme,
+        permutations=template.permutations,
+        scheme=template.scheme,
     )
     if fp.size:
         sig.update_batch(fp.shingles.tolist())

@@ -262,6 +262,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     Everything imported is read before the command ends; nobody is acknowledged
     unless --ack is given.
     """
+    from ..mail.message import FetchedMail
     from ..mail.sources import import_files, scan_import
 
     app = state.app
@@ -273,18 +274,34 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
         app.pipeline(acks=ack) as pipeline,
         _progress(len(files), "Importing", lambda: _import_counts(counts)) as bar,
     ):
-        current: Path | None = None
-        for path, item in import_files(files, pipeline.now, limit):
-            if item.mail is None:
-                counts["skipped"] += 1
-                skipped.append(f"skipped {item.source}: {item.skipped}")
-            else:
-                stored = pipeline.store_fetched(item.mail, f"file:{path.resolve()}")
+        # Stored a few at a time (one commit each), read meanwhile in a second thread.
+        batch: list[tuple[FetchedMail, str]] = []
+        held = 0
+
+        def store() -> None:
+            nonlocal held
+            for stored in pipeline.store_sourced(batch) if batch else ():
                 counts["new" if stored.created else "already stored"] += 1
-            if current is not None and path != current:
-                bar.update(1)  # a file is done when the next one starts
-            current = path
-            bar.render_progress()
+            batch.clear()
+            held = 0
+            wake()
+
+        with pipeline.reading_alongside() as wake:
+            current: Path | None = None
+            for path, item in import_files(files, pipeline.now, limit):
+                if item.mail is None:
+                    counts["skipped"] += 1
+                    skipped.append(f"skipped {item.source}: {item.skipped}")
+                else:
+                    batch.append((item.mail, f"file:{path.resolve()}"))
+                    held += len(item.mail.raw)
+                    if len(batch) >= _IMPORT_BATCH or held >= _IMPORT_BATCH_BYTES:
+                        store()
+                if current is not None and path != current:
+                    bar.update(1)  # a file is done when the next one starts
+                current = path
+                bar.render_progress()
+            store()
         bar.update(len(files) - bar.pos)  # the bar ends full, even past empty files
         read = pipeline.read_pending()
         sent = pipeline.send_acks() if ack else None
@@ -299,6 +316,11 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
             f"{len(skipped)} file(s) or message(s) skipped as not email (listed above); "
             "nothing was stored for them"
         )
+
+
+# Messages an import stores per transaction: few enough that reading starts early.
+_IMPORT_BATCH = 8
+_IMPORT_BATCH_BYTES = 16 * 1024 * 1024
 
 
 def _import_counts(counts: Counter[str]) -> str:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
+from intake.app import App
 from intake.cli import cli
+from intake.mail.message import FetchedMail
 from intake.mail.sources import looks_like_mail, msg_to_eml
-from tests.conftest import DATA, ROOT
+from store.models import Submission, SubmissionStatus
+from tests.conftest import DATA, ROOT, make_settings
 
 DEMO_INBOX = ROOT / "examples" / "inbox"
 MSG = DATA / "msg" / "tika_testMSG_att_doc.msg"
@@ -139,3 +145,50 @@ class TestImportCommand:
         """With no inbox configured, poll says to add [imap] or [maildir] (exit 2)."""
         result = _invoke(config, "poll")
         assert result.exit_code == 2 and "no inbox is configured" in result.output
+
+
+class TestBatches:
+    def test_many_messages_are_stored_in_batches_and_all_read(
+        self, config: Path, tmp_path: Path
+    ) -> None:
+        """Twenty messages and a copy of one (several store batches): each is stored once
+        and read before the command ends; a second run stores nothing again."""
+        folder = tmp_path / "backfill"
+        folder.mkdir()
+        for number in range(20):
+            body = EML.replace(b"import-1", b"batch-%d" % number)
+            (folder / f"{number:02d}.eml").write_bytes(body)
+        (folder / "03-copy.eml").write_bytes(EML.replace(b"import-1", b"batch-3"))
+        first = _invoke(config, "import", str(folder))
+        assert first.exit_code == 0, first.output
+        assert "20 new, 1 already stored, 0 skipped; read 20, failed 0" in first.output
+        listed = _invoke(config, "list", "--json", "--all-versions")
+        _meta, *rows = [json.loads(line) for line in listed.output.splitlines()]
+        assert len(rows) == 20, rows
+        assert {row["status"] for row in rows} == {"parsed"}, rows
+        again = _invoke(config, "import", str(folder))
+        assert "0 new, 21 already stored, 0 skipped; read 0, failed 0" in again.output
+
+    def test_stored_mail_is_read_while_storing_goes_on(self, db_url: str) -> None:
+        """GIVEN the stages running alongside, WHEN a message is stored and the thread
+        woken, THEN it is read before storing ends; the final pass reports it."""
+        app = App(make_settings(db_url))
+        try:
+            with app.pipeline(acks=False) as pipeline:
+                with pipeline.reading_alongside() as stored:
+                    now = dt.datetime(2018, 7, 24, 9, 0, tzinfo=dt.UTC)
+                    pipeline.store_sourced([(FetchedMail(raw=EML, fetched_at=now), "file:a")])
+                    stored()
+                    deadline = time.monotonic() + 60
+                    while _status(app) != SubmissionStatus.PARSED:
+                        assert time.monotonic() < deadline, "not read while storing went on"
+                        time.sleep(0.05)
+                report = pipeline.read_pending()
+        finally:
+            app.close()
+        assert (report.read, report.failed) == (1, 0)
+
+
+def _status(app: App) -> str | None:
+    with app.sessions() as session:
+        return session.scalars(select(Submission.status)).one()
