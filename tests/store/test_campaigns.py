@@ -221,3 +221,14 @@ def test_a_failing_campaign_step_loses_no_reading(
         statuses = {repo.get_by_reference(session, f"KIL-0000{n}").status for n in (1, 2)}
         assert statuses == {"parsed"}
         assert store.honest_counts(session).campaign_copies == 0
+
+
+def test_a_lone_response_joins_nothing_and_empty_campaigns_go(app: App, tmp_path: Path) -> None:
+    """A response with nothing near it is in no campaign; one left empty is removed."""
+    with app.sessions() as session:
+        store.new_campaign(session, NOW)  # as a staff action could leave one behind
+        session.commit()
+    import_all(app, tmp_path / "mail", [("dan@example.net", INDEPENDENT[0])])
+    assert _members(app) == {}
+    with app.sessions() as session:
+        assert session.scalars(select(Campaign)).all() == []
