@@ -155,11 +155,12 @@ def _escape(value: str) -> str:
 
 def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> None:
     session.execute(delete(TextBand).where(TextBand.submission_id == submission_id))
-    session.add_all(
-        TextBand(submission_id=submission_id, band=band, band_key=key)
-        for band, key in enumerate(keys)
-    )
-    session.flush()
+    if keys:  # one executemany: no ORM objects for rows nothing reads back
+        rows = [
+            {"submission_id": submission_id, "band": b, "band_key": k}
+            for b, k in enumerate(keys)
+        ]
+        session.execute(insert(TextBand), rows)
 
 
 def replace_all_bands(session: Session, rows: Iterable[tuple[int, Sequence[int]]]) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -88,8 +90,68 @@ class _WordHashes(dict[str, int]):
 _word_hashes = _WordHashes()
 
 
+class _Recent:
+    """The last results made, by a digest of their input, within a byte budget.
+
+    The cluster stage asks for one response's fingerprint and signature several times
+    (its band keys, its version family, the campaigns around it, each member's
+    description): remembering the recent ones makes each asking after the first cost
+    a digest of the text instead of seconds of hashing per thousand responses.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held = 0
+        self._items: OrderedDict[bytes, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()  # the web view's threads may ask too
+
+    def get(self, key: bytes) -> object | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: bytes, value: object, size: int) -> None:
+        if size > self.budget // 4:
+            return  # one huge text must not push out everything else
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (value, size)
+            self.held += size
+            while self.held > self.budget:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.held -= dropped
+
+
+_fingerprints = _Recent(64 * 1024 * 1024)
+_signatures = _Recent(8 * 1024 * 1024)
+
+
+def _digest(data: bytes, k: int) -> bytes:
+    return hashlib.blake2b(data, digest_size=20, person=k.to_bytes(2, "big")).digest()
+
+
 def fingerprint(text: str, k: int = 5) -> Fingerprint:
-    """Words and shingles of ``text``; a text shorter than ``k`` words is one shingle."""
+    """Words and shingles of ``text``; a text shorter than ``k`` words is one shingle.
+
+    The result is shared with other callers asking for the same text: treat it as
+    read-only (its arrays are marked so).
+    """
+    key = _digest(text.encode("utf-8", "surrogatepass"), k)
+    found = _fingerprints.get(key)
+    if isinstance(found, Fingerprint):
+        return found
+    made = _fingerprint(text, k)
+    made.shingles.flags.writeable = False
+    made.positions.flags.writeable = False
+    _fingerprints.put(key, made, made.shingles.nbytes + made.positions.nbytes + 200)
+    return made
+
+
+def _fingerprint(text: str, k: int) -> Fingerprint:
     words = _WORD.findall(text.lower())
     key = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
     if not words:
@@ -107,7 +169,17 @@ def fingerprint(text: str, k: int = 5) -> Fingerprint:
 
 
 def minhash(fp: Fingerprint) -> MinHash:
-    """The MinHash signature of a fingerprint's shingle set (datasketch)."""
+    """The MinHash signature of a fingerprint's shingle set (datasketch); a fresh copy."""
+    key = _digest(fp.shingles.tobytes(), NUM_PERM)
+    found = _signatures.get(key)
+    if found is not None:
+        return cast("MinHash", found).copy()
+    made = _minhash(fp)
+    _signatures.put(key, made.copy(), made.hashvalues.nbytes + 200)
+    return made
+
+
+def _minhash(fp: Fingerprint) -> MinHash:
     template = _template()
     sig = type(template)(
         num_perm=NUM_PERM,

@@ -69,6 +69,12 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     responses.replace_bands(session, submission_id, _keys(fp, params))
     family = _update_versions(session, submission_id, settings, app.now())
     candidates = responses.band_candidates(session, submission_id)
+    if not candidates and family <= {submission_id} and _alone(session, submission_id):
+        # Nothing near it and in no campaign: regrouping it on its own would find no
+        # group (a campaign has at least two members) and change nothing but the
+        # removal of campaigns left empty, done here as there.
+        store.drop_empty(session)
+        return
     if family <= {submission_id} and _join_quickly(
         session, submission_id, fp, candidates, params, app.now()
     ):
@@ -78,6 +84,13 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
     scope = near | store.members_of(session, campaigns)
     _regroup(session, sorted(scope), params, app.now(), responses.superseded_ids(session))
+
+
+def _alone(session: Session, submission_id: int) -> bool:
+    """In no campaign, and not placed (or kept out) by staff."""
+    return not store.memberships(session, [submission_id]) and not store.pins(
+        session, [submission_id]
+    )
 
 
 def _milestone(size: int) -> bool:

@@ -259,3 +259,12 @@ def test_copies_are_counted_not_tagged_again(db_url: str, tmp_path: Path) -> Non
     assert passages["KIL-00004"] == []  # replaced by KIL-00006
     assert passages["KIL-00006"]
     app.close()
+def test_a_lone_response_joins_nothing_and_empty_campaigns_go(app: App, tmp_path: Path) -> None:
+    """A response with nothing near it is in no campaign; one left empty is removed."""
+    with app.sessions() as session:
+        store.new_campaign(session, NOW)  # as a staff action could leave one behind
+        session.commit()
+    import_all(app, tmp_path / "mail", [("dan@example.net", INDEPENDENT[0])])
+    assert _members(app) == {}
+    with app.sessions() as session:
+        assert session.scalars(select(Campaign)).all() == []
