@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--body-kb", type=int, default=20, help="size of each body (KB)")
     parser.add_argument("--repo", type=Path, default=HERE.parent)
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the poll here")
-    parser.add_argument("--one-organisation", action="store_true",
-                        help="read every respondent as one organisation (the worst case)")
+    parser.add_argument(
+        "--one-organisation",
+        action="store_true",
+        help="read every respondent as one organisation (the worst case)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(args.repo.resolve()))
     sys.path.insert(1, str(HERE.parent))  # tests.support and benchmarks.corpus from here

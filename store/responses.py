@@ -157,8 +157,7 @@ def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> 
     session.execute(delete(TextBand).where(TextBand.submission_id == submission_id))
     if keys:  # one executemany: no ORM objects for rows nothing reads back
         rows = [
-            {"submission_id": submission_id, "band": b, "band_key": k}
-            for b, k in enumerate(keys)
+            {"submission_id": submission_id, "band": b, "band_key": k} for b, k in enumerate(keys)
         ]
         session.execute(insert(TextBand), rows)
 
