@@ -68,6 +68,7 @@ __all__ = [
     "claim_digest_day",
     "due_acks",
     "failed_stage_details",
+    "done_among",
     "failed_stages",
     "failed_stages_by_reference",
     "failed_submission_ids",
@@ -540,6 +541,23 @@ def stage_counts(session: Session) -> dict[str, dict[str, int]]:
         )
     ):
         found.setdefault(stage, {})[state] = int(count)
+    return found
+
+
+def done_among(session: Session, ids: Sequence[int], stage: str) -> set[int]:
+    """Which of ``ids`` have ``stage`` done (or failed: finished either way)."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        found.update(
+            session.scalars(
+                select(StageRow.submission_id).where(
+                    StageRow.stage == stage,
+                    StageRow.submission_id.in_(chunk),
+                    StageRow.state.in_([StageState.DONE, StageState.FAILED]),
+                )
+            )
+        )
     return found
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "VersionDoc",
     "VersionLink",
     "find_versions",
+    "link_for",
     "organisation_of",
     "says_it_replaces",
     "version_diff",
@@ -87,34 +88,43 @@ def _similarity(a: Fingerprint, b: Fingerprint) -> float:
     return overlap(a, b) / smaller if smaller else 0.0
 
 
+def link_for(
+    doc: VersionDoc,
+    earlier_newest_first: Iterable[VersionDoc],
+    superseded: set[int],
+    repeat_share: float = 0.6,
+) -> VersionLink | None:
+    """The earlier response ``doc`` supersedes, if any: the most recent one that
+    qualifies and is not already superseded (``earlier_newest_first`` may be lazy)."""
+    for earlier in earlier_newest_first:
+        if earlier.id in superseded:
+            continue
+        same_sender = doc.sender is not None and doc.sender == earlier.sender
+        same_org = doc.organisation is not None and doc.organisation == earlier.organisation
+        if not (same_sender or same_org):
+            continue
+        share = _similarity(doc.fp, earlier.fp)
+        if share >= repeat_share:
+            return VersionLink(earlier.id, doc.id, "replaces" if doc.replaces else "repeats")
+        if doc.replaces and (same_sender or share >= 0.2):
+            return VersionLink(earlier.id, doc.id, "replaces")
+    return None
+
+
 def find_versions(docs: Sequence[VersionDoc], repeat_share: float = 0.6) -> list[VersionLink]:
     """Links from earlier to later versions; ``docs`` in arrival order.
 
     Each response supersedes at most one earlier one (the most recent that qualifies)
-    and is superseded at most once, so versions form chains.
+    and is superseded at most once, so versions form chains. A response's link depends
+    only on those before it: the newest one can be linked alone (:func:`link_for`).
     """
     links: list[VersionLink] = []
     superseded: set[int] = set()
-    seen: list[VersionDoc] = []
-    for doc in docs:
-        for earlier in reversed(seen):
-            if earlier.id in superseded:
-                continue
-            same_sender = doc.sender is not None and doc.sender == earlier.sender
-            same_org = doc.organisation is not None and doc.organisation == earlier.organisation
-            if not (same_sender or same_org):
-                continue
-            share = _similarity(doc.fp, earlier.fp)
-            if share >= repeat_share:
-                reason = "replaces" if doc.replaces else "repeats"
-            elif doc.replaces and (same_sender or share >= 0.2):
-                reason = "replaces"
-            else:
-                continue
-            links.append(VersionLink(earlier.id, doc.id, reason))
-            superseded.add(earlier.id)
-            break
-        seen.append(doc)
+    for n, doc in enumerate(docs):
+        link = link_for(doc, reversed(docs[:n]), superseded, repeat_share)
+        if link is not None:
+            links.append(link)
+            superseded.add(link.earlier)
     return links
 
 

@@ -31,7 +31,13 @@ from ..analysis.campaigns import (
     settle,
 )
 from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
-from ..analysis.versions import VersionDoc, find_versions, organisation_of, says_it_replaces
+from ..analysis.versions import (
+    VersionDoc,
+    find_versions,
+    link_for,
+    organisation_of,
+    says_it_replaces,
+)
 from ..config import CampaignSettings, Settings
 
 __all__ = ["RecomputeSummary", "StageApp", "params_of", "recompute_all", "refresh", "run"]
@@ -154,28 +160,63 @@ def _update_versions(
     ids = [r.id for r in family]
     if len(ids) < 2:
         return set(ids)
-    links = _version_links(family, responses.texts(session, ids), settings)
     replaced_before = responses.superseded_ids(session) & set(ids)
-    responses.replace_versions(session, ids, links)
+    later = ids[ids.index(submission_id) + 1 :]
+    if not work.done_among(session, later, "cluster"):
+        # Newest of its family, or every later one still waits for this stage (a poll's
+        # batch): a response's link depends only on those before it, so only its own is
+        # worked out, comparing it with the earlier ones newest first until one
+        # qualifies; the later ones link themselves in turn.
+        prefix = family[: len(ids) - len(later)]
+        own, _ = responses.version_of(session, submission_id)  # its link, made before
+        by_others = (replaced_before & set(ids[: len(prefix)])) - (
+            {own.earlier_id} if own is not None else set()
+        )
+        link = _newest_link(session, prefix, by_others, settings)
+        responses.replace_versions(session, [submission_id], [link] if link else [])
+    else:  # read again, or older mail imported after newer: the family's links afresh
+        links = _version_links(family, responses.texts(session, ids), settings)
+        responses.replace_versions(session, ids, links)
     replaced_after = responses.superseded_ids(session) & set(ids)
     # A version that a later one replaced is no longer tagged (and one restored is).
     work.mark_due(session, sorted(replaced_before ^ replaced_after), ["tag"], now)
     return set(ids)
 
 
+def _version_doc(row: responses.ResponseRow, text: str, settings: CampaignSettings) -> VersionDoc:
+    return VersionDoc(
+        id=row.id,
+        sender=(row.sender_email or "").lower() or None,
+        organisation=organisation_of(row.sender_email, settings.public_mail_domains),
+        fp=fingerprint(text, settings.shingle_words),
+        replaces=says_it_replaces(text),
+    )
+
+
+def _newest_link(
+    session: Session,
+    family: Sequence[responses.ResponseRow],
+    superseded: set[int],
+    settings: CampaignSettings,
+) -> tuple[int, int, str] | None:
+    """The link of the family's newest response to the earlier one it replaces, if any."""
+    newest = family[-1]
+    doc = _version_doc(newest, responses.texts(session, [newest.id]).get(newest.id, ""), settings)
+    earlier = [row for row in reversed(family[:-1]) if row.id not in superseded]
+    by_id = {row.id: row for row in earlier}
+
+    def docs() -> Iterator[VersionDoc]:  # texts loaded 500 at a time, only as far as needed
+        for sid, text in responses.iter_texts(session, [row.id for row in earlier]):
+            yield _version_doc(by_id[sid], text, settings)
+
+    link = link_for(doc, docs(), superseded, settings.version_repeat)
+    return (link.earlier, link.later, link.reason) if link else None
+
+
 def _version_links(
     rows: Sequence[responses.ResponseRow], texts: dict[int, str], settings: CampaignSettings
 ) -> list[tuple[int, int, str]]:
-    docs = [
-        VersionDoc(
-            id=row.id,
-            sender=(row.sender_email or "").lower() or None,
-            organisation=organisation_of(row.sender_email, settings.public_mail_domains),
-            fp=fingerprint(texts.get(row.id, ""), settings.shingle_words),
-            replaces=says_it_replaces(texts.get(row.id, "")),
-        )
-        for row in rows
-    ]
+    docs = [_version_doc(row, texts.get(row.id, ""), settings) for row in rows]
     return [
         (link.earlier, link.later, link.reason)
         for link in find_versions(docs, settings.version_repeat)

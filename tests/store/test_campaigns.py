@@ -24,6 +24,7 @@ from intake.worker import import_path
 from store import campaigns as store
 from store import repo, tags
 from store.campaigns import Campaign, CampaignMember
+from store.responses import SubmissionVersion
 from store.errors import NotFound
 from store.models import Submission
 from store.work import StageRow
@@ -268,3 +269,43 @@ def test_a_lone_response_joins_nothing_and_empty_campaigns_go(app: App, tmp_path
     assert _members(app) == {}
     with app.sessions() as session:
         assert session.scalars(select(Campaign)).all() == []
+
+
+def _links(app: App) -> set[tuple[str, str, str]]:
+    with app.sessions() as session:
+        rows = list(session.execute(select(SubmissionVersion)).scalars())
+        refs = store.references(session, [r.earlier_id for r in rows] + [r.later_id for r in rows])
+        return {(refs[r.earlier_id] or "", refs[r.later_id] or "", r.reason) for r in rows}
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "one-batch"])
+def test_versions_linked_as_they_arrive_match_a_recompute(
+    app: App, tmp_path: Path, together: bool
+) -> None:
+    """Each response of an organisation is linked on its own as it arrives (alone, or in
+    one poll's batch); the links are exactly those a recompute of the whole finds."""
+    org = [
+        ("a@northmoor.gov.uk", INDEPENDENT[0]),
+        ("b@northmoor.gov.uk", INDEPENDENT[1]),
+        ("c@northmoor.gov.uk", INDEPENDENT[0] + "\n\n" + OWN_END),  # repeats a's
+        ("a@northmoor.gov.uk", "Please use this one instead.\n\n" + INDEPENDENT[2]),
+        ("d@northmoor.gov.uk", INDEPENDENT[3]),
+        ("b@northmoor.gov.uk", INDEPENDENT[1] + "\n\n" + OWN_START),  # repeats b's
+        ("e@northmoor.gov.uk", "This replaces our earlier response.\n\n" + INDEPENDENT[3]),
+    ]
+    if together:
+        import_all(app, tmp_path / "mail", org)
+    for n, mail in enumerate([] if together else org):
+        import_all(app, tmp_path / "mail", [mail], start=n)
+    arrived = _links(app)
+    assert arrived == {
+        ("KIL-00001", "KIL-00003", "repeats"),
+        ("KIL-00002", "KIL-00006", "repeats"),
+        # a's second email says it replaces, but a's first is already replaced by c's
+        # and it shares too little with the others to replace theirs
+        ("KIL-00005", "KIL-00007", "replaces"),
+    }
+    with app.sessions() as session:
+        recompute_all(session, app.settings.campaigns, NOW)
+        session.commit()
+    assert _links(app) == arrived
