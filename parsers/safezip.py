@@ -26,7 +26,7 @@ SAFE_XML_PARSER = etree.XMLParser(
 )
 # Ratios only mean something for members big enough to matter: a 40 KB XML part
 # compressed 150:1 is normal, a 1 GiB one compressed 962:1 is a bomb.
-_RATIO_FLOOR_BYTES = 2 * 1024 * 1024
+_RATIO_FLOOR_BYTES = 2 * MB
 _MB = MB
 
 

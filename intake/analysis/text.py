@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
+from parsers.result import MB
+
 if TYPE_CHECKING:
     from datasketch import MinHash
 
@@ -126,8 +128,8 @@ class _Recent:
                 self.held -= dropped
 
 
-_fingerprints = _Recent(64 * 1024 * 1024)
-_signatures = _Recent(8 * 1024 * 1024)
+_fingerprints = _Recent(64 * MB)
+_signatures = _Recent(8 * MB)
 
 
 def _digest(data: bytes, k: int) -> bytes:

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from parsers.result import MB
 from store import acks as ack_store
 from store import campaigns as campaign_store
 from store import db, repo, selection, work
@@ -269,7 +270,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     files = scan_import(paths)
     counts: Counter[str] = Counter()
     skipped: list[str] = []
-    limit = int(app.settings.limits.max_message_mb * 1024 * 1024)
+    limit = int(app.settings.limits.max_message_mb * MB)
     with (
         app.pipeline(acks=ack) as pipeline,
         _progress(len(files), "Importing", lambda: _import_counts(counts)) as bar,
@@ -320,7 +321,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
 
 # Messages an import stores per transaction: few enough that reading starts early.
 _IMPORT_BATCH = 8
-_IMPORT_BATCH_BYTES = 16 * 1024 * 1024
+_IMPORT_BATCH_BYTES = 16 * MB
 
 
 def _import_counts(counts: Counter[str]) -> str:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from imap_tools import MailBox, MailBoxUnencrypted
 from imap_tools.errors import MailboxLoginError
 
+from parsers.result import MB
+
 from ..config import ImapSettings
 from ..errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
@@ -31,7 +33,7 @@ __all__ = ["MAX_BATCH_BYTES", "ImapInbox", "imap_name", "uid_set"]
 
 # Fetch at most this many bytes of messages in one UID FETCH, whatever batch_size says,
 # so memory stays bounded when a batch holds several large attachments.
-MAX_BATCH_BYTES = 32 * 1024 * 1024
+MAX_BATCH_BYTES = 32 * MB
 _NETWORK_ERRORS = (imaplib.IMAP4.error, OSError, EOFError, ssl.SSLError, socket.timeout)
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")

@@ -18,6 +18,7 @@ from email import policy
 from email.message import EmailMessage, Message
 
 from parsers import decode_text, html_to_text
+from parsers.result import MB
 
 from .message import AttachmentPart, Envelope, SkippedPart, SkipReason
 
@@ -142,7 +143,7 @@ class _Blobs:
     the original bytes. A marker in a part that is not base64 is put back as text.
     """
 
-    THRESHOLD = 4 * 1024 * 1024
+    THRESHOLD = 4 * MB
     _RUN = re.compile(rb"(?:^[A-Za-z0-9+/]{40,}={0,2}\r?\n){512,}", re.MULTILINE)
     _MARKER = re.compile(r"INTAKEBLOB(\d+)X\r?\n?")
 
