@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -73,29 +74,35 @@ class _Parsed:
 def prepare(app: App, ids: Sequence[int]) -> None:
     """Parse a claimed batch and extract all its attachments at once, on every core.
 
-    The results wait in ``app.stage_cache`` for :func:`run`; whatever is not prepared
-    (past the byte cap) ``run`` does itself. Raises like ``run``: the runner then
-    runs the batch one submission at a time.
+    Each message is parsed only when a worker is ready for more, so the workers read
+    one message's files while the next message is parsed. The results wait in
+    ``app.stage_cache`` for :func:`run`; whatever is not prepared (past the byte cap)
+    ``run`` does itself. Raises like ``run``: the runner then runs the batch one
+    submission at a time.
     """
     parsed: dict[int, _Parsed] = {}
-    held = 0
-    # The batch's raw bytes, in slices, so that no more than the cap is ever loaded.
-    for start in range(0, len(ids), 10):
-        if held >= _PREPARE_BYTES:
-            break
-        with app.sessions() as session:
-            rows = work.raws_for_reading(session, ids[start : start + 10])
-        for submission_id, sha256, status, header_only, raw in rows:
-            if status == SubmissionStatus.PURGED:
-                continue
-            held += len(raw)
-            envelope, parts = _parse(app, raw, sha256)
-            parsed[submission_id] = _Parsed(sha256, raw, envelope, [] if header_only else parts)
-    jobs: list[ExtractJob] = []
-    for submission_id, item in parsed.items():
-        jobs += _jobs(app, item.parts, item.results, key=submission_id)
-    if jobs:
-        for job, result in app.pool.extract_many(jobs):
+
+    def jobs() -> Iterator[ExtractJob]:
+        held = 0
+        # The batch's raw bytes, in slices, so that no more than the cap is ever loaded.
+        for start in range(0, len(ids), 10):
+            if held >= _PREPARE_BYTES:
+                return
+            with app.sessions() as session:
+                rows = work.raws_for_reading(session, ids[start : start + 10])
+            for submission_id, sha256, status, header_only, raw in rows:
+                if status == SubmissionStatus.PURGED:
+                    continue
+                held += len(raw)
+                envelope, parts = _parse(app, raw, sha256)
+                item = _Parsed(sha256, raw, envelope, [] if header_only else parts)
+                parsed[submission_id] = item
+                yield from _jobs(app, item.parts, item.results, key=submission_id)
+
+    stream = jobs()
+    first = next(stream, None)  # body-only mail never starts the extraction workers
+    if first is not None:
+        for job, result in app.pool.extract_many(itertools.chain([first], stream)):
             key: tuple[int, int] = job.key  # type: ignore[assignment]
             parsed[key[0]].results[key[1]] = result
     for submission_id, item in parsed.items():
@@ -259,8 +266,7 @@ def _records(
                 "sha256": hashlib.sha256(part.data).hexdigest(),
                 "nested_in": part.nested_in,
                 "parse_status": str(result.status),
-                "error": " ".join([result.message, *(f"({w})" for w in result.warnings)])
-                or None,
+                "error": " ".join([result.message, *(f"({w})" for w in result.warnings)]) or None,
                 "text": result.text,
                 "parser": " ".join(filter(None, [result.parser, result.parser_version])) or None,
                 "pages": result.pages,
