@@ -202,8 +202,17 @@ def replace_versions(
     session.flush()
 
 
-def superseded_ids(session: Session) -> set[int]:
-    return set(session.scalars(select(SubmissionVersion.earlier_id)))
+def superseded_ids(session: Session, among: Iterable[int] | None = None) -> set[int]:
+    """Responses a later version replaced: all of them, or those ``among`` these ids."""
+    query = select(SubmissionVersion.earlier_id)
+    if among is None:
+        return set(session.scalars(query))
+    wanted = list(among)
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(query.where(SubmissionVersion.earlier_id.in_(chunk))))
+    return found
 
 
 def version_of(

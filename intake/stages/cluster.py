@@ -88,8 +88,8 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
     near = candidates | {submission_id} | family
     campaigns = set(store.memberships(session, near).values())
     campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
-    scope = near | store.members_of(session, campaigns)
-    _regroup(session, sorted(scope), params, app.now(), responses.superseded_ids(session))
+    scope = sorted(near | store.members_of(session, campaigns))
+    _regroup(session, scope, params, app.now(), responses.superseded_ids(session, scope))
 
 
 def _alone(session: Session, submission_id: int) -> bool:
@@ -160,7 +160,7 @@ def _update_versions(
     ids = [r.id for r in family]
     if len(ids) < 2:
         return set(ids)
-    replaced_before = responses.superseded_ids(session) & set(ids)
+    replaced_before = responses.superseded_ids(session, ids)
     later = ids[ids.index(submission_id) + 1 :]
     if not work.done_among(session, later, "cluster"):
         # Newest of its family, or every later one still waits for this stage (a poll's
@@ -169,7 +169,7 @@ def _update_versions(
         # qualifies; the later ones link themselves in turn.
         prefix = family[: len(ids) - len(later)]
         own, _ = responses.version_of(session, submission_id)  # its link, made before
-        by_others = (replaced_before & set(ids[: len(prefix)])) - (
+        by_others = (replaced_before & {r.id for r in prefix}) - (
             {own.earlier_id} if own is not None else set()
         )
         link = _newest_link(session, prefix, by_others, settings)
@@ -177,7 +177,7 @@ def _update_versions(
     else:  # read again, or older mail imported after newer: the family's links afresh
         links = _version_links(family, responses.texts(session, ids), settings)
         responses.replace_versions(session, ids, links)
-    replaced_after = responses.superseded_ids(session) & set(ids)
+    replaced_after = responses.superseded_ids(session, ids)
     # A version that a later one replaced is no longer tagged (and one restored is).
     work.mark_due(session, sorted(replaced_before ^ replaced_after), ["tag"], now)
     return set(ids)
@@ -227,8 +227,8 @@ def refresh(
     session: Session, settings: CampaignSettings, now: dt.datetime, campaign_ids: Iterable[int]
 ) -> None:
     """Regroup these campaigns' members (and pinned responses) after a staff decision."""
-    scope = store.members_of(session, campaign_ids)
-    _regroup(session, sorted(scope), params_of(settings), now, responses.superseded_ids(session))
+    scope = sorted(store.members_of(session, campaign_ids))
+    _regroup(session, scope, params_of(settings), now, responses.superseded_ids(session, scope))
 
 
 @dataclass
