@@ -122,6 +122,28 @@ parse_timeout_s = 20
     return parse_settings(document, env or {})
 
 
+def write_config(folder: Path, extra: str = "") -> Path:
+    """``folder/config.toml``: Keep it Local, a SQLite file and the Maildir ``inbox``
+    beside it, then ``extra`` (more TOML sections)."""
+    path = folder / "config.toml"
+    path.write_text(
+        f"""
+[consultation]
+name = "Keep it Local: call for evidence"
+deadline = 2018-07-27T23:59:59
+reference_prefix = "KIL"
+
+[database]
+url = "sqlite:///{folder / "intake.db"}"
+
+[maildir]
+path = "inbox"
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'intake.db'}"

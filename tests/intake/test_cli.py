@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from intake.cli import cli
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_config
 
 DEMO_INBOX = ROOT / "examples" / "inbox"
 
@@ -40,22 +40,7 @@ def demo(tmp_path: Path) -> Path:
     """A config for a copy of the demo inbox and a fresh SQLite file."""
     inbox = tmp_path / "inbox"
     shutil.copytree(DEMO_INBOX, inbox)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "sqlite:///{tmp_path / "intake.db"}"
-
-[maildir]
-path = "inbox"
-"""
-    )
-    return config
+    return write_config(tmp_path)
 
 
 def run(config: Path, *args: str, code: int = 0) -> str:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from intake.cli import cli
 from tests.analysis.test_campaigns import OWN_END, OWN_START, TEMPLATE
+from tests.conftest import write_config
 from tests.store.test_campaigns import CAMPAIGN_MAIL, write_mail
 
 
@@ -22,24 +23,9 @@ def run(config: Path, *args: str, code: int = 0) -> str:
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     """A consultation whose mail has been imported: one campaign and a revised version."""
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "sqlite:///{tmp_path / "intake.db"}"
-
-[maildir]
-path = "inbox"
-
-[campaigns]
-own_text_min_words = 6
-public_mail_domains = ["example.net"]
-"""
+    config = write_config(
+        tmp_path,
+        '\n[campaigns]\nown_text_min_words = 6\npublic_mail_domains = ["example.net"]\n',
     )
     mails = [*CAMPAIGN_MAIL, ("ann@gmail.com", "Please use this one instead.\n\n" + TEMPLATE)]
     paths = [str(write_mail(tmp_path, n, s, b)) for n, (s, b) in enumerate(mails)]

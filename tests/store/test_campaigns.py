@@ -24,9 +24,9 @@ from intake.worker import import_path
 from store import campaigns as store
 from store import repo, tags
 from store.campaigns import Campaign, CampaignMember
-from store.responses import SubmissionVersion
 from store.errors import NotFound
 from store.models import Submission
+from store.responses import SubmissionVersion
 from store.work import StageRow
 from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
 from tests.conftest import make_settings
@@ -260,6 +260,8 @@ def test_copies_are_counted_not_tagged_again(db_url: str, tmp_path: Path) -> Non
     assert passages["KIL-00004"] == []  # replaced by KIL-00006
     assert passages["KIL-00006"]
     app.close()
+
+
 def test_a_lone_response_joins_nothing_and_empty_campaigns_go(app: App, tmp_path: Path) -> None:
     """A response with nothing near it is in no campaign; one left empty is removed."""
     with app.sessions() as session:

@@ -19,6 +19,7 @@ from intake.errors import ConfigError
 from intake.web.auth import check_password
 from store import users as user_store
 from store.db import make_engine, make_session_factory
+from tests.conftest import write_config
 from tests.web.test_browser import _free_port
 
 PASSWORD = "a long enough password"
@@ -26,25 +27,7 @@ PASSWORD = "a long enough password"
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "sqlite:///{tmp_path / "intake.db"}"
-
-[maildir]
-path = "inbox"
-
-[web]
-port = 8099
-"""
-    )
-    return path
+    return write_config(tmp_path, "\n[web]\nport = 8099\n")
 
 
 def run(config: Path, *args: str, stdin: str | None = None, code: int = 0) -> str:
