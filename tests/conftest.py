@@ -8,6 +8,7 @@ are left out and the run says so at the end, with how to run them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tomllib
@@ -74,8 +75,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of each kind."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'intake.db'}"
+    with fresh_database(request.param, tmp_path / "intake.db") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(kind: str, sqlite_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file at ``sqlite_path``, or a PostgreSQL schema of
+    its own that is dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{sqlite_path}"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)

@@ -6,6 +6,7 @@ replaces the response's rows, so a re-read response is found by its new text onl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from store.search import index_submissions
 if TYPE_CHECKING:
     from intake.app import App
 
-__all__ = ["index_one", "run"]
+__all__ = ["index_one", "run", "run_many"]
 
 
 def index_one(session: Session, submission_id: int) -> None:
@@ -26,3 +27,8 @@ def index_one(session: Session, submission_id: int) -> None:
 def run(app: App, session: Session, submission_id: int) -> None:
     """The stage entry point: the index needs nothing from ``app`` but the session."""
     index_one(session, submission_id)
+
+
+def run_many(app: App, session: Session, submission_ids: Sequence[int]) -> None:
+    """A claimed batch at once: one delete and one insert for all of them."""
+    index_submissions(session, submission_ids)

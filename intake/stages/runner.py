@@ -121,11 +121,17 @@ def _run_batch(app: App, stage: Stage, ids: list[int], holder: str, report: Stag
         if stage.prepare is not None:
             stage.prepare(app, ids)
         with app.sessions() as session:
-            for submission_id in ids:
-                with bound(stage=stage.name, submission=submission_id):
-                    stage.run(app, session, submission_id)
+            if stage.run_many is not None:
+                with bound(stage=stage.name):
+                    stage.run_many(app, session, ids)
                 session.flush()
                 session.expunge_all()
+            else:
+                for submission_id in ids:
+                    with bound(stage=stage.name, submission=submission_id):
+                        stage.run(app, session, submission_id)
+                    session.flush()
+                    session.expunge_all()
             work.mark_done_many(session, ids, stage.name, holder, app.now())
             session.commit()
     except Exception:  # noqa: BLE001 - retried one by one under run_stage's catch-all
