@@ -540,8 +540,11 @@ def _consultation(raw: Any, base: Path) -> ConsultationSettings:
 PDF_ENGINES = ("auto", "pdfium", "pdfminer")
 # Sections whose keys live on ExtractionSettings: {section: {key: field}}.
 _FOLDED = {
-    "ocr": {"enabled": "ocr_enabled", "languages": "ocr_languages",
-            "page_timeout_s": "ocr_page_timeout_s"},
+    "ocr": {
+        "enabled": "ocr_enabled",
+        "languages": "ocr_languages",
+        "page_timeout_s": "ocr_page_timeout_s",
+    },
     "extraction": {"pdf_engine": "pdf_engine"},
 }
 _OCR_LANGUAGES = re.compile(r"[A-Za-z_]{2,20}(\+[A-Za-z_]{2,20})*")
@@ -701,6 +704,8 @@ def _questions(raw: Any, base: Path) -> tuple[QuestionSettings, ...]:
             raise ConfigError(f"{name}.title: empty; give the question a short title")
         found.append(question)
     return tuple(found)
+
+
 def _campaigns(raw: Any, base: Path) -> CampaignSettings:
     section: CampaignSettings = _build(CampaignSettings, "campaigns", raw, base)
     _check_range("campaigns.shingle_words", section.shingle_words, 2, 8)

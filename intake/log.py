@@ -65,9 +65,7 @@ class KeyValueFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = {
-            k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _PRINTED
-        }
+        extras = {k: v for k, v in vars(record).items() if k not in _STANDARD and k not in _PRINTED}
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in extras.items())
         return line

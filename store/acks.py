@@ -29,9 +29,7 @@ _COUNTED = (AckStatus.PENDING, AckStatus.SENDING, AckStatus.SENT)
 
 def first_ack(session: Session, submission_id: int) -> Ack | None:
     """The automatic acknowledgement (sequence 0) of a submission, if decided."""
-    return session.scalar(
-        select(Ack).where(Ack.submission_id == submission_id, Ack.sequence == 0)
-    )
+    return session.scalar(select(Ack).where(Ack.submission_id == submission_id, Ack.sequence == 0))
 
 
 def has_ack(session: Session, submission_id: int) -> bool:
@@ -52,9 +50,7 @@ def recent_acks_to(session: Session, to_addr: str, since: dt.datetime) -> int:
 
 def last_sequence(session: Session, submission_id: int) -> int | None:
     """The highest copy number of a submission's acknowledgements, None without any."""
-    return session.scalar(
-        select(func.max(Ack.sequence)).where(Ack.submission_id == submission_id)
-    )
+    return session.scalar(select(func.max(Ack.sequence)).where(Ack.submission_id == submission_id))
 
 
 def ack_for_message_ids(session: Session, message_ids: Sequence[str]) -> Ack | None:

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .base import Base
 
-__all__ = ["SkippedPartRow", "replace_skipped", "skipped_by_submission"]
+__all__ = ["SkippedPartRow", "replace_skipped", "skipped_by_submission", "skipped_values"]
 
 
 class SkippedPartRow(Base):
@@ -42,18 +51,21 @@ def replace_skipped(
 ) -> None:
     """Replace the skipped parts recorded for a submission (one dict per part)."""
     session.execute(delete(SkippedPartRow).where(SkippedPartRow.submission_id == submission_id))
-    for part in parts:
-        session.add(
-            SkippedPartRow(
-                submission_id=submission_id,
-                position=int(str(part["position"])),
-                content_type=str(part["content_type"])[:200],
-                filename=None if part.get("filename") is None else str(part["filename"])[:500],
-                size=int(str(part.get("size") or 0)),
-                reason=str(part["reason"])[:100],
-            )
-        )
+    rows = [{"submission_id": submission_id, **skipped_values(part)} for part in parts]
+    if rows:
+        session.execute(insert(SkippedPartRow), rows)
     session.flush()
+
+
+def skipped_values(part: Mapping[str, object]) -> dict[str, object]:
+    """One skipped part's column values, each cut to its column."""
+    return {
+        "position": int(str(part["position"])),
+        "content_type": str(part["content_type"])[:200],
+        "filename": None if part.get("filename") is None else str(part["filename"])[:500],
+        "size": int(str(part.get("size") or 0)),
+        "reason": str(part["reason"])[:100],
+    }
 
 
 def skipped_by_submission(session: Session, ids: Sequence[int]) -> dict[int, list[SkippedPartRow]]:

@@ -159,8 +159,9 @@ def queue_overview(session: Session) -> QueueOverview:
     """Stage states per stage, who runs what, and (PostgreSQL) the processors' heartbeats."""
     overview = QueueOverview()
     rows = session.execute(
-        select(StageRow.stage, StageRow.state, func.count(), func.min(StageRow.updated_at))
-        .group_by(StageRow.stage, StageRow.state)
+        select(
+            StageRow.stage, StageRow.state, func.count(), func.min(StageRow.updated_at)
+        ).group_by(StageRow.stage, StageRow.state)
     )
     for stage, state, count, oldest in rows:
         if state == StageState.DUE:

@@ -15,7 +15,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
@@ -36,6 +47,7 @@ from .models import (
     SubmissionKind,
     SubmissionStatus,
 )
+from .parts import SkippedPartRow, skipped_values
 
 __all__ = [
     "SETTLED_STATUSES",
@@ -65,7 +77,12 @@ __all__ = [
     "period_own_mail",
     "period_submissions",
     "release_lease",
+    "Reading",
     "save_reading",
+    "save_readings",
+    "KindInputs",
+    "kind_inputs",
+    "set_kinds",
     "select_acks",
     "select_submissions",
     "start_poll_run",
@@ -430,6 +447,56 @@ def unread_attachment() -> ColumnElement[bool]:
     return and_(Attachment.parse_status.not_in(SETTLED_STATUSES), ~decoration())
 
 
+@dataclass(frozen=True, slots=True)
+class KindInputs:
+    """What deciding a submission's kind looks at: its kind, headers, subject, files."""
+
+    id: int
+    kind: str
+    headers_json: str | None
+    subject: str | None
+    attachments: int
+
+
+def kind_inputs(session: Session, ids: Sequence[int]) -> list[KindInputs]:
+    """:class:`KindInputs` of these submissions, in id order (two queries a chunk)."""
+    found: list[KindInputs] = []
+    for chunk in _chunks(sorted(set(ids))):
+        counts: dict[int, int] = {
+            int(sid): int(count)
+            for sid, count in session.execute(
+                select(Attachment.submission_id, func.count())
+                .where(Attachment.submission_id.in_(chunk))
+                .group_by(Attachment.submission_id)
+            )
+        }
+        rows = session.execute(
+            select(Submission.id, Submission.kind, Submission.headers_json, Submission.subject)
+            .where(Submission.id.in_(chunk))
+            .order_by(Submission.id)
+        )
+        found.extend(
+            KindInputs(sid, kind, headers, subject, int(counts.get(sid, 0)))
+            for sid, kind, headers, subject in rows
+        )
+    return found
+
+
+def set_kinds(session: Session, kinds: dict[int, str]) -> None:
+    """Set these submissions' kinds, one statement per kind."""
+    by_kind: dict[str, list[int]] = {}
+    for sid, kind in kinds.items():
+        by_kind.setdefault(kind, []).append(sid)
+    for kind, ids in by_kind.items():
+        for chunk in _chunks(ids):
+            session.execute(
+                update(Submission)
+                .where(Submission.id.in_(chunk))
+                .values(kind=kind)
+                .execution_options(synchronize_session=False)
+            )
+
+
 def suppress_pending_ack(session: Session, submission: Submission, reason: str) -> bool:
     """Hold back a not-yet-sent first acknowledgement of ``submission``; True if one was."""
     ack = session.scalar(
@@ -476,40 +543,107 @@ def audit(
     session.add(AuditEvent(at=at, action=action, reference=reference, detail=detail))
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What reading one submission found: its new fields, attachments and skipped parts."""
+
+    submission_id: int
+    values: dict[str, object]
+    attachments: Sequence[dict[str, object]] = ()
+    skipped: Sequence[dict[str, object]] = ()
+
+
 def save_reading(
     session: Session,
     submission_id: int,
     values: dict[str, object],
     attachments: Sequence[dict[str, object]],
 ) -> Submission:
-    """Replace the parsed view of a submission: its fields and all its attachments.
-
-    A staff override of the timeliness survives a re-read.
-    """
-    submission = session.get(Submission, submission_id)
+    """Replace the parsed view of one submission (see :func:`save_readings`)."""
+    save_readings(session, [Reading(submission_id, values, attachments)], skipped=False)
+    submission = session.get(Submission, submission_id, populate_existing=True)
     if submission is None:
         raise NotFound(f"no submission with id {submission_id}")
-    previous = {att.position: att.attempts for att in submission.attachments}
-    if submission.timeliness_override_reason:
-        values = {k: v for k, v in values.items() if k not in ("timeliness", "sent_in_time")}
-    values, notes = fit(Submission, values)
-    if notes:
-        # Recorded with the row: what a hostile message made us change to store it.
-        values["defects"] = "; ".join(filter(None, [str(values.get("defects") or ""), *notes]))
-        values, _ = fit(Submission, values)
-    for name, value in values.items():
-        setattr(submission, name, value)
-    submission.attachments.clear()
-    session.flush()
-    for raw_record in attachments:
-        record, notes = fit(Attachment, raw_record)
-        if notes:
-            note = "Stored with changes: " + "; ".join(notes) + "."
-            record["error"] = " ".join(filter(None, [str(record.get("error") or ""), note]))
-        position = int(str(record["position"]))
-        submission.attachments.append(Attachment(**record, attempts=previous.get(position, 0) + 1))
-    session.flush()
     return submission
+
+
+def save_readings(session: Session, readings: Sequence[Reading], *, skipped: bool = True) -> None:
+    """Replace the parsed view of these submissions: fields, attachments, skipped parts.
+
+    A few statements for the lot, whatever their number. Every string is fitted to its
+    column (what had to change is noted in ``defects``, or in an attachment's
+    ``error``); a staff override of the timeliness survives a re-read; an attachment
+    read again counts one more attempt. ``skipped=False`` leaves the skipped parts.
+    """
+    ids = [reading.submission_id for reading in readings]
+    overridden: set[int] = set()
+    previous: dict[tuple[int, int], int] = {}
+    for chunk in _chunks(ids):
+        found = set()
+        for sid, reason in session.execute(
+            select(Submission.id, Submission.timeliness_override_reason).where(
+                Submission.id.in_(chunk)
+            )
+        ):
+            found.add(sid)
+            if reason:
+                overridden.add(sid)
+        missing = [sid for sid in chunk if sid not in found]
+        if missing:
+            raise NotFound(f"no submission with id {missing[0]}")
+        for sid, position, attempts in session.execute(
+            select(Attachment.submission_id, Attachment.position, Attachment.attempts).where(
+                Attachment.submission_id.in_(chunk)
+            )
+        ):
+            previous[(sid, position)] = attempts
+        session.execute(delete(Attachment).where(Attachment.submission_id.in_(chunk)))
+        if skipped:
+            session.execute(delete(SkippedPartRow).where(SkippedPartRow.submission_id.in_(chunk)))
+    updates: list[dict[str, object]] = []
+    files: list[dict[str, object]] = []
+    parts: list[dict[str, object]] = []
+    for reading in readings:
+        sid = reading.submission_id
+        values = reading.values
+        if sid in overridden:
+            values = {k: v for k, v in values.items() if k not in ("timeliness", "sent_in_time")}
+        values, notes = fit(Submission, values)
+        if notes:
+            # Recorded with the row: what a hostile message made us change to store it.
+            values["defects"] = "; ".join(filter(None, [str(values.get("defects") or ""), *notes]))
+            values, _ = fit(Submission, values)
+        updates.append({"id": sid, **values})
+        for raw_record in reading.attachments:
+            record, notes = fit(Attachment, raw_record)
+            if notes:
+                note = "Stored with changes: " + "; ".join(notes) + "."
+                record["error"] = " ".join(filter(None, [str(record.get("error") or ""), note]))
+            position = int(str(record["position"]))
+            record["attempts"] = previous.get((sid, position), 0) + 1
+            files.append({"submission_id": sid, **record})
+        parts.extend({"submission_id": sid, **skipped_values(part)} for part in reading.skipped)
+    for group in _same_keys(updates):
+        session.execute(update(Submission), group)
+    if files:
+        for group in _same_keys(files):
+            session.execute(insert(Attachment), group)
+    if parts:
+        session.execute(insert(SkippedPartRow), parts)
+    session.flush()
+
+
+def _same_keys(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """Rows grouped by the columns they set: one executemany per group."""
+    groups: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    return list(groups.values())
+
+
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
 
 
 # --- worker: leases and health ------------------------------------------------------

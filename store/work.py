@@ -39,6 +39,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     func,
+    insert,
     or_,
     select,
     update,
@@ -78,6 +79,8 @@ __all__ = [
     "mark_done_many",
     "mark_due",
     "raws_for_reading",
+    "ReadingRow",
+    "rows_for_reading",
     "record_failure",
     "reference_of",
     "release",
@@ -210,18 +213,20 @@ def mark_due(session: Session, ids: Iterable[int], stages: Sequence[str], now: d
                     )
                 )
             )
-            for submission_id in chunk:
-                if submission_id not in existing:
-                    session.add(
-                        StageRow(
-                            submission_id=submission_id,
-                            stage=stage,
-                            state=StageState.DUE,
-                            attempts=0,
-                            updated_at=now,
-                        )
-                    )
-                    changed += 1
+            new = [
+                {
+                    "submission_id": submission_id,
+                    "stage": stage,
+                    "state": StageState.DUE,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for submission_id in chunk
+                if submission_id not in existing
+            ]
+            if new:  # one statement for the lot, not one object each
+                session.execute(insert(StageRow), new)
+                changed += len(new)
             if existing:
                 result = session.execute(
                     update(StageRow)
@@ -581,6 +586,50 @@ def raws_for_reading(
         .order_by(Submission.id)
     )
     return [(int(i), sha, status, bool(head), bytes(data)) for i, sha, status, head, data in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRow:
+    """What the read stage needs to know of a stored submission before reading it."""
+
+    id: int
+    sha256: str
+    status: str
+    kind: str
+    header_only: bool
+    size: int
+    internal_date: dt.datetime | None
+    fetched_at: dt.datetime
+
+
+def rows_for_reading(session: Session, ids: Sequence[int]) -> dict[int, ReadingRow]:
+    """These submissions' :class:`ReadingRow`, by id (no raw bytes, no relationships)."""
+    found: dict[int, ReadingRow] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), 500):
+        for row in session.execute(
+            select(
+                Submission.id,
+                Submission.sha256,
+                Submission.status,
+                Submission.kind,
+                Submission.header_only,
+                Submission.size,
+                Submission.internal_date,
+                Submission.fetched_at,
+            ).where(Submission.id.in_(wanted[start : start + 500]))
+        ):
+            found[int(row.id)] = ReadingRow(
+                int(row.id),
+                row.sha256,
+                row.status,
+                row.kind,
+                bool(row.header_only),
+                int(row.size),
+                row.internal_date,
+                row.fetched_at,
+            )
+    return found
 
 
 def reference_of(session: Session, submission_id: int) -> str | None:

@@ -61,9 +61,7 @@ def auth_login(state: _Context) -> None:
                 "Copy that whole address from the address bar."
             )
             pasted = click.prompt("3. Paste it here (or just the code)")
-            oauth.finish_authorization(
-                o, store, request, pasted, sources=state.app.token_sources
-            )
+            oauth.finish_authorization(o, store, request, pasted, sources=state.app.token_sources)
     click.echo(
         f"Signed in: the refresh token for {o.account} is stored, encrypted. "
         "Run `intake check` to test IMAP and SMTP."

@@ -99,6 +99,7 @@ def stage_problems(session: Session, limit: int = 20) -> tuple[str, ...]:
     )
     return lines
 
+
 def own_mail_notes(
     session: Session, start: dt.datetime | None, end: dt.datetime
 ) -> tuple[str, ...]:

@@ -73,9 +73,17 @@ def stage_names() -> list[str]:
 
 from . import ack, classify, cluster, index, read, tag  # noqa: E402 - the registry must exist before they register
 
-register(Stage("read", read.run, on_failure=read.on_failure, prepare=read.prepare))
+register(
+    Stage(
+        "read",
+        read.run,
+        on_failure=read.on_failure,
+        prepare=read.prepare,
+        run_many=read.run_many,
+    )
+)
 # Before ack: an out-of-office reply is filed as such and never acknowledged.
-register(Stage("classify", classify.run, redo_after_read=True))
+register(Stage("classify", classify.run, redo_after_read=True, run_many=classify.run_many))
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True, run_many=index.run_many))
 # Before tag: a plain copy of a campaign's template is counted there, not tagged again.

@@ -9,7 +9,7 @@ leave them out and no acknowledgement is sent to them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from store.models import Submission, SubmissionKind
 if TYPE_CHECKING:
     from intake.app import App
 
-__all__ = ["auto_reply_reason", "classify_kind", "run"]
+__all__ = ["auto_reply_reason", "classify_kind", "classify_many", "run", "run_many"]
 
 # Subject prefixes mail programs put on automatic replies (Outlook, Exchange, Gmail,
 # and in Welsh, German, French and Spanish); compared case-insensitively.
@@ -60,22 +60,43 @@ def auto_reply_reason(headers: Mapping[str, str], subject: str, attachments: int
 
 
 def classify_kind(session: Session, submission: Submission) -> None:
-    """File ``submission`` as an automatic reply when it is one (a response otherwise).
+    """File ``submission`` as an automatic reply when it is one (a response otherwise)."""
+    classify_many(session, [submission.id])
+    session.refresh(submission)  # the kind and acknowledgement as now stored
+
+
+def classify_many(session: Session, ids: Sequence[int]) -> None:
+    """File each of these submissions as an automatic reply when it is one.
 
     Runs after the acknowledgement was decided: an automatic reply that only its
     subject gives away has its pending acknowledgement held back, with the reason.
+    Only kinds that change are written.
     """
-    if submission.kind not in (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY):
-        return  # a bounce of our acknowledgement, say: another stage's business
-    headers = json.loads(submission.headers_json or "{}")
-    reason = auto_reply_reason(headers, submission.subject or "", len(submission.attachments))
-    submission.kind = SubmissionKind.AUTO_REPLY if reason else SubmissionKind.RESPONSE
-    if reason:
-        repo.suppress_pending_ack(session, submission, f"an automatic reply ({reason})")
+    session.flush()
+    changed: dict[int, str] = {}
+    replies: dict[int, str] = {}
+    for row in repo.kind_inputs(session, ids):
+        if row.kind not in (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY):
+            continue  # a bounce of our acknowledgement, say: another stage's business
+        headers = json.loads(row.headers_json or "{}")
+        reason = auto_reply_reason(headers, row.subject or "", row.attachments)
+        kind = SubmissionKind.AUTO_REPLY if reason else SubmissionKind.RESPONSE
+        if kind != row.kind:
+            changed[row.id] = kind
+        if reason:
+            replies[row.id] = reason
+    repo.set_kinds(session, changed)
+    for submission_id, reason in replies.items():
+        submission = session.get(Submission, submission_id, populate_existing=True)
+        if submission is not None:
+            repo.suppress_pending_ack(session, submission, f"an automatic reply ({reason})")
 
 
 def run(app: App, session: Session, submission_id: int) -> None:
     """The stage: classify one stored, read submission."""
-    submission = session.get(Submission, submission_id)
-    if submission is not None:
-        classify_kind(session, submission)
+    classify_many(session, [submission_id])
+
+
+def run_many(app: App, session: Session, ids: Sequence[int]) -> None:
+    """The stage for a claimed batch: a few queries for the lot."""
+    classify_many(session, ids)

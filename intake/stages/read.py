@@ -25,7 +25,6 @@ from parsers.pdflayout import page_ranges
 from parsers.result import MB
 from store import repo, work
 from store.models import AckStatus, Submission, SubmissionKind, SubmissionStatus
-from store.parts import replace_skipped
 
 from ..ack import is_delivery_report, own_mail_reason
 from ..deadline import classify, pick_received_at, sent_in_time
@@ -36,7 +35,7 @@ from ..mail.outbox import find_bounced_ack, own_addresses, queue_ack, quoted_ack
 if TYPE_CHECKING:
     from ..app import App
 
-__all__ = ["on_failure", "prepare", "run"]
+__all__ = ["on_failure", "prepare", "run", "run_many"]
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +110,53 @@ def prepare(app: App, ids: Sequence[int]) -> None:
 
 def run(app: App, session: Session, submission_id: int) -> None:
     """Read one submission from its stored bytes and save the reading (no commit)."""
-    submission = session.get(Submission, submission_id)
-    if submission is None or submission.status == SubmissionStatus.PURGED:
-        return  # purged under the retention policy: nothing left to read
-    cached = app.stage_cache.pop(("read", submission_id), None)
-    if isinstance(cached, _Parsed) and cached.sha256 == submission.sha256:
+    run_many(app, session, [submission_id])
+
+
+def run_many(app: App, session: Session, ids: Sequence[int]) -> None:
+    """Read a claimed batch from the stored bytes and save the readings (no commit).
+
+    The readings are saved a few statements at a time (and at the latest every
+    ``_PREPARE_BYTES`` of text, so memory stays bounded); a message that is our own
+    mail or a delivery report about an acknowledgement is then filed as such.
+    """
+    rows = work.rows_for_reading(session, ids)
+    readings: list[repo.Reading] = []
+    held = 0
+    for submission_id in sorted(ids):
+        row = rows.get(submission_id)
+        if row is None or row.status == SubmissionStatus.PURGED:
+            continue  # purged under the retention policy: nothing left to read
+        reading, text_size = _read(app, session, row)
+        readings.append(reading)
+        held += text_size
+        if held >= _PREPARE_BYTES:
+            _save(app, session, readings)
+            readings, held = [], 0
+    _save(app, session, readings)
+
+
+@dataclass(frozen=True)
+class _Reading(repo.Reading):
+    """A reading, with what must be filed after it is saved."""
+
+    own: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    quoted: list[str] = field(default_factory=list)
+
+
+def _read(app: App, session: Session, row: work.ReadingRow) -> tuple[_Reading, int]:
+    """Read one stored message: the reading to save, and the size of its text."""
+    cached = app.stage_cache.pop(("read", row.id), None)
+    if isinstance(cached, _Parsed) and cached.sha256 == row.sha256:
         raw, envelope, parts, results = cached.raw, cached.envelope, cached.parts, cached.results
     else:
-        raw = repo.load_raw(session, submission_id)
-        envelope, parts = _parse(app, raw, submission.sha256)
-        parts = [] if submission.header_only else parts
+        raw = repo.load_raw(session, row.id)
+        envelope, parts = _parse(app, raw, row.sha256)
+        parts = [] if row.header_only else parts
         results = _extract(app, parts)
     limits = app.settings.limits
-    values = _envelope_values(app, envelope, submission.internal_date, submission.fetched_at)
+    values = _envelope_values(app, envelope, row.internal_date, row.fetched_at)
     # Never ourselves: our own mail is kept but is not a response.
     own = own_mail_reason(
         envelope.headers,
@@ -134,7 +167,7 @@ def run(app: App, session: Session, submission_id: int) -> None:
     )
     if own is not None:
         values["kind"] = SubmissionKind.OWN_MAIL
-    elif submission.kind == SubmissionKind.OWN_MAIL:
+    elif row.kind == SubmissionKind.OWN_MAIL:
         values["kind"] = SubmissionKind.RESPONSE
     if PART_LIMIT_DEFECT in envelope.defects:
         values["error"] = (
@@ -142,10 +175,10 @@ def run(app: App, session: Session, submission_id: int) -> None:
             f"{limits.max_nesting_depth} levels or has more than {limits.max_parts} parts "
             "([limits] max_nesting_depth, max_parts)."
         )
-    if submission.header_only:
+    if row.header_only:
         values["status"] = SubmissionStatus.TOO_LARGE
         values["error"] = (
-            f"The message is {submission.size / MB:.1f} MB, over the "
+            f"The message is {row.size / MB:.1f} MB, over the "
             f"{limits.max_message_mb:g} MB limit; only its header was stored. "
             "Ask the sender to send smaller files in separate emails."
         )
@@ -154,14 +187,34 @@ def run(app: App, session: Session, submission_id: int) -> None:
     if is_delivery_report(envelope.headers, envelope.sender_email):
         quoted = quoted_ack_ids([raw, *decoded_leaves(raw)])
     records = _records(app, parts, results, values)
-    saved = repo.save_reading(session, submission_id, values, records)
-    replace_skipped(session, submission_id, [dataclasses.asdict(p) for p in envelope.skipped])
-    if own is not None and saved.ack_status in (AckStatus.NONE, AckStatus.OFF):
-        # Recorded as suppressed even when acknowledgements are off: never a response.
-        saved.ack_status = AckStatus.NONE
-        queue_ack(session, saved, app.settings, app.now(), envelope.headers)
-    if quoted:
-        _attach_bounce(session, saved, quoted)
+    reading = _Reading(
+        row.id,
+        values,
+        records,
+        [dataclasses.asdict(p) for p in envelope.skipped],
+        own=own,
+        headers=envelope.headers,
+        quoted=quoted,
+    )
+    size = len(envelope.body_text) + sum(len(str(r["text"] or "")) for r in records)
+    return reading, size
+
+
+def _save(app: App, session: Session, readings: list[repo.Reading]) -> None:
+    repo.save_readings(session, readings)
+    for reading in readings:
+        assert isinstance(reading, _Reading)
+        if reading.own is None and not reading.quoted:
+            continue
+        saved = session.get(Submission, reading.submission_id, populate_existing=True)
+        if saved is None:
+            continue
+        if reading.own is not None and saved.ack_status in (AckStatus.NONE, AckStatus.OFF):
+            # Recorded as suppressed even when acknowledgements are off: never a response.
+            saved.ack_status = AckStatus.NONE
+            queue_ack(session, saved, app.settings, app.now(), reading.headers)
+        if reading.quoted:
+            _attach_bounce(session, saved, reading.quoted)
 
 
 def _parse(app: App, raw: bytes, sha256: str) -> tuple[Envelope, list[AttachmentPart]]:

@@ -108,9 +108,7 @@ def decide_tag(web: Web, request: Request, viewer: Viewer, fields: dict[str, str
 
 
 @action()
-def set_respondent(
-    web: Web, request: Request, viewer: Viewer, fields: dict[str, str]
-) -> Response:
+def set_respondent(web: Web, request: Request, viewer: Viewer, fields: dict[str, str]) -> Response:
     """A member of staff sets who responded: the respondent type and the organisation."""
 
     def work(reference: str) -> None:
