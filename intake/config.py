@@ -302,6 +302,8 @@ class StagesSettings:
     claim_ttl_s: float = 600.0  # a claim not finished by then is taken again
     batch: int = 50  # submissions claimed at once
     lease_ttl_s: float = 120.0  # the inbox lease; a heartbeat renews it while held
+    # Processes that run a poll's stages while it fetches (1: only the polling one).
+    processes: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -655,6 +657,7 @@ def parse_settings(
         _check_range("stages.claim_ttl_s", stages.claim_ttl_s, 10)
         _check_range("stages.batch", stages.batch, 1, 10_000)
         _check_range("stages.lease_ttl_s", stages.lease_ttl_s, 10, 120)
+        _check_range("stages.processes", stages.processes, 1, 64)
     if "worker" in values:
         worker = values["worker"]
         _check_range("worker.concurrency", worker.concurrency, 0, 256)

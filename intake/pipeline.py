@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import multiprocessing
+import pickle
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parsers import ExtractionPool
 from store import repo, work
@@ -32,7 +35,10 @@ from .stages import STAGES
 from .stages.runner import StageReport, make_due, run_due
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from .app import App
+    from .config import Settings
     from .mail.message import FetchedMail
 
 __all__ = ["Pipeline", "ReadCounts"]
@@ -144,6 +150,52 @@ class Pipeline:
             reader.finish()
         self._behind = reader.report
 
+    @property
+    def stage_processes(self) -> int:
+        """How many processes run a poll's stages: ``[stages] processes``, or 1 when
+        this pipeline's clock cannot be handed to another process (a test's fixed one)."""
+        wanted = self.settings.stages.processes
+        if wanted > 1:
+            try:
+                pickle.dumps(self.now)
+            except (pickle.PicklingError, AttributeError, TypeError):
+                return 1
+        return wanted
+
+    @contextlib.contextmanager
+    def stages_in_parallel(self, should_stop: Callable[[], bool]) -> Iterator[Callable[[], None]]:
+        """Run the due stages in other processes while this one stores more mail.
+
+        Yields ``stored()``, to call after each commit; the first call starts
+        ``[stages] processes - 1`` stage processes (an idle poll starts none). They
+        claim what is due exactly as this process does (``store.work``), so no stage
+        of a submission runs twice. On leaving, this process runs the due stages too,
+        alongside them, until nothing is left; then :meth:`read_pending` reports it all.
+        With one process this is only the leaving part.
+        """
+        helpers: list[_StageProcess] = []
+        count = self.stage_processes - 1
+
+        def stored() -> None:
+            if len(helpers) < count:
+                helpers.extend(_StageProcess(self) for _ in range(count - len(helpers)))
+            for helper in helpers:
+                helper.wake()
+
+        report = StageReport()
+        try:
+            yield stored
+            if not should_stop():
+                for helper in helpers:
+                    helper.finishing()
+                report = run_due(
+                    self.app, stages=self.stage_names, holder=self.holder, should_stop=should_stop
+                )
+        finally:
+            for helper in helpers:
+                report = _merged(report, helper.finish(stop=should_stop()))
+        self._behind = report
+
     def read_pending(
         self,
         progress: Callable[[int], None] | None = None,
@@ -254,3 +306,96 @@ class _Reader:
                 self.report = _merged(self.report, report)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._error = exc
+
+
+class _StageProcess:
+    """A process of its own that runs the due stages (:meth:`Pipeline.stages_in_parallel`).
+
+    It builds its own application from the same settings and clock, claims under its
+    own holder (so a crash frees its claims at once, as any process's), and returns
+    what it did when told to finish. An error in it is raised again by :meth:`finish`.
+    """
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        context = multiprocessing.get_context("spawn")  # no inherited connections
+        self._wanted = context.Event()
+        self._finishing = context.Event()
+        self._stop = context.Event()
+        self._results = context.SimpleQueue()
+        verbose = {logging.WARNING: 0, logging.INFO: 1}.get(
+            logging.getLogger("intake").getEffectiveLevel(), 2
+        )
+        self._process = context.Process(
+            target=_stage_process,
+            args=(
+                pipeline.settings,
+                pipeline.now,
+                pipeline.stage_names,
+                verbose,
+                (self._wanted, self._finishing, self._stop),
+                self._results,
+            ),
+            name="intake-stages",
+            daemon=True,
+        )
+        self._process.start()
+
+    def wake(self) -> None:
+        self._wanted.set()
+
+    def finishing(self) -> None:
+        """Nothing more will be stored: finish what is due, then stop."""
+        self._finishing.set()
+        self._wanted.set()
+
+    def finish(self, *, stop: bool = False) -> StageReport:
+        """Wait for the process (asked to stop after its batch when ``stop``); its report."""
+        if stop:
+            self._stop.set()
+        self.finishing()
+        outcome, value = self._results.get()
+        self._process.join()
+        if outcome == "error":
+            raise RuntimeError(f"the stage process failed: {value}")
+        assert isinstance(value, StageReport)
+        return value
+
+
+def _stage_process(
+    settings: Settings,
+    now: Callable[[], dt.datetime],
+    stage_names: list[str],
+    verbose: int,
+    events: tuple[Any, Any, Any],
+    results: Any,
+) -> None:
+    """The body of a :class:`_StageProcess`: passes over the due stages until told."""
+    from .app import App
+    from .log import configure
+
+    configure(verbose)
+    wanted, finishing, stop = events
+    parent = multiprocessing.parent_process()
+
+    def stopping() -> bool:
+        # A parent killed (SIGKILL, the OOM killer) takes this process with it: what
+        # it claimed is freed at once, as the claims of any dead process on this host.
+        return stop.is_set() or (parent is not None and not parent.is_alive())
+
+    app = App(settings, now)
+    report = StageReport()
+    try:
+        while not stopping():
+            last = finishing.is_set()
+            if not last:
+                wanted.wait(1.0)
+                wanted.clear()
+            found = run_due(app, stages=stage_names, should_stop=stopping)
+            report = _merged(report, found)
+            if last and not (found.done or found.failed):
+                break  # told nothing more comes, and nothing was left
+        results.put(("ok", report))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        app.close()

@@ -194,7 +194,16 @@ def poll_once(
     left to the process workers: only storing and sending what is due happen here.
     """
     settings = pipeline.settings
-    if inbox_factory is not None:
+    if inbox_factory is not None and run_stages:
+        # The stages run in other processes as batches are stored, then here too.
+        with pipeline.stages_in_parallel(should_stop) as stored:
+
+            def after_batch() -> None:
+                stored()
+                on_batch()
+
+            report = poll_imap(pipeline, inbox_factory(), progress, should_stop, after_batch)
+    elif inbox_factory is not None:
         report = poll_imap(pipeline, inbox_factory(), progress, should_stop, on_batch)
     else:
         assert settings.maildir is not None

@@ -3,12 +3,16 @@
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy
 timeout, so the worker and a staff command can share one file, and with
 ``synchronous=FULL``: every commit is on disk before the server is told (flag or
-MOVE). PostgreSQL URLs work unchanged (``postgresql+psycopg://...``; a plain
-``postgresql://`` is read the same).
+MOVE) or mail is sent. Work that is simply done again if its commit is lost -- a
+stage's results, its claims -- runs inside :func:`redoable_work`, where commits are
+``synchronous=NORMAL`` (in WAL mode: still atomic, but the last ones may roll back on
+power loss; the stage is then due again). PostgreSQL URLs work unchanged
+(``postgresql+psycopg://...``; a plain ``postgresql://`` is read the same).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +37,7 @@ __all__ = [
     "make_engine",
     "make_session_factory",
     "open_database",
+    "redoable_work",
     "sqlite_path",
     "upgrade",
 ]
@@ -55,6 +60,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkout", _sqlite_durability)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -74,6 +80,39 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
+
+
+# False inside redoable_work(): what this thread's (or task's) SQLite commits need.
+_durable: contextvars.ContextVar[bool] = contextvars.ContextVar("durable", default=True)
+
+
+@contextmanager
+def redoable_work() -> Iterator[None]:
+    """Commits made inside may be undone by a power loss (SQLite), never half-made.
+
+    For work that is done again when its commit is missing (the stages): SQLite then
+    commits with ``synchronous=NORMAL``, which in WAL mode skips the wait for the disk
+    on each commit. The next ``FULL`` commit (storing mail, an outbox claim) makes
+    everything before it durable too. No effect on PostgreSQL.
+    """
+    token = _durable.set(False)
+    try:
+        yield
+    finally:
+        _durable.reset(token)
+
+
+def _sqlite_durability(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Give a pooled connection the durability its user needs (set between transactions)."""
+    wanted = "FULL" if _durable.get() else "NORMAL"
+    if record.info.get("synchronous", "FULL") == wanted or dbapi_connection.in_transaction:
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA synchronous={wanted}")
+    finally:
+        cursor.close()
+    record.info["synchronous"] = wanted
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

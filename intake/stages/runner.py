@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from store import work
+from store.db import redoable_work
 
 from ..log import bound
 from . import STAGES, Stage
@@ -79,8 +80,19 @@ def run_due(
         only: restrict to these submissions (what a command took in).
         holder: who claims; a fresh ``host:pid:random`` by default.
     """
+    with redoable_work():  # a stage whose commit a power loss undoes is simply due again
+        return _run_due(app, stages, only, holder or work.holder_id(), should_stop, progress)
+
+
+def _run_due(
+    app: App,
+    stages: Sequence[str] | None,
+    only: Sequence[int] | None,
+    holder: str,
+    should_stop: Callable[[], bool],
+    progress: Callable[[int], None] | None,
+) -> StageReport:
     report = StageReport()
-    holder = holder or work.holder_id()
     names = list(stages) if stages is not None else list(STAGES)
     order = list(STAGES)
     for name in names:

@@ -180,3 +180,53 @@ def test_sqlite_commits_are_durable(tmp_path) -> None:
         assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_only_redoable_work_commits_without_waiting_for_the_disk(tmp_path) -> None:
+    """Stage work (inside redoable_work) commits with synchronous=NORMAL (1); the same
+    pooled connection is FULL (2) again for whatever comes next, such as storing mail."""
+    engine = db.open_database(f"sqlite:///{tmp_path / 'x.db'}", create=True)
+    engine.pool.dispose()
+    levels = []
+
+    def level() -> int:
+        with engine.connect() as connection:
+            levels.append(id(connection.connection.dbapi_connection))
+            return int(connection.exec_driver_sql("PRAGMA synchronous").scalar() or 0)
+
+    assert level() == 2
+    with db.redoable_work():
+        assert level() == 1
+    assert level() == 2
+    assert len(set(levels)) == 1  # one pooled connection, switched each time
+    engine.dispose()
+
+
+def test_the_stages_run_as_redoable_work(tmp_path) -> None:
+    """What a stage commits may be redone; storing the mail before it is durable."""
+    from sqlalchemy.orm import Session
+
+    from intake.app import App
+    from intake.stages import STAGES, Stage, register
+    from intake.worker import import_path
+    from tests.conftest import make_settings
+    from tests.intake.test_stages import compose
+
+    seen: list[int] = []
+
+    def probe(app: App, session: Session, submission_id: int) -> None:
+        seen.append(int(session.connection().exec_driver_sql("PRAGMA synchronous").scalar()))
+
+    register(Stage("probe", probe))
+    try:
+        app = App(make_settings(f"sqlite:///{tmp_path / 'i.db'}"))
+        (tmp_path / "a.eml").write_bytes(compose(1))
+        with app.pipeline(acks=False) as pipeline:
+            import_path(pipeline, tmp_path / "a.eml")
+            with app.sessions() as session:
+                durable = session.connection().exec_driver_sql("PRAGMA synchronous").scalar()
+            pipeline.read_pending()
+        assert durable == 2 and seen == [1]
+        app.close()
+    finally:
+        STAGES.pop("probe")
