@@ -203,40 +203,56 @@ def _store_batch(
             ).where(Submission.sha256.in_({item.sha256 for item in items}))
         )
     }
-    created: dict[tuple[str, str], Submission] = {}
+    new_rows: dict[tuple[str, str], dict[str, object]] = {}
     plan: list[tuple[RawItem, tuple[str, str], bool]] = []  # item, identity, new sighting?
     for item in items:
         identity = (item.message_id, item.sha256)
         fresh_key = item.key is not None and item.key not in by_key
-        if identity not in known and identity not in created:
-            submission = Submission(
-                message_id=item.message_id,
-                message_id_derived=item.message_id_derived,
-                sha256=item.sha256,
-                size=item.size if item.size is not None else len(item.raw),
-                source=item.source,
-                fetched_at=item.fetched_at,
-                internal_date=item.internal_date,
-                status=SubmissionStatus.RECEIVED,
-                header_only=item.header_only,
-            )
-            session.add(submission)
-            created[identity] = submission
+        if identity not in known and identity not in new_rows:
+            new_rows[identity] = {
+                "message_id": item.message_id,
+                "message_id_derived": item.message_id_derived,
+                "sha256": item.sha256,
+                "size": item.size if item.size is not None else len(item.raw),
+                "source": item.source,
+                "fetched_at": item.fetched_at,
+                "internal_date": item.internal_date,
+                "status": SubmissionStatus.RECEIVED,
+                "header_only": item.header_only,
+            }
         plan.append((item, identity, fresh_key))
         if item.key is not None:
             by_key.setdefault(item.key, -1)  # the same key twice in one batch: one sighting
-    session.flush()
+    created: set[tuple[str, str]] = set()
+    if new_rows:
+        # One INSERT for the batch; the ids come back in the order the rows were given.
+        ids = session.scalars(
+            insert(Submission).returning(Submission.id, sort_by_parameter_order=True),
+            list(new_rows.values()),
+        ).all()
+        references = []
+        for identity, new_id in zip(new_rows, ids, strict=True):
+            reference = f"{reference_prefix}-{new_id:05d}"
+            known[identity] = (int(new_id), reference)
+            references.append({"id": int(new_id), "reference": reference})
+            created.add(identity)
+        session.execute(update(Submission), references)
+    raws: list[dict[str, object]] = []
+    sightings: list[dict[str, object]] = []
     results = []
     for item, identity, fresh_key in plan:
-        new = created.pop(identity, None)  # popped: only its first sighting creates it
-        if new is not None:
-            new.reference = f"{reference_prefix}-{new.id:05d}"
-            session.add(RawMessage(submission_id=new.id, data=item.raw))
-            known[identity] = (new.id, new.reference)
+        new = identity in created
+        created.discard(identity)  # only its first sighting creates it
         submission_id, reference = known[identity]
+        if new:
+            raws.append({"submission_id": submission_id, "data": item.raw})
         if fresh_key and item.key is not None:
-            session.add(_sighting(submission_id, item.key, item.fetched_at))
-        results.append(StoredRaw(submission_id, reference, created=new is not None))
+            sightings.append(_sighting(submission_id, item.key, item.fetched_at))
+        results.append(StoredRaw(submission_id, reference, created=new))
+    if raws:
+        session.execute(insert(RawMessage), raws)
+    if sightings:
+        session.execute(insert(Sighting), sightings)
     new_ids = [r.submission_id for r in results if r.created]
     if new_ids and work_plan.stages:
         at = work_plan.now or max(item.fetched_at for item in items)
@@ -281,10 +297,14 @@ def _known_keys(
     return found
 
 
-def _sighting(submission_id: int, key: tuple[str, int, int], at: dt.datetime) -> Sighting:
-    return Sighting(
-        mailbox=key[0], uidvalidity=key[1], uid=key[2], submission_id=submission_id, seen_at=at
-    )
+def _sighting(submission_id: int, key: tuple[str, int, int], at: dt.datetime) -> dict[str, object]:
+    return {
+        "mailbox": key[0],
+        "uidvalidity": key[1],
+        "uid": key[2],
+        "submission_id": submission_id,
+        "seen_at": at,
+    }
 
 
 def uid_watermark(session: Session, mailbox: str, uidvalidity: int) -> int:
