@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     delete,
@@ -310,7 +311,9 @@ def save_auto_many(session: Session, runs: Sequence[AutoRun], now: dt.datetime) 
         matched.append(placed)
     new_ids: list[int] = []
     if fresh:
-        statement = insert(Passage).returning(Passage.id, sort_by_parameter_order=True)
+        # The table, not the class: the ORM's bulk insert adds work per row for nothing.
+        table = cast(Table, Passage.__table__)
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         new_ids = list(session.scalars(statement, fresh))
     if changed:
         session.execute(update(Passage), changed)
