@@ -214,10 +214,12 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
 
 
 def save_auto_many(session: Session, runs: Sequence[AutoRun], now: dt.datetime) -> None:
-    """Store the tagging runs of several submissions at once, as :func:`save_auto` would
-    one after another in the order given, with a few statements for all of them.
+    """Store the tagging runs of several submissions (each once) at once, as
+    :func:`save_auto` would one after another in the order given, with a few
+    statements for all of them.
 
-    A passage whose text is unchanged keeps its id and its tags by people; automatic
+    A passage whose text is unchanged keeps its id and its tags by people (a text
+    that appears twice is matched in order, each stored passage once); automatic
     tags are replaced except where a person decided; a passage no longer produced is
     deleted unless a person tagged it (then it is kept, not current, after the rest).
     """

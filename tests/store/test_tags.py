@@ -94,6 +94,23 @@ class TestStaffDecisionsSurvive:
             ]
             assert rows == [("New words.", True, ["a"]), ("Old words.", False, ["c"])]
 
+    def test_a_repeated_passage_is_not_stored_again_on_each_run(self, sessions) -> None:
+        """A response that says "No comment." twice keeps two passages, however often
+        it is tagged (each stored passage is matched once)."""
+        with sessions() as session:
+            sid = _submission(session)
+            for _ in range(3):
+                _run(session, sid, [("No comment.", ("a",)), ("Other.", ()), ("No comment.", ())])
+            rows = [
+                (p.seq, p.text, p.current, [t.question_key for t in ts])
+                for p, ts in tags.passages_of(session, sid)
+            ]
+            assert rows == [
+                (1, "No comment.", True, ["a"]),
+                (2, "Other.", True, []),
+                (3, "No comment.", True, []),
+            ]
+
     def test_nul_bytes_and_long_names_are_stored(self, sessions) -> None:
         """PostgreSQL refuses NUL; a 600-character file name is cut to the column."""
         with sessions() as session:
