@@ -15,7 +15,8 @@ every response would be a possible revised version of every earlier one (the clu
 stage compares each new response with all of its organisation's), which is not what
 2,000 people writing in look like; so the benchmark lists ``example.net`` among
 ``[campaigns] public_mail_domains``. ``--one-organisation`` leaves it out, to measure
-that worst case.
+that worst case. ``--questions`` adds the four ``[[questions]]`` of
+``config.example.toml``, so the tag stage cuts and scores passages too.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def main() -> None:
         "--one-organisation",
         action="store_true",
         help="read every respondent as one organisation (the worst case)",
+    )
+    parser.add_argument(
+        "--questions",
+        action="store_true",
+        help="configure the four [[questions]] of config.example.toml (passages are tagged)",
     )
     args = parser.parse_args()
     sys.path.insert(0, str(args.repo.resolve()))
@@ -117,6 +123,9 @@ public_mail_domains = {public}
 processes = {args.processes}
 """
         )
+        if args.questions:
+            example = tomllib.loads((HERE.parent / "config.example.toml").read_text())
+            document["questions"] = example["questions"]
         app = App(parse_settings(document, {"P": dovecot.password}))
         app.engine  # noqa: B018 - create the schema before the clock starts
         import cProfile

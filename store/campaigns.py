@@ -38,6 +38,7 @@ __all__ = [
     "honest_counts",
     "member_roles",
     "own_words",
+    "own_words_many",
     "text_for_tagging",
 ]
 
@@ -367,14 +368,27 @@ def own_words(session: Session, submission_id: int) -> tuple[str, str | None]:
     replaced (count it, do not tag it again); ``("additions", text)``: a copy with
     additions, whose own words are ``text``; ``("all", None)``: everything else.
     """
-    if session.get(SubmissionVersion, submission_id) is not None:
-        return "none", None
-    member = session.get(CampaignMember, submission_id)
-    if member is not None and member.role == "copy":
-        return "none", None
-    if member is not None and member.role == "copy_with_additions":
-        return "additions", member.additions or ""
-    return "all", None
+    return own_words_many(session, [submission_id])[submission_id]
+
+
+def own_words_many(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """:func:`own_words` of each of ``ids``, with two queries per 500 of them."""
+    superseded: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        query = select(SubmissionVersion.earlier_id).where(SubmissionVersion.earlier_id.in_(chunk))
+        superseded.update(session.scalars(query))
+    roles = member_roles(session, ids)
+    found: dict[int, tuple[str, str | None]] = {}
+    for submission_id in ids:
+        role, additions = roles.get(submission_id, ("", None))
+        if submission_id in superseded or role == "copy":
+            found[submission_id] = ("none", None)
+        elif role == "copy_with_additions":
+            found[submission_id] = ("additions", additions or "")
+        else:
+            found[submission_id] = ("all", None)
+    return found
 
 
 def text_for_tagging(session: Session, submission_id: int) -> str | None:

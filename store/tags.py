@@ -14,7 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
@@ -23,28 +23,33 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     delete,
     distinct,
     func,
+    insert,
     select,
+    update,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .erasure import register_eraser
 from .errors import NotFound
-from .models import Base, Submission, SubmissionKind, UTCDateTime
+from .models import Attachment, Base, Submission, SubmissionKind, SubmissionStatus, UTCDateTime
 
 __all__ = [
     "AUTO",
     "STAFF",
+    "AutoRun",
     "EvidenceRow",
     "NewPassage",
     "NewTag",
     "Passage",
     "PassageTag",
     "RespondentProfile",
+    "ToTag",
     "delete_for",
     "evidence_count",
     "evidence_rows",
@@ -52,7 +57,9 @@ __all__ = [
     "question_counts",
     "respondent_of",
     "respondents_of",
+    "responses_to_tag",
     "save_auto",
+    "save_auto_many",
     "set_respondent",
     "set_tag",
     "tags_by_submission",
@@ -175,80 +182,291 @@ def save_auto(
         passages: in response order.
         respondent: (type, organisation, evidence) from the classifier.
     """
-    existing = list(session.scalars(select(Passage).where(Passage.submission_id == submission_id)))
-    staff_passages = set(
-        session.scalars(
-            select(PassageTag.passage_id).where(
-                PassageTag.submission_id == submission_id, PassageTag.source == STAFF
-            )
-        )
-    )
-    by_hash = {p.text_hash: p for p in existing}
-    session.execute(
-        delete(PassageTag).where(
-            PassageTag.submission_id == submission_id, PassageTag.source == AUTO
-        )
-    )
-    kept: set[int] = set()
-    rows: list[tuple[Passage, NewPassage]] = []
-    for seq, new in enumerate(passages, start=1):
-        where, text = _clean(new.where, 500), _clean(new.text)
-        digest = _hash(where, text)
-        row = by_hash.pop(digest, None)
-        if row is None:
-            row = Passage(submission_id=submission_id, text=text, text_hash=digest)
-            session.add(row)
-        row.seq, row.source_name, row.position = seq, where, new.position
-        row.heading, row.kind, row.current = _clean(new.heading), new.kind[:20], True
-        rows.append((row, new))
-    for old in by_hash.values():
-        if old.id in staff_passages:
-            old.current = False  # a person tagged it: keep it, though no longer produced
-            old.seq = len(passages) + 1 + old.position
-        else:
-            session.delete(old)
+    save_auto_many(session, [AutoRun(submission_id, tuple(passages), respondent)], now)
+
+
+@dataclass(frozen=True)
+class AutoRun:
+    """One submission's tagging run: its passages in response order, and its respondent
+    as (type, organisation, evidence), or None to leave the profile alone."""
+
+    submission_id: int
+    passages: tuple[NewPassage, ...]
+    respondent: tuple[str, str, Sequence[str]] | None
+
+
+@dataclass
+class _Old:
+    """A stored passage of a submission, as a re-run compares it."""
+
+    id: int
+    seq: int
+    source_name: str
+    position: int
+    heading: str
+    kind: str
+    current: bool
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    for start in range(0, len(ids), 500):
+        yield list(ids[start : start + 500])
+
+
+def save_auto_many(session: Session, runs: Sequence[AutoRun], now: dt.datetime) -> None:
+    """Store the tagging runs of several submissions (each once) at once, as
+    :func:`save_auto` would one after another in the order given, with a few
+    statements for all of them.
+
+    A passage whose text is unchanged keeps its id and its tags by people (a text
+    that appears twice is matched in order, each stored passage once); automatic
+    tags are replaced except where a person decided; a passage no longer produced is
+    deleted unless a person tagged it (then it is kept, not current, after the rest).
+    """
+    if not runs:
+        return
+    ids = [run.submission_id for run in runs]
     session.flush()
-    decided = {
-        (passage_id, key)
-        for passage_id, key in session.execute(
-            select(PassageTag.passage_id, PassageTag.question_key).where(
-                PassageTag.submission_id == submission_id, PassageTag.source == STAFF
+    old: dict[int, dict[str, list[_Old]]] = {sid: {} for sid in ids}
+    staff: dict[int, set[tuple[int, str]]] = {sid: set() for sid in ids}
+    has_auto: set[int] = set()
+    for chunk in _chunks(ids):
+        query = (
+            select(
+                Passage.submission_id,
+                Passage.text_hash,
+                Passage.id,
+                Passage.seq,
+                Passage.source_name,
+                Passage.position,
+                Passage.heading,
+                Passage.kind,
+                Passage.current,
             )
+            .where(Passage.submission_id.in_(chunk))
+            .order_by(Passage.submission_id, Passage.seq, Passage.id)
         )
-    }
-    for row, new in rows:
-        kept.add(row.id)
-        for tag in new.tags:
-            if (row.id, tag.key) in decided:
-                continue
-            session.add(
-                PassageTag(
-                    passage_id=row.id,
-                    submission_id=submission_id,
-                    question_key=tag.key[:40],
-                    score=tag.score,
-                    reason=_clean(tag.reason),
-                    source=AUTO,
-                    decision=TAGGED,
-                    set_at=now,
+        for sid, digest, pid, seq, where, position, heading, kind, current in session.execute(
+            query
+        ):
+            row = _Old(pid, seq, where, position, heading, kind, current)
+            old[sid].setdefault(digest, []).append(row)
+        query_tags = select(
+            PassageTag.submission_id, PassageTag.passage_id, PassageTag.question_key
+        ).where(PassageTag.submission_id.in_(chunk), PassageTag.source == STAFF)
+        for sid, passage_id, key in session.execute(query_tags):
+            staff[sid].add((passage_id, key))
+        query_auto = (
+            select(PassageTag.submission_id)
+            .where(PassageTag.submission_id.in_(chunk), PassageTag.source == AUTO)
+            .distinct()
+        )
+        has_auto.update(session.scalars(query_auto))
+
+    # Passages: match the unchanged ones by their hash (in order, each once), add the
+    # new ones in response order, and note which old ones go or stay.
+    matched: list[list[tuple[int | None, NewPassage]]] = []
+    fresh: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    gone: list[int] = []
+    for run in runs:
+        sid = run.submission_id
+        by_hash = old[sid]
+        staff_passages = {passage_id for passage_id, _ in staff[sid]}
+        placed: list[tuple[int | None, NewPassage]] = []
+        for seq, new in enumerate(run.passages, start=1):
+            where, text = _clean(new.where, 500), _clean(new.text)
+            digest = _hash(where, text)
+            values = {
+                "seq": seq,
+                "source_name": where,
+                "position": new.position,
+                "heading": _clean(new.heading),
+                "kind": new.kind[:20],
+                "current": True,
+            }
+            same = by_hash.get(digest)
+            if same:
+                row = same.pop(0)
+                placed.append((row.id, new))
+                if _differs(row, values):
+                    changed.append({"id": row.id, **values})
+            else:
+                placed.append((None, new))
+                fresh.append({"submission_id": sid, "text": text, "text_hash": digest, **values})
+        for rows in by_hash.values():
+            for row in rows:
+                if row.id in staff_passages:
+                    # A person tagged it: keep it, though no longer produced.
+                    values = {
+                        "seq": len(run.passages) + 1 + row.position,
+                        "source_name": row.source_name,
+                        "position": row.position,
+                        "heading": row.heading,
+                        "kind": row.kind,
+                        "current": False,
+                    }
+                    if _differs(row, values):
+                        changed.append({"id": row.id, **values})
+                else:
+                    gone.append(row.id)
+        matched.append(placed)
+    new_ids: list[int] = []
+    if fresh:
+        # The table, not the class: the ORM's bulk insert adds work per row for nothing.
+        table = cast(Table, Passage.__table__)
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        new_ids = list(session.scalars(statement, fresh))
+    if changed:
+        session.execute(update(Passage), changed)
+
+    # Tags: each submission's automatic ones are replaced in turn (deletes and inserts
+    # in the order one run after another would make them: SQLite may reuse the highest
+    # row id of a deleted row).
+    pending: list[dict[str, Any]] = []
+    fresh_ids = iter(new_ids)
+    for run, placed in zip(runs, matched, strict=True):
+        sid = run.submission_id
+        if sid in has_auto:
+            if pending:
+                session.execute(insert(PassageTag), pending)
+                pending = []
+            session.execute(
+                delete(PassageTag).where(PassageTag.submission_id == sid, PassageTag.source == AUTO)
+            )
+        decided = staff[sid]
+        for known, new in placed:
+            passage_id = next(fresh_ids) if known is None else known
+            for tag in new.tags:
+                if (passage_id, tag.key) in decided:
+                    continue
+                pending.append(
+                    {
+                        "passage_id": passage_id,
+                        "submission_id": sid,
+                        "question_key": tag.key[:40],
+                        "score": tag.score,
+                        "reason": _clean(tag.reason),
+                        "source": AUTO,
+                        "decision": TAGGED,
+                        "set_by": None,
+                        "set_at": now,
+                    }
                 )
+    if pending:
+        session.execute(insert(PassageTag), pending)
+    for start in range(0, len(gone), 500):
+        session.execute(delete(Passage).where(Passage.id.in_(gone[start : start + 500])))
+
+    _save_respondents(session, [run for run in runs if run.respondent is not None], now)
+    # Core statements bypass the identity map: what it holds of these tables is stale.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, (Passage, PassageTag, RespondentProfile)):
+            session.expire(obj)
+
+
+def _differs(row: _Old, values: dict[str, Any]) -> bool:
+    return any(getattr(row, name) != value for name, value in values.items())
+
+
+def _save_respondents(session: Session, runs: Sequence[AutoRun], now: dt.datetime) -> None:
+    """The classifier's respondent of each run, where no person has set it."""
+    if not runs:
+        return
+    sources: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks([run.submission_id for run in runs]):
+        query = select(
+            RespondentProfile.submission_id,
+            RespondentProfile.type_source,
+            RespondentProfile.organisation_source,
+        ).where(RespondentProfile.submission_id.in_(chunk))
+        sources.update({sid: (kind, org) for sid, kind, org in session.execute(query)})
+    added: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    for run in runs:
+        assert run.respondent is not None
+        kind, organisation, evidence = run.respondent
+        type_values = {
+            "respondent_type": kind,
+            "type_source": AUTO,
+            "evidence": json.dumps([_clean(e) for e in evidence], ensure_ascii=False),
+        }
+        organisation_values = {
+            "organisation": _clean(organisation, 300),
+            "organisation_source": AUTO,
+        }
+        found = sources.get(run.submission_id)
+        if found is None:
+            added.append(
+                {
+                    "submission_id": run.submission_id,
+                    **type_values,
+                    **organisation_values,
+                    "set_by": None,
+                    "set_at": now,
+                }
             )
-    if respondent is not None:
-        kind, organisation, evidence = respondent
-        profile = session.get(RespondentProfile, submission_id)
-        if profile is None:
-            profile = RespondentProfile(submission_id=submission_id, set_at=now)
-            session.add(profile)
-        if profile.type_source != STAFF:
-            profile.respondent_type = kind
-            profile.type_source = AUTO
-            profile.evidence = json.dumps([_clean(e) for e in evidence], ensure_ascii=False)
-        if profile.organisation_source != STAFF:
-            profile.organisation = _clean(organisation, 300)
-            profile.organisation_source = AUTO
-        if profile.type_source != STAFF or profile.organisation_source != STAFF:
-            profile.set_at = now
-    session.flush()
+            continue
+        type_source, organisation_source = found
+        if type_source == STAFF and organisation_source == STAFF:
+            continue
+        values: dict[str, Any] = {"submission_id": run.submission_id, "set_at": now}
+        if type_source != STAFF:
+            values.update(type_values)
+        if organisation_source != STAFF:
+            values.update(organisation_values)
+        updated.append(values)
+    if added:
+        session.execute(insert(RespondentProfile), added)
+    # One statement for each set of columns (staff may have set the type or the name).
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for values in updated:
+        groups.setdefault(tuple(values), []).append(values)
+    for group in groups.values():
+        session.execute(update(RespondentProfile), group)
+
+
+@dataclass(frozen=True)
+class ToTag:
+    """What tagging reads of one parsed response."""
+
+    submission_id: int
+    sender_email: str | None
+    sender_name: str | None
+    body_text: str | None
+    files: tuple[tuple[str, str], ...]  # readable attachments: (file name, text), in order
+
+
+def responses_to_tag(session: Session, ids: Sequence[int]) -> dict[int, ToTag]:
+    """The parsed responses among ``ids``, with the text of each readable attachment;
+    anything else (not read yet, failed, a bounce) is left out."""
+    found: dict[int, ToTag] = {}
+    for chunk in _chunks(ids):
+        heads = select(
+            Submission.id, Submission.sender_email, Submission.sender_name, Submission.body_text
+        ).where(
+            Submission.id.in_(chunk),
+            Submission.kind == SubmissionKind.RESPONSE,
+            Submission.status == SubmissionStatus.PARSED,
+        )
+        found_heads = session.execute(heads).all()
+        files: dict[int, list[tuple[str, str]]] = {}
+        if found_heads:
+            readable = (
+                select(Attachment.submission_id, Attachment.filename, Attachment.text)
+                .where(
+                    Attachment.submission_id.in_([head[0] for head in found_heads]),
+                    Attachment.parse_status == "ok",
+                    Attachment.text.is_not(None),
+                    Attachment.text != "",
+                )
+                .order_by(Attachment.submission_id, Attachment.position)
+            )
+            for sid, filename, text in session.execute(readable):
+                files.setdefault(sid, []).append((filename, text or ""))
+        for sid, email, name, body in found_heads:
+            found[sid] = ToTag(sid, email, name, body, tuple(files.get(sid, ())))
+    return found
 
 
 def passages_of(session: Session, submission_id: int) -> list[tuple[Passage, list[PassageTag]]]:

@@ -28,6 +28,7 @@ _NUMBERED_HEADING = re.compile(
     r"^\s*(?:#{1,6}\s+|(?:question|q|cwestiwn|section|part|adran)\s*\(?[0-9a-d]{1,2}\)?[.:)]?\s*)",
     re.IGNORECASE,
 )
+_CELL_SEPARATOR = re.compile(r"\t+|\s*\|\s*")
 _SENTENCE_END = re.compile(
     r"(?<=[.!?])[\"')\u201d\u2019]*\s+(?=[\"'(\u201c\u2018]?[A-Z0-9\u00c0-\u024f])"
 )
@@ -75,18 +76,22 @@ def _is_heading(line: str, next_block: bool, alone: bool = False) -> bool:
 
 def _cut_long(text: str, limit: int) -> list[str]:
     """Cut a paragraph at sentence ends into pieces of at most ``limit`` words."""
-    if len(text.split()) <= limit:
+    every_word = text.split()
+    if len(every_word) <= limit:
         return [text]
     pieces: list[str] = []
     current: list[str] = []
     count = 0
-    for sentence in _SENTENCE_END.split(text):
-        words = len(sentence.split())
+    # A sentence ends after ".", "!" or "?": a text with none is one sentence.
+    ends = "." in text or "!" in text or "?" in text
+    sentences = _SENTENCE_END.split(text) if ends else [text]
+    for sentence in sentences:
+        tokens = every_word if len(sentences) == 1 else sentence.split()
+        words = len(tokens)
         if current and count + words > limit:
             pieces.append(" ".join(current))
             current, count = [], 0
         if words > limit:  # one enormous sentence: cut between words
-            tokens = sentence.split()
             for start in range(0, len(tokens), limit):
                 chunk = tokens[start : start + limit]
                 if len(chunk) == limit:
@@ -106,47 +111,48 @@ def _blocks(text: str) -> Iterator[list[str]]:
     block: list[str] = []
     for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = raw.rstrip()
-        if line.lstrip().startswith(">"):
-            continue
-        if line.strip():
+        if not line:  # blank (a line of spaces is blank once its end is stripped)
+            if block:
+                yield block
+                block = []
+        elif not line.lstrip().startswith(">"):
             block.append(line)
-        elif block:
-            yield block
-            block = []
     if block:
         yield block
 
 
 def _units(block: list[str]) -> Iterator[tuple[str, str]]:
     """A block's passages before cutting: (kind, text) for paragraphs, items and rows."""
+    # Each line stripped, as it is joined into its passage.
     paragraph: list[str] = []
     item: list[str] = []
 
     def flush_paragraph() -> Iterator[tuple[str, str]]:
         if paragraph:
-            yield "paragraph", " ".join(part.strip() for part in paragraph)
+            yield "paragraph", " ".join(paragraph)
             paragraph.clear()
 
     def flush_item() -> Iterator[tuple[str, str]]:
         if item:
-            yield "list_item", " ".join(part.strip() for part in item)
+            yield "list_item", " ".join(item)
             item.clear()
 
     for line in block:
-        if "\t" in line.strip() or line.strip().startswith("|"):
+        stripped = line.strip()
+        if "\t" in stripped or stripped.startswith("|"):
             yield from flush_item()
             yield from flush_paragraph()
-            cells = [c.strip() for c in re.split(r"\t+|\s*\|\s*", line.strip()) if c.strip()]
+            cells = [c.strip() for c in _CELL_SEPARATOR.split(stripped) if c.strip()]
             if cells:
                 yield "table_row", " | ".join(cells)
         elif _LIST_ITEM.match(line):
             yield from flush_paragraph()
             yield from flush_item()
-            item.append(line)
+            item.append(stripped)
         elif item:
-            item.append(line)  # a wrapped list item goes on
+            item.append(stripped)  # a wrapped list item goes on
         else:
-            paragraph.append(line)
+            paragraph.append(stripped)
     yield from flush_item()
     yield from flush_paragraph()
 

@@ -73,6 +73,93 @@ _CHARITY_NO = re.compile(
     r"rhif\s+elusen|SC0\d{5}\b)",
     re.IGNORECASE,
 )
+_WE_ARE_A_CHARITY = re.compile(r"\b(?:we are a|our) (?:small )?(?:local )?charity\b", re.I)
+_NAMES_A_COUNCIL = re.compile(r"\b(?:Council|Cyngor|Borough)\b")
+_IN_OWN_NAME = re.compile(r"\b(?:I am|I'm|I live|as a resident|Rwy'n|Dw i)\b")
+_CLEAN_REGISTERED = re.compile(r"\s*[,|]\s*(registered|charity|company|rhif).*$", re.IGNORECASE)
+_CLEAN_RESPONSE = re.compile(r"\s+(?:response|submission|ymateb)\b.*$", re.IGNORECASE)
+_GREETING = re.compile(r"\b(dear|yours|regards|thank)\b", re.IGNORECASE)
+_TYPE_WORDS = (
+    (
+        re.compile(r"\b(?:University|Prifysgol|Institute of|School of|Research Centre)\b"),
+        "academic",
+    ),
+    (
+        re.compile(
+            r"\b(?:(?:City|County|Borough|District|Town|Parish|Community|Metropolitan)?\s*Council"
+            r"|Cyngor|Local Authority|Combined Authority)\b"
+        ),
+        "local_authority",
+    ),
+    (
+        re.compile(
+            r"\b(?:NHS|Health Board|Police|Fire and Rescue|Commissioner|Government|Ombudsman"
+            r"|Llywodraeth)\b"
+        ),
+        "public_body",
+    ),
+    (
+        re.compile(
+            r"\b(?:CIC|C\.I\.C\.|Community Interest Company|Cwmni Buddiant Cymunedol|Co-?operative"
+            r"|Cydweithredol|Community Benefit Society|Development Trust|Residents'? Association"
+            r"|Tenants'? Association|Community Association|Community Group|Friends of)\b"
+        ),
+        "community_organisation",
+    ),
+    (re.compile(r"\b(?:Ltd|Limited|plc|LLP|Consulting|Consultancy|Solutions)\b"), "business"),
+)
+
+# Words every match of a pattern contains (case as written; for a pattern that ignores
+# case, in lower case): a text holding none of them is not searched at all. Searching
+# a 20 KB response for nothing is most of what classifying it costs.
+_NEEDLES: dict[re.Pattern[str], tuple[str, ...]] = {
+    _ON_BEHALF: ("on behalf of", "responding for", "response from", "ar ran"),
+    _CHARITY_NO: ("charity", "elusen", "sc0"),
+    _WE_ARE_A_CHARITY: ("charity",),
+    _NAMES_A_COUNCIL: ("Council", "Cyngor", "Borough"),
+    _IN_OWN_NAME: ("I am", "I'm", "I live", "as a resident", "Rwy'n", "Dw i"),
+    _TYPE_WORDS[0][0]: ("University", "Prifysgol", "Institute of", "School of", "Research Centre"),
+    _TYPE_WORDS[1][0]: ("Council", "Cyngor", "Local Authority", "Combined Authority"),
+    _TYPE_WORDS[2][0]: (
+        "NHS",
+        "Health Board",
+        "Police",
+        "Fire and Rescue",
+        "Commissioner",
+        "Government",
+        "Ombudsman",
+        "Llywodraeth",
+    ),
+    _TYPE_WORDS[3][0]: (
+        "CIC",
+        "C.I.C.",
+        "Community Interest Company",
+        "Cwmni Buddiant Cymunedol",
+        "operative",
+        "Cydweithredol",
+        "Community Benefit Society",
+        "Development Trust",
+        "Association",
+        "Community Group",
+        "Friends of",
+    ),
+    _TYPE_WORDS[4][0]: ("Ltd", "Limited", "plc", "LLP", "Consulting", "Consultancy", "Solutions"),
+}
+
+
+def _search(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """``pattern.search(text)``, skipped when the text holds none of its needles."""
+    needles = _NEEDLES[pattern]
+    if pattern.flags & re.IGNORECASE:
+        # Ignoring case, a letter also matches a few non-ASCII ones (the Kelvin sign
+        # matches "k"): only an ASCII text is safely checked in lower case.
+        if text.isascii():
+            lowered = text.lower()
+            if not any(needle in lowered for needle in needles):
+                return None
+    elif not any(needle in text for needle in needles):
+        return None
+    return pattern.search(text)
 
 
 @dataclass(frozen=True)
@@ -112,52 +199,48 @@ def _edges(texts: list[str]) -> str:
 def _organisation(sender_name: str | None, texts: list[str]) -> str:
     """The organisation's name from 'on behalf of X', a signature line, or the sender's name."""
     for text in texts:
-        match = _ON_BEHALF.search(text)
+        match = _search(_ON_BEHALF, text)
         if match and _ORG_LINE.search(match.group(1)):
             return match.group(1).strip(" .,")
     if sender_name and _ORG_LINE.search(sender_name):
         return sender_name.strip()
     for text in texts:
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        candidates = lines[-8:] + lines[:4]
-        for line in candidates:
+        for line in _signature_then_letterhead(text):
             words = line.split()
             if 1 < len(words) <= 10 and _ORG_LINE.search(line) and not line.endswith("."):
-                cleaned = re.sub(
-                    r"\s*[,|]\s*(registered|charity|company|rhif).*$", "", line, flags=re.IGNORECASE
-                )
-                cleaned = re.sub(
-                    r"\s+(?:response|submission|ymateb)\b.*$", "", cleaned, flags=re.IGNORECASE
-                )
-                if not re.search(r"\b(dear|yours|regards|thank)\b", cleaned, re.IGNORECASE):
+                cleaned = _CLEAN_REGISTERED.sub("", line)
+                cleaned = _CLEAN_RESPONSE.sub("", cleaned)
+                if not _GREETING.search(cleaned):
                     return cleaned.strip(" ,")
     return ""
 
 
+def _signature_then_letterhead(text: str) -> list[str]:
+    """The last 8 and then the first 4 non-blank lines of a text, stripped (the two
+    overlap in a short text), without stripping every line in between."""
+    lines = text.splitlines()
+    last: list[str] = []
+    for line in reversed(lines):
+        stripped = line.strip()
+        if stripped:
+            last.append(stripped)
+            if len(last) == 8:
+                break
+    last.reverse()
+    first: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            first.append(stripped)
+            if len(first) == 4:
+                break
+    return last + first
+
+
 def _type_from_words(words: str) -> tuple[str, str] | None:
     """A type from what the letterhead, signature or organisation's name says."""
-    checks = (
-        (r"\b(?:University|Prifysgol|Institute of|School of|Research Centre)\b", "academic"),
-        (
-            r"\b(?:(?:City|County|Borough|District|Town|Parish|Community|Metropolitan)?\s*Council"
-            r"|Cyngor|Local Authority|Combined Authority)\b",
-            "local_authority",
-        ),
-        (
-            r"\b(?:NHS|Health Board|Police|Fire and Rescue|Commissioner|Government|Ombudsman"
-            r"|Llywodraeth)\b",
-            "public_body",
-        ),
-        (
-            r"\b(?:CIC|C\.I\.C\.|Community Interest Company|Cwmni Buddiant Cymunedol|Co-?operative"
-            r"|Cydweithredol|Community Benefit Society|Development Trust|Residents'? Association"
-            r"|Tenants'? Association|Community Association|Community Group|Friends of)\b",
-            "community_organisation",
-        ),
-        (r"\b(?:Ltd|Limited|plc|LLP|Consulting|Consultancy|Solutions)\b", "business"),
-    )
-    for pattern, kind in checks:
-        match = re.search(pattern, words)
+    for pattern, kind in _TYPE_WORDS:
+        match = _search(pattern, words)
         if match:
             return kind, match.group(0).strip()
     return None
@@ -189,7 +272,7 @@ def classify_respondent(
         evidence.append(f"sender's domain {domain} is academic")
     elif domain.endswith(_COUNCIL_DOMAIN) and (
         (named and named[0] == "local_authority")
-        or re.search(r"\b(?:Council|Cyngor|Borough)\b", edges)
+        or _search(_NAMES_A_COUNCIL, edges)
         or _council_like(domain)
     ):
         kind = "local_authority"
@@ -199,10 +282,10 @@ def classify_respondent(
     elif domain.endswith(_PUBLIC_DOMAIN):
         kind = "public_body"
         evidence.append(f"sender's domain {domain} belongs to the public sector")
-    if not kind and _CHARITY_NO.search(edges):
+    found = None if kind else _search(_CHARITY_NO, edges)
+    if found:
         kind = "charity"
-        found = _CHARITY_NO.search(edges)
-        evidence.append(f"registered charity: {found.group(0)!r}" if found else "charity number")
+        evidence.append(f"registered charity: {found.group(0)!r}")
     if not kind and named:
         kind = named[0]
         evidence.append(f"the organisation's name says {named[1]!r}")
@@ -211,7 +294,7 @@ def classify_respondent(
         if from_edges and from_edges[0] != "business":
             kind = from_edges[0]
             evidence.append(f"letterhead or signature says {from_edges[1]!r}")
-    if not kind and re.search(r"\b(?:we are a|our) (?:small )?(?:local )?charity\b", edges, re.I):
+    if not kind and _search(_WE_ARE_A_CHARITY, edges):
         kind = "charity"
         evidence.append("the response says it is a charity")
     if not kind and domain and not public_mail:
@@ -228,7 +311,7 @@ def classify_respondent(
         evidence.append(f"signed in the name of an organisation: {organisation!r}")
     if not kind:
         body = " ".join(texts)[:4000]
-        if public_mail or re.search(r"\b(?:I am|I'm|I live|as a resident|Rwy'n|Dw i)\b", body):
+        if public_mail or _search(_IN_OWN_NAME, body):
             kind = "individual"
             evidence.append("written by a person in their own name; no organisation found")
             organisation = ""

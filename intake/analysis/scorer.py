@@ -52,10 +52,23 @@ def stem(word: str) -> str:
     return word
 
 
+class _Stems(dict[str, str]):
+    """Word -> its stem, or "" for a word left out (a stop word, a single letter)."""
+
+    def __missing__(self, word: str) -> str:
+        found = "" if word in _STOP or len(word) <= 1 else stem(word)
+        if len(self) < 200_000:  # a bound, as stem's own cache has
+            self[word] = found
+        return found
+
+
+_stems = _Stems()
+
+
 def tokens(text: str) -> list[str]:
     """Lower-cased stems of a text's words, stop words left out."""
-    words = _WORD.findall(text.lower().replace("\u2019", "'"))
-    return [stem(w) for w in words if w not in _STOP and len(w) > 1]
+    stems = _stems
+    return [s for w in _WORD.findall(text.lower().replace("\u2019", "'")) if (s := stems[w])]
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,11 @@ class _Profile:
     phrases: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
     examples: list[tuple[dict[str, float], str]] = field(default_factory=list)
     title_terms: frozenset[str] = frozenset()
+    # Derived once: each phrase as it is looked for (" stem stem ", after its first
+    # stem: no passage without that one holds the phrase), and every term of any
+    # example (a passage term in none of them adds nothing to a similarity).
+    phrase_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    example_terms: frozenset[str] = frozenset()
 
 
 # Calibrated on the calibration half of benchmarks/data (see benchmarks/questions.py).
@@ -182,6 +200,10 @@ class Scorer:
             profile.terms[term] = TERM_WEIGHT * boost * self._idf[term]
         for example in question.examples:
             profile.examples.append((self._vector(tokens(example)), example))
+        profile.phrase_keys = [
+            (stems[0], f" {' '.join(stems)} ", kw) for stems, kw in profile.phrases
+        ]
+        profile.example_terms = frozenset(t for vector, _ in profile.examples for t in vector)
         return profile
 
     def _cues(self, heading: str) -> frozenset[str]:
@@ -228,13 +250,19 @@ class Scorer:
         meanings = self.meaning(text) if self.meaning is not None else {}
         found: list[Tag] = []
         for profile in self._profiles:
-            matched = [t for t in present if t in profile.terms]
-            raw = sum(profile.terms[t] for t in matched)
-            phrases = [kw for stems, kw in profile.phrases if f" {' '.join(stems)} " in joined]
+            terms = profile.terms
+            matched = [t for t in present if t in terms]
+            raw = sum(terms[t] for t in matched)
+            phrases = [
+                kw for first, key, kw in profile.phrase_keys if first in present and key in joined
+            ]
             raw += PHRASE_WEIGHT * len(phrases)
             best_sim, best_example = 0.0, ""
+            # The cosine over the terms an example shares, in the passage's order: the
+            # terms it lacks would only add 0.0 to the sum.
+            shared = [(t, v) for t, v in vector.items() if t in profile.example_terms]
             for example_vector, example in profile.examples:
-                sim = sum(v * example_vector.get(t, 0.0) for t, v in vector.items())
+                sim = sum(v * example_vector[t] for t, v in shared if t in example_vector)
                 if sim > best_sim:
                     best_sim, best_example = sim, example
             raw += EXAMPLE_WEIGHT * best_sim

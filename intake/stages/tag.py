@@ -1,21 +1,21 @@
 """The ``tag`` stage: a response's passages, the questions they answer, who sent it.
 
-For one submission, inside the caller's transaction: cut the body and every
-readable attachment into passages, score each against the configured
-``[[questions]]``, classify the respondent, and store it all through
+For one submission, or a claimed batch in one go, inside the caller's transaction:
+cut the body and every readable attachment into passages, score each against the
+configured ``[[questions]]``, classify the respondent, and store it all through
 :mod:`store.tags`, which keeps every decision a person has made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from store import campaigns, tags
-from store.models import Submission, SubmissionKind, SubmissionStatus
 
 from ..analysis.passages import split_response
 from ..analysis.respondent import classify_respondent
@@ -25,7 +25,7 @@ from ..config import AnalysisSettings, QuestionSettings, Settings
 if TYPE_CHECKING:
     from ..app import App
 
-__all__ = ["run", "scorer_for", "tag_submission"]
+__all__ = ["run", "run_many", "scorer_for", "tag_submission", "tag_submissions"]
 
 
 @lru_cache(maxsize=8)
@@ -51,49 +51,59 @@ def tag_submission(
     session: Session, submission_id: int, settings: Settings, now: dt.datetime
 ) -> None:
     """Cut, tag and classify one submission; a response not (yet) read is left alone."""
-    submission = session.get(Submission, submission_id)
-    if (
-        submission is None
-        or submission.kind != SubmissionKind.RESPONSE
-        or submission.status != SubmissionStatus.PARSED
-    ):
+    tag_submissions(session, [submission_id], settings, now)
+
+
+def tag_submissions(
+    session: Session, submission_ids: Sequence[int], settings: Settings, now: dt.datetime
+) -> None:
+    """Cut, tag and classify these submissions (in id order), with a few queries for all."""
+    ids = sorted(set(submission_ids))
+    found = tags.responses_to_tag(session, ids)
+    ids = [sid for sid in ids if sid in found]
+    if not ids:
         return
-    readable = [
-        (att.filename, att.text)
-        for att in submission.attachments
-        if att.text and att.parse_status == "ok"
-    ]
-    new_passages: list[tags.NewPassage] = []
-    body, files = submission.body_text, readable
-    if settings.campaigns.enabled:
-        # A campaign copy is counted in its campaign: only words of its own are tagged.
-        scope, additions = campaigns.own_words(session, submission_id)
+    # A campaign copy is counted in its campaign: only words of its own are tagged.
+    scopes = campaigns.own_words_many(session, ids) if settings.campaigns.enabled else {}
+    runs: list[tags.AutoRun] = []
+    for sid in ids:
+        response = found[sid]
+        body: str | None = response.body_text
+        files: tuple[tuple[str, str], ...] = response.files
+        scope, additions = scopes.get(sid, ("all", None))
         if scope != "all":
-            body, files = additions, []
-    if settings.questions and (body or files):
-        scorer = scorer_for(settings)
-        for passage in split_response(body, files):
-            found = tuple(
-                tags.NewTag(t.key, t.score, t.reason)
-                for t in scorer.tag(passage.text, passage.heading)
-            )
-            new_passages.append(
-                tags.NewPassage(
-                    passage.where,
-                    passage.order,
-                    passage.text,
-                    passage.heading,
-                    passage.kind,
-                    found,
+            body, files = additions, ()
+        new_passages: list[tags.NewPassage] = []
+        if settings.questions and (body or files):
+            scorer = scorer_for(settings)
+            for passage in split_response(body, files):
+                found_tags = tuple(
+                    tags.NewTag(t.key, t.score, t.reason)
+                    for t in scorer.tag(passage.text, passage.heading)
                 )
-            )
-    texts = [submission.body_text or "", *(text or "" for _, text in readable)]
-    who = classify_respondent(submission.sender_email, submission.sender_name, texts)
-    tags.save_auto(
-        session, submission_id, new_passages, (who.type, who.organisation, who.evidence), now
-    )
+                new_passages.append(
+                    tags.NewPassage(
+                        passage.where,
+                        passage.order,
+                        passage.text,
+                        passage.heading,
+                        passage.kind,
+                        found_tags,
+                    )
+                )
+        texts = [response.body_text or "", *(text for _, text in response.files)]
+        who = classify_respondent(response.sender_email, response.sender_name, texts)
+        runs.append(
+            tags.AutoRun(sid, tuple(new_passages), (who.type, who.organisation, who.evidence))
+        )
+    tags.save_auto_many(session, runs, now)
 
 
 def run(app: App, session: Session, submission_id: int) -> None:
     """The stage: tag one submission inside the caller's transaction."""
-    tag_submission(session, submission_id, app.settings, app.now())
+    tag_submissions(session, [submission_id], app.settings, app.now())
+
+
+def run_many(app: App, session: Session, submission_ids: Sequence[int]) -> None:
+    """The stage for a claimed batch at once, as ``run`` for each in id order would."""
+    tag_submissions(session, submission_ids, app.settings, app.now())

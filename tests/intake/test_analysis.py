@@ -6,6 +6,7 @@ import tomllib
 
 import pytest
 
+from intake.analysis import respondent
 from intake.analysis.passages import MAX_WORDS, split_passages, split_response
 from intake.analysis.respondent import classify_respondent
 from intake.analysis.scorer import QuestionSpec, Scorer, tokens
@@ -161,3 +162,29 @@ class TestRespondent:
         )
         assert found.type == "community_organisation"
         assert found.organisation == "St Jude's Residents' Association"
+
+    def test_needles_never_skip_a_match(self) -> None:
+        """A pattern is skipped only for a text holding none of the words any match
+        holds: the result is always what searching would give (odd letters included)."""
+        samples = [
+            "Riverside Trust, Registered  Charity No 1098765",
+            "CHARITY NUMBER 12; elusen gofrestredig; Rhif Elusen; sc012345 and SC0123456",
+            "regi\u017ftered charity, CHAR\u0130TY reg, \u017fc012345",  # long s, dotted I
+            "We are a small local charity. Our charity helps.",
+            "Written on behalf of the Lowland Growers Co-operative, which we run.",
+            "responding for Anytown Borough Council; response from Friends of the Park",
+            "Northmoor District Council, Cyngor Sir, Combined Authority, Local Authority",
+            "University of Lowland, Prifysgol, Institute of X, School of Y, Research Centre",
+            "NHS Health Board, Police, Fire and Rescue, Commissioner, Government, Ombudsman",
+            "CIC C.I.C. Cooperative Residents Association Tenants' Association Community Group",
+            "Acme Ltd Limited plc LLP Consulting Consultancy Solutions",
+            "I am, I'm, I live here as a resident. Rwy'n byw. Dw i'n",
+            "nothing to see here",
+            "",
+        ]
+        for pattern in respondent._NEEDLES:
+            for text in samples:
+                for variant in (text, text.lower(), text.upper(), f"x {text}\n{text}"):
+                    expected = pattern.search(variant)
+                    found = respondent._search(pattern, variant)
+                    assert (found and found.span()) == (expected and expected.span())
