@@ -162,8 +162,9 @@ class _Parsed:
     """
 
     def __init__(self, raw: bytes, *, lazy: bool = False) -> None:
-        self.runs: list[bytes] = []
-        self._lazy: dict[int, bytes] = {}
+        self.raw = raw
+        self.runs: list[tuple[int, int]] = []  # spans of raw
+        self._lazy: dict[int, memoryview] = {}
         single = _single_part(raw)
         if single is not None:
             self.message = single
@@ -181,7 +182,7 @@ class _Parsed:
         last = 0
         for match in _B64_RUN.finditer(raw):
             pieces += [raw[last : match.start()], b"INTAKELIFT%dX" % len(self.runs)]
-            self.runs.append(match.group())
+            self.runs.append(match.span())
             last = match.end()
         if not self.runs:
             return raw
@@ -189,7 +190,8 @@ class _Parsed:
         return b"".join(pieces)
 
     def _text(self, match: re.Match[str]) -> str:
-        return self.runs[int(match.group(1))].decode("ascii")
+        start, end = self.runs[int(match.group(1))]
+        return self.raw[start:end].decode("ascii")
 
     def _restore(self, message: Message, lazy: bool) -> None:
         for part in message.walk():
@@ -207,7 +209,7 @@ class _Parsed:
                     continue
             part.set_payload(_LIFT_MARK.sub(self._text, body))
 
-    def _whole_base64(self, part: Message, body: str) -> bytes | None:
+    def _whole_base64(self, part: Message, body: str) -> memoryview | None:
         """The run that is a base64 part's whole body, when it is valid base64 as it stands.
 
         Then ``get_payload(decode=True)`` would decode it with no defect, and so does
@@ -220,12 +222,15 @@ class _Parsed:
             return None
         if str(part.get("content-transfer-encoding", "")).lower() != "base64":
             return None
-        run = self.runs[int(match.group(1))]
-        size = len(run) - run.count(b"\n") - run.count(b"\r")
-        padding = len(run) - len(run.rstrip(b"="))
-        if size % 4 or run.count(b"=") != padding:
+        raw = self.raw
+        start, end = self.runs[int(match.group(1))]
+        size = end - start - raw.count(b"\n", start, end) - raw.count(b"\r", start, end)
+        padding = 0
+        while padding < 2 and raw[end - 1 - padding] == 0x3D:  # "=" (never more than two)
+            padding += 1
+        if size % 4 or raw.count(b"=", start, end) != padding:
             return None
-        return run
+        return memoryview(raw)[start:end]
 
     def payload(self, part: Message) -> Any:
         """``part.get_payload(decode=True)``."""
@@ -418,10 +423,23 @@ class _Blobs:
             body = part.get_payload()
             if isinstance(body, str) and "INTAKEBLOB" in body:
                 if part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
-                    return binascii.a2b_base64(self._restore(body).encode("latin-1"))
+                    return binascii.a2b_base64(self._restored_bytes(body))
                 part.set_payload(self._restore(body))
         payload = self.decode(part)
         return payload if isinstance(payload, bytes) else None
+
+    def _restored_bytes(self, body: str) -> bytes:
+        """``self._restore(body).encode("latin-1")`` without copying the runs twice."""
+        pieces: list[bytes | memoryview] = []
+        last = 0
+        view = memoryview(self.raw)
+        for match in self._MARKER.finditer(body):
+            pieces.append(body[last : match.start()].encode("latin-1"))
+            start, end = self.spans[int(match.group(1))]
+            pieces.append(view[start:end])
+            last = match.end()
+        pieces.append(body[last:].encode("latin-1"))
+        return b"".join(pieces)
 
     def _restore(self, body: str) -> str:
         def original(match: re.Match[str]) -> str:
