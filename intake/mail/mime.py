@@ -65,11 +65,13 @@ class _HeaderFactory(headerregistry.HeaderRegistry):
     The stdlib builds a new header class on every lookup; this builds each once. The
     headers that describe a part's structure repeat across messages ("text/plain;
     charset=utf-8"), so their parsed objects are kept and shared (they are never
-    changed after they are made). Values and behaviour are the stdlib's own.
+    changed after they are made): at most 4,096 of them, each under 256 characters.
+    Values and behaviour are the stdlib's own.
     """
 
     _SHARED = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
     _SHARED_MAX = 4096
+    _SHARED_LENGTH = 256
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,7 +86,7 @@ class _HeaderFactory(headerregistry.HeaderRegistry):
         return found
 
     def __call__(self, name: str, value: str) -> Any:
-        if name.lower() not in self._SHARED:
+        if len(value) >= self._SHARED_LENGTH or name.lower() not in self._SHARED:
             return self[name](name, value)
         key = (name, value)
         found = self._shared.get(key)
