@@ -14,8 +14,10 @@ import email.utils
 import hashlib
 import re
 import unicodedata
-from email import policy
+from collections.abc import Callable
+from email import headerregistry, policy
 from email.message import EmailMessage, Message
+from typing import Any
 
 from parsers import decode_text, html_to_text
 from parsers.result import MB
@@ -57,11 +59,192 @@ def clean_filename(name: str | None, position: int, content_type: str) -> str:
     return name
 
 
+class _HeaderFactory(headerregistry.HeaderRegistry):
+    """The modern policy's header registry, minus its repeated costs.
+
+    The stdlib builds a new header class on every lookup; this builds each once. The
+    headers that describe a part's structure repeat across messages ("text/plain;
+    charset=utf-8"), so their parsed objects are kept and shared (they are never
+    changed after they are made): at most 4,096 of them, each under 256 characters.
+    Values and behaviour are the stdlib's own.
+    """
+
+    _SHARED = frozenset({"content-type", "content-disposition", "content-transfer-encoding"})
+    _SHARED_MAX = 4096
+    _SHARED_LENGTH = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, Any] = {}
+        self._shared: dict[tuple[str, str], headerregistry.BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        key = name.lower()
+        found = self._classes.get(key)
+        if found is None:
+            found = self._classes[key] = super().__getitem__(name)
+        return found
+
+    def __call__(self, name: str, value: str) -> Any:
+        if len(value) >= self._SHARED_LENGTH or name.lower() not in self._SHARED:
+            return self[name](name, value)
+        key = (name, value)
+        found = self._shared.get(key)
+        if found is None:
+            if len(self._shared) >= self._SHARED_MAX:
+                self._shared.clear()
+            found = self._shared[key] = self[name](name, value)
+        return found
+
+    def kind(self, name: str) -> type:
+        """The registry's class for a header name (not the per-call subclass)."""
+        return self.registry.get(name.lower(), self.default_class)
+
+
+_FACTORY = _HeaderFactory()
+# The modern policy (policy.default) in every respect but the cost of its header lookups.
+_POLICY = policy.default.clone(header_factory=_FACTORY)
+
+# A header block the stdlib parser reads without a defect: every line a "Name:" field
+# or a folded continuation, each ended by LF or CRLF (never a lone CR).
+_CLEAN_HEAD = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)*")
+# Runs of base64 lines the parser need not see one at a time (see _lift). The last
+# line's line break stays in the message, so the parser splits parts exactly as before.
+_B64_RUN = re.compile(
+    rb"^(?:[A-Za-z0-9+/]{40,}={0,2}\r?\n){15,}[A-Za-z0-9+/]+={0,2}(?=\r?\n)", re.MULTILINE
+)
+_LIFT_TAG = "INTAKELIFT"
+_LIFT_MARK = re.compile(_LIFT_TAG + r"(\d+)X")
+
+
+def _single_part(raw: bytes) -> EmailMessage | None:
+    """A non-multipart message with a clean header block, read without the line parser.
+
+    Gives exactly the message ``email.message_from_bytes(raw, policy=policy.default)``
+    would (same headers, payload and defects); None when the message is multipart,
+    message/*, or its header block is anything but plain, for the full parser.
+    """
+    head = _CLEAN_HEAD.match(raw)
+    assert head is not None  # the pattern matches the empty string
+    end = head.end()
+    if raw.startswith(b"\r\n", end):
+        start = end + 2
+    elif raw.startswith(b"\n", end) or end == len(raw):
+        start = end + 1
+    else:
+        return None  # a line that is not a header field: the parser records a defect
+    message = EmailMessage(_POLICY)
+    name, lines = "", []
+    # bytes.splitlines breaks at CR and LF only, as the parser does (str.splitlines
+    # would also break at FF, VT and others).
+    for data in raw[:end].splitlines(keepends=True):
+        line = data.decode("ascii", "surrogateescape")
+        if line[0] in " \t":
+            lines.append(line)
+            continue
+        if name:
+            message.set_raw(*_POLICY.header_source_parse(lines))
+        name, lines = line[: line.index(":")], [line]
+    if name:
+        message.set_raw(*_POLICY.header_source_parse(lines))
+    if message.get_content_maintype() in ("multipart", "message"):
+        return None
+    message.set_payload(raw[start:].decode("ascii", "surrogateescape"))
+    return message
+
+
+class _Parsed:
+    """A raw message parsed exactly as the modern policy parses it, but cheaper.
+
+    A single-part message skips the line parser. Otherwise long runs of base64 lines
+    are lifted out before the line parser reads the message (it splits every line and
+    joins them again) and put back into the parts afterwards. With ``lazy``, a part
+    that is nothing but one such run, declared base64, keeps its marker and
+    :meth:`payload` decodes it in one pass straight from the raw bytes.
+    """
+
+    def __init__(self, raw: bytes, *, lazy: bool = False) -> None:
+        self.raw = raw
+        self.runs: list[tuple[int, int]] = []  # spans of raw
+        self._lazy: dict[int, memoryview] = {}
+        single = _single_part(raw)
+        if single is not None:
+            self.message = single
+            return
+        message = email.message_from_bytes(self._lift(raw), policy=_POLICY)
+        assert isinstance(message, EmailMessage)
+        self.message = message
+        if self.runs:
+            self._restore(message, lazy)
+
+    def _lift(self, raw: bytes) -> bytes:
+        if _LIFT_TAG.encode() in raw:
+            return raw
+        pieces: list[bytes] = []
+        last = 0
+        for match in _B64_RUN.finditer(raw):
+            pieces += [raw[last : match.start()], b"INTAKELIFT%dX" % len(self.runs)]
+            self.runs.append(match.span())
+            last = match.end()
+        if not self.runs:
+            return raw
+        pieces.append(raw[last:])
+        return b"".join(pieces)
+
+    def _text(self, match: re.Match[str]) -> str:
+        start, end = self.runs[int(match.group(1))]
+        return self.raw[start:end].decode("ascii")
+
+    def _restore(self, message: Message, lazy: bool) -> None:
+        for part in message.walk():
+            for attr in ("preamble", "epilogue"):
+                value = getattr(part, attr)
+                if isinstance(value, str) and _LIFT_TAG in value:
+                    setattr(part, attr, _LIFT_MARK.sub(self._text, value))
+            body = part._payload  # type: ignore[attr-defined]  # noqa: SLF001 - get_payload() would decode it
+            if not isinstance(body, str) or _LIFT_TAG not in body:
+                continue
+            if lazy:
+                run = self._whole_base64(part, body)
+                if run is not None:
+                    self._lazy[id(part)] = run
+                    continue
+            part.set_payload(_LIFT_MARK.sub(self._text, body))
+
+    def _whole_base64(self, part: Message, body: str) -> memoryview | None:
+        """The run that is a base64 part's whole body, when it is valid base64 as it stands.
+
+        Then ``get_payload(decode=True)`` would decode it with no defect, and so does
+        ``a2b_base64`` on the lines as they are.
+        """
+        match = _LIFT_MARK.match(body)
+        if match is None or body[match.end() :] not in ("", "\n", "\r\n"):
+            return None
+        if part.get_content_maintype() == "multipart":
+            return None
+        if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+            return None
+        raw = self.raw
+        start, end = self.runs[int(match.group(1))]
+        size = end - start - raw.count(b"\n", start, end) - raw.count(b"\r", start, end)
+        padding = 0
+        while padding < 2 and raw[end - 1 - padding] == 0x3D:  # "=" (never more than two)
+            padding += 1
+        if size % 4 or raw.count(b"=", start, end) != padding:
+            return None
+        return memoryview(raw)[start:end]
+
+    def payload(self, part: Message) -> Any:
+        """``part.get_payload(decode=True)``."""
+        run = self._lazy.get(id(part))
+        if run is not None:
+            return binascii.a2b_base64(run)
+        return part.get_payload(decode=True)
+
+
 def parse_message(raw: bytes) -> EmailMessage:
     """Parse raw bytes with the modern email policy (never raises on bad MIME)."""
-    message = email.message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
+    return _Parsed(raw).message
 
 
 def _eight_bit(raw: str) -> str:
@@ -78,8 +261,64 @@ def _eight_bit(raw: str) -> str:
     return " ".join(text.split())
 
 
+_ATEXT = r"[A-Za-z0-9_+-]+"
+_PLAIN_ADDR = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+# The address headers our mail carries most: "a@b", "<a@b>", "Name <a@b>" and
+# "\"Name\" <a@b>", with no character the modern parser would treat specially.
+_PLAIN_MAILBOX = re.compile(
+    rf"[ \t]*(?:(?P<bare>{_PLAIN_ADDR})"
+    rf"|(?:\"(?P<quoted>[A-Za-z0-9'.,&()_-](?:[A-Za-z0-9 '.,&()_-]*[A-Za-z0-9'.,&()_-])?)\""
+    rf"|(?P<phrase>[A-Za-z0-9'_-]+(?:[ \t]+[A-Za-z0-9'_-]+)*))?"
+    rf"[ \t]*<(?P<angled>{_PLAIN_ADDR})>)[ \t]*"
+)
+_SPECIALS = frozenset('()<>@,:;.\\"[]')
+
+
+def _plain_value(name: str, raw: str) -> str | None:
+    """``str(message.get(name))`` under the modern policy, for the plain values that need
+    no header parser (no encoded words, no 8-bit bytes); None for anything else."""
+    value = raw.replace("\r", "").replace("\n", "")  # as the policy unfolds it
+    if not value.isascii() or "=?" in value:
+        return None
+    kind = _FACTORY.kind(name)
+    if issubclass(kind, headerregistry.UnstructuredHeader):
+        return value
+    if issubclass(kind, headerregistry.AddressHeader):
+        match = _PLAIN_MAILBOX.fullmatch(value)
+        if match is None:
+            return None
+        if match["bare"]:
+            return match["bare"]
+        shown = match["quoted"] or " ".join((match["phrase"] or "").split())
+        if not shown:
+            return match["angled"]
+        if not _SPECIALS.isdisjoint(shown):
+            shown = '"' + shown + '"'  # no backslash or quote can be in it
+        return f"{shown} <{match['angled']}>"
+    return None
+
+
+def _first_raw(message: Message, name: str) -> tuple[str, str] | None:
+    wanted = name.lower()
+    for key, raw in message.raw_items():
+        if key.lower() == wanted:
+            return key, raw
+    return None
+
+
 def _header(message: Message, name: str) -> str:
     """A header's decoded value; the raw value when the decoder chokes on it."""
+    found = _first_raw(message, name)
+    if found is None:
+        return ""
+    plain = _plain_value(*found)
+    if plain is not None:
+        return plain
+    return _parsed_header(message, name)
+
+
+def _parsed_header(message: Message, name: str) -> str:
+    """:func:`_header` through the modern policy's header parser."""
     try:
         value = message.get(name)
         text = "" if value is None else str(value)
@@ -110,14 +349,31 @@ def _date(value: str) -> dt.datetime | None:
         return None
 
 
+def _sent_at(message: Message) -> dt.datetime | None:
+    found = _first_raw(message, "Date")
+    if found is not None and found[1].isascii():
+        # The policy's Date header is the value itself when it does not parse, else the
+        # parsed date written out again, which reads back as the same instant.
+        return _date(found[1].replace("\r", "").replace("\n", ""))
+    return _date(_parsed_header(message, "Date"))
+
+
 def _topmost_received(message: Message) -> dt.datetime | None:
-    try:
-        received = message.get_all("Received") or []
-    except Exception:  # noqa: BLE001
+    topmost: str | None = None
+    for key, raw in message.raw_items():
+        if key.lower() != "received":
+            continue
+        text = _plain_value(key, raw)
+        if text is None:
+            try:  # as message.get_all("Received"), which fails if any one does
+                text = str(_POLICY.header_fetch_parse(key, raw))
+            except Exception:  # noqa: BLE001
+                return None
+        if topmost is None:
+            topmost = text
+    if topmost is None:
         return None
-    if not received:
-        return None
-    _, _, when = str(received[0]).rpartition(";")
+    _, _, when = topmost.rpartition(";")
     return _date(when.strip())
 
 
@@ -149,6 +405,7 @@ class _Blobs:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
+        self.decode: Callable[[Message], Any] = lambda part: part.get_payload(decode=True)
         self.spans: list[tuple[int, int]] = []
         self.reduced = raw
         if len(raw) < self.THRESHOLD:
@@ -168,10 +425,23 @@ class _Blobs:
             body = part.get_payload()
             if isinstance(body, str) and "INTAKEBLOB" in body:
                 if part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
-                    return binascii.a2b_base64(self._restore(body).encode("latin-1"))
+                    return binascii.a2b_base64(self._restored_bytes(body))
                 part.set_payload(self._restore(body))
-        payload = part.get_payload(decode=True)
+        payload = self.decode(part)
         return payload if isinstance(payload, bytes) else None
+
+    def _restored_bytes(self, body: str) -> bytes:
+        """``self._restore(body).encode("latin-1")`` without copying the runs twice."""
+        pieces: list[bytes | memoryview] = []
+        last = 0
+        view = memoryview(self.raw)
+        for match in self._MARKER.finditer(body):
+            pieces.append(body[last : match.start()].encode("latin-1"))
+            start, end = self.spans[int(match.group(1))]
+            pieces.append(view[start:end])
+            last = match.end()
+        pieces.append(body[last:].encode("latin-1"))
+        return b"".join(pieces)
 
     def _restore(self, body: str) -> str:
         def original(match: re.Match[str]) -> str:
@@ -245,7 +515,9 @@ class _Types:
         return self(part).partition("/")[0]
 
 
-def _shown_ids(message: Message, limit: int, types: _Types) -> set[str]:
+def _shown_ids(
+    message: Message, limit: int, types: _Types, decode: Callable[[Message], Any]
+) -> set[str]:
     """Content-IDs the HTML parts show (``cid:`` references), lower case."""
     found: set[str] = set()
     for n, part in enumerate(message.walk()):
@@ -253,7 +525,7 @@ def _shown_ids(message: Message, limit: int, types: _Types) -> set[str]:
             break
         if types(part) == "text/html":
             try:
-                payload = part.get_payload(decode=True)
+                payload = decode(part)
             except Exception:  # noqa: BLE001, S112 - nothing to find in an undecodable part
                 continue
             if isinstance(payload, bytes):
@@ -451,9 +723,12 @@ def read_message(
     """
     digest = sha256 or hashlib.sha256(raw).hexdigest()
     blobs = _Blobs(raw)
-    message = parse_message(blobs.reduced)
+    parsed = _Parsed(blobs.reduced, lazy=not blobs.spans)
+    message = parsed.message
+    blobs.decode = parsed.payload
     types = _Types()
-    walker = _Walker(max_depth, max_parts, blobs, _shown_ids(message, max_parts, types), types)
+    shown = _shown_ids(message, max_parts, types, parsed.payload)
+    walker = _Walker(max_depth, max_parts, blobs, shown, types)
     texts: list[str] = []
     walker.walk(message, texts, 0, None)
     body = "\n\n".join(texts)
@@ -483,7 +758,7 @@ def read_message(
         sender_name=sender_name,
         reply_to=reply_to,
         subject=clean_header(_header(message, "Subject"), 500),
-        sent_at=_date(_header(message, "Date")),
+        sent_at=_sent_at(message),
         received_header_at=_topmost_received(message),
         body_text=unicodedata.normalize("NFC", body),
         headers=headers,
@@ -525,13 +800,14 @@ def sniff_message_id(raw: bytes) -> str:
 def decoded_leaves(raw: bytes, limit: int = 200) -> list[bytes]:
     """The decoded payload of every leaf part (at most ``limit``), for looking inside reports."""
     found: list[bytes] = []
-    for part in parse_message(raw).walk():
+    parsed = _Parsed(raw, lazy=True)
+    for part in parsed.message.walk():
         if len(found) >= limit:
             break
         if part.is_multipart():
             continue
         try:
-            payload = part.get_payload(decode=True)
+            payload = parsed.payload(part)
         except Exception:  # noqa: BLE001, S112 - an undecodable part has nothing to find
             continue
         if isinstance(payload, bytes):
