@@ -20,10 +20,11 @@ from sqlalchemy import inspect, select, text
 from intake.app import App
 from intake.stages import STAGES
 from intake.worker import import_path
+from store import campaigns as campaign_store
 from store.models import Base
+from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
 from tests.conftest import fresh_database, make_settings
 from tests.store.test_campaigns import CAMPAIGN_MAIL, NOW, write_mail
-from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "eml"
 
@@ -39,6 +40,23 @@ MAIL = [
     ("gus@gmail.com", INDEPENDENT[2] + "\n\nRegards, Gus"),
 ]
 
+# The cluster stage's cases: a copy in the same batch as a revised version from the
+# same sender (in another case of the address), versions that repeat, texts too short
+# to have band keys, identical short texts, an empty body, a near-copy of an
+# independent response and a copy in between.
+CLUSTER_MAIL = [
+    ("ivy@gmail.com", INDEPENDENT[3]),
+    ("Ivy@Gmail.com", "Please use this one instead.\n\n" + TEMPLATE),
+    ("jo@gmail.com", TEMPLATE + "\n\n" + OWN_END),
+    ("kim@gmail.com", "Short reply."),
+    ("lou@gmail.com", "Short reply."),
+    ("jo@gmail.com", TEMPLATE + "\n\n" + OWN_END + " And the ferry too."),
+    ("max@gmail.com", ""),
+    ("ned@hotmail.com", INDEPENDENT[1] + "\n\n" + OWN_START),
+    ("ola@westfield.org.uk", TEMPLATE),
+    ("pat@westfield.org.uk", INDEPENDENT[1] + " Thank you."),
+]
+
 # Who claimed a row is a fresh random holder in each run; nothing else may differ.
 _RANDOM = {"claimed_by"}
 
@@ -50,7 +68,7 @@ def _snapshot(app: App) -> dict[str, list[tuple[Any, ...]]]:
         for table in Base.metadata.sorted_tables:
             columns = [c for c in table.columns if c.name not in _RANDOM]
             found = session.execute(select(*columns)).all()
-            rows[table.name] = sorted((tuple(map(repr, row)) for row in found))
+            rows[table.name] = sorted(tuple(map(repr, row)) for row in found)
         postgres = app.engine.dialect.name == "postgresql"
         if "search_index" in inspect(session.connection()).get_table_names():
             key = "id" if postgres else "rowid"
@@ -63,17 +81,31 @@ def _snapshot(app: App) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _run(db_url: str, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
-    app = App(make_settings(db_url, questions=True), now=lambda: NOW)
+    # Batches smaller than the mail: some of it arrives in each of several batches.
+    settings = make_settings(db_url, questions=True, extra="[stages]\nbatch = 16\n")
+    app = App(settings, now=lambda: NOW)
     folder.mkdir(exist_ok=True)  # the same files each run: their paths are stored
     with app.pipeline(acks=False) as pipeline:
         for n, (sender, body) in enumerate(MAIL):
             import_path(pipeline, write_mail(folder, n, sender, body))
         for sample in sorted(DATA.glob("*.eml")):
             import_path(pipeline, sample)
+        for n, (sender, body) in enumerate(CLUSTER_MAIL, start=60):
+            import_path(pipeline, write_mail(folder, n, sender, body))
         assert pipeline.read_pending().failed == 0
         # Read again, with a late-arriving copy: every stage runs a second time.
         pipeline.read([1, 4, 7])
         import_path(pipeline, write_mail(folder, 90, "hal@gmail.com", CAMPAIGN_MAIL[0][1]))
+        assert pipeline.read_pending().failed == 0
+        # Staff pin an independent response into the first campaign and say a copy is
+        # none; read again with them, next to a copy and a new copy arriving.
+        with app.sessions() as session:
+            campaign = campaign_store.memberships(session, [1])[1]
+            campaign_store.pin(session, [13], campaign, NOW)
+            campaign_store.pin(session, [2], None, NOW)
+            session.commit()
+        pipeline.read([2, 3, 13])
+        import_path(pipeline, write_mail(folder, 91, "uma@gmail.com", CAMPAIGN_MAIL[2][1]))
         assert pipeline.read_pending().failed == 0
     snapshot = _snapshot(app)
     app.close()
