@@ -21,7 +21,7 @@ from intake.app import App
 from intake.stages import STAGES
 from intake.worker import import_path
 from store import campaigns as campaign_store
-from store.models import Base
+from store.models import Base, Submission
 from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
 from tests.conftest import fresh_database, make_settings
 from tests.store.test_campaigns import CAMPAIGN_MAIL, NOW, write_mail
@@ -43,7 +43,7 @@ MAIL = [
 # The cluster stage's cases: a copy in the same batch as a revised version from the
 # same sender (in another case of the address), versions that repeat, texts too short
 # to have band keys, identical short texts, an empty body, a near-copy of an
-# independent response and a copy in between.
+# independent response, a copy in between, and a revision with nothing else near it.
 CLUSTER_MAIL = [
     ("ivy@gmail.com", INDEPENDENT[3]),
     ("Ivy@Gmail.com", "Please use this one instead.\n\n" + TEMPLATE),
@@ -55,6 +55,12 @@ CLUSTER_MAIL = [
     ("ned@hotmail.com", INDEPENDENT[1] + "\n\n" + OWN_START),
     ("ola@westfield.org.uk", TEMPLATE),
     ("pat@westfield.org.uk", INDEPENDENT[1] + " Thank you."),
+    ("ron@gmail.com", "The ferry timetable should be agreed with island councils every year."),
+    (
+        "RON@gmail.com",
+        "Please use this one instead. Harbour dues for fishing boats are too high "
+        "and the slipway at the pier has been broken since the storms last winter.",
+    ),
 ]
 
 # Who claimed a row is a fresh random holder in each run; nothing else may differ.
@@ -107,6 +113,15 @@ def _run(db_url: str, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
         pipeline.read([2, 3, 13])
         import_path(pipeline, write_mail(folder, 91, "uma@gmail.com", CAMPAIGN_MAIL[2][1]))
         assert pipeline.read_pending().failed == 0
+        # A short reply with nothing near it, pinned too: only its pin brings it in.
+        with app.sessions() as session:
+            kim = session.scalar(
+                select(Submission.id).where(Submission.sender_email == "kim@gmail.com")
+            )
+            assert kim is not None
+            campaign_store.pin(session, [kim], campaign, NOW)
+            session.commit()
+        pipeline.read([kim])
     snapshot = _snapshot(app)
     app.close()
     return snapshot
