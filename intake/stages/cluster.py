@@ -30,7 +30,7 @@ from ..analysis.campaigns import (
     role_of,
     settle,
 )
-from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
+from ..analysis.text import Fingerprint, band_keys, fingerprint, signature
 from ..analysis.versions import (
     VersionDoc,
     find_versions,
@@ -239,7 +239,7 @@ def _join_quickly(
 def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
     if fp.size < params.min_shared:
         return []  # too short to be anyone's template
-    return band_keys(minhash(fp), params.bands, params.rows)
+    return band_keys(signature(fp), params.bands, params.rows)
 
 
 def _update_versions(
