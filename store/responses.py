@@ -7,7 +7,7 @@ between revised versions. All of it is derived data, rewritten by a recompute.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from .models import Attachment, Base, Submission, SubmissionKind, SubmissionStatus
 
@@ -156,7 +157,7 @@ def senders_among(
     (given lower case) or at any of these domains: :func:`same_sender_or_domain`'s
     conditions for many senders at once, left to the caller to tell apart."""
     lowered = func.lower(Submission.sender_email)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     wanted = sorted(set(emails))
     for start in range(0, len(wanted), 500):
         conditions.append(lowered.in_(wanted[start : start + 500]))
@@ -187,7 +188,9 @@ def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> 
         session.execute(insert(TextBand), rows)
 
 
-def replace_bands_of(session: Session, ids: Sequence[int], keys: dict[int, Sequence[int]]) -> None:
+def replace_bands_of(
+    session: Session, ids: Sequence[int], keys: Mapping[int, Sequence[int]]
+) -> None:
     """Rewrite the band keys of ``ids`` at once: ``keys`` for those it holds, none for the rest."""
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
