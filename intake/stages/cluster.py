@@ -100,8 +100,8 @@ def run_many(app: StageApp, session: Session, ids: Sequence[int]) -> None:
     members = set(store.memberships(session, order))
     batch = set(order)
     holders: dict[int, set[int]] = {}  # new band key -> the batch's responses so far
-    drop_pending = worked = False
-    for sid in order:
+    drop_pending = worked = stale = False
+    for n, sid in enumerate(order):
         if sid not in rows:
             store.forget(session, sid)
             continue
@@ -111,9 +111,12 @@ def run_many(app: StageApp, session: Session, ids: Sequence[int]) -> None:
             candidates.update(holders.get(key, ()))
         for key in keys[sid]:
             holders.setdefault(key, set()).add(sid)
-        if not candidates and sid not in family and sid not in pinned and sid not in members:
-            drop_pending = True  # removing campaigns left empty: once, before it matters
-            continue
+        if not candidates and sid not in family and sid not in pinned:
+            if stale:  # a regroup since may have placed the rest: read them again
+                members, stale = set(store.memberships(session, order[n:])), False
+            if sid not in members:
+                drop_pending = True  # removing campaigns left empty: once, before it matters
+                continue
         if worked:  # as the runner does between submissions: nothing stale is held
             session.expunge_all()
         if drop_pending:
@@ -121,9 +124,7 @@ def run_many(app: StageApp, session: Session, ids: Sequence[int]) -> None:
             drop_pending = False
         _arrive(app, session, sid, texts.get(sid, ""), fps[sid], candidates, settings, params)
         session.flush()
-        worked = True
-        later = [j for j in order if j > sid]
-        members = set(store.memberships(session, later)) if later else set()
+        worked = stale = True
     if drop_pending:
         store.drop_empty(session)
 
