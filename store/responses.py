@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +17,8 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
+    Table,
+    bindparam,
     delete,
     func,
     insert,
@@ -75,6 +77,9 @@ class TextBand(Base):
     )
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     band_key: Mapped[int] = mapped_column(BigInteger)
+
+
+_TEXT_BANDS = cast(Table, TextBand.__table__)
 
 
 # --- reading responses -------------------------------------------------------------------
@@ -200,8 +205,8 @@ def replace_bands_of(
         for sid in ids
         for b, k in enumerate(keys.get(sid, ()))
     ]
-    if rows:
-        session.execute(insert(TextBand), rows)
+    if rows:  # the table's own insert: a plain executemany, no ORM bookkeeping per row
+        session.execute(insert(_TEXT_BANDS), rows)
 
 
 def replace_all_bands(session: Session, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
@@ -230,11 +235,11 @@ def band_holders(session: Session, keys: Iterable[int]) -> dict[int, set[int]]:
     """Band key -> the responses holding it, for these keys (as stored now)."""
     wanted = sorted(set(keys))
     found: dict[int, set[int]] = {}
+    query = select(TextBand.band_key, TextBand.submission_id).where(
+        TextBand.band_key.in_(bindparam("keys", expanding=True))
+    )
     for start in range(0, len(wanted), 500):
-        query = select(TextBand.band_key, TextBand.submission_id).where(
-            TextBand.band_key.in_(wanted[start : start + 500])
-        )
-        for key, sid in session.execute(query):
+        for key, sid in session.execute(query, {"keys": wanted[start : start + 500]}):
             found.setdefault(key, set()).add(sid)
     return found
 
