@@ -7,9 +7,9 @@ between revised versions. All of it is derived data, rewritten by a recompute.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -17,6 +17,8 @@ from sqlalchemy import (
     Index,
     SmallInteger,
     String,
+    Table,
+    bindparam,
     delete,
     func,
     insert,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from .models import Attachment, Base, Submission, SubmissionKind, SubmissionStatus
 
@@ -33,13 +36,16 @@ __all__ = [
     "SubmissionVersion",
     "TextBand",
     "band_candidates",
+    "band_holders",
     "is_response",
     "iter_texts",
     "replace_all_bands",
     "replace_bands",
+    "replace_bands_of",
     "replace_versions",
     "response_rows",
     "same_sender_or_domain",
+    "senders_among",
     "superseded_ids",
     "texts",
     "version_of",
@@ -71,6 +77,9 @@ class TextBand(Base):
     )
     band: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     band_key: Mapped[int] = mapped_column(BigInteger)
+
+
+_TEXT_BANDS = cast(Table, TextBand.__table__)
 
 
 # --- reading responses -------------------------------------------------------------------
@@ -146,6 +155,28 @@ def same_sender_or_domain(
     return rows
 
 
+def senders_among(
+    session: Session, emails: Iterable[str], domains: Iterable[str]
+) -> list[tuple[int, str]]:
+    """(id, lower-cased address) of the readable responses from any of these addresses
+    (given lower case) or at any of these domains: :func:`same_sender_or_domain`'s
+    conditions for many senders at once, left to the caller to tell apart."""
+    lowered = func.lower(Submission.sender_email)
+    conditions: list[ColumnElement[bool]] = []
+    wanted = sorted(set(emails))
+    for start in range(0, len(wanted), 500):
+        conditions.append(lowered.in_(wanted[start : start + 500]))
+    places = sorted(set(domains))
+    for start in range(0, len(places), 50):
+        chunk = places[start : start + 50]
+        conditions.append(or_(*(lowered.like(f"%@{_escape(d)}", "\\") for d in chunk)))
+    found: dict[int, str] = {}
+    for condition in conditions:
+        query = select(Submission.id, lowered).where(_RESPONSE, condition)
+        found.update({sid: address for sid, address in session.execute(query)})
+    return sorted(found.items())
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -160,6 +191,22 @@ def replace_bands(session: Session, submission_id: int, keys: Sequence[int]) -> 
             {"submission_id": submission_id, "band": b, "band_key": k} for b, k in enumerate(keys)
         ]
         session.execute(insert(TextBand), rows)
+
+
+def replace_bands_of(
+    session: Session, ids: Sequence[int], keys: Mapping[int, Sequence[int]]
+) -> None:
+    """Rewrite the band keys of ``ids`` at once: ``keys`` for those it holds, none for the rest."""
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        session.execute(delete(TextBand).where(TextBand.submission_id.in_(chunk)))
+    rows = [
+        {"submission_id": sid, "band": b, "band_key": k}
+        for sid in ids
+        for b, k in enumerate(keys.get(sid, ()))
+    ]
+    if rows:  # the table's own insert: a plain executemany, no ORM bookkeeping per row
+        session.execute(insert(_TEXT_BANDS), rows)
 
 
 def replace_all_bands(session: Session, rows: Iterable[tuple[int, Sequence[int]]]) -> None:
@@ -182,6 +229,19 @@ def band_candidates(session: Session, submission_id: int) -> set[int]:
         TextBand.band_key.in_(mine), TextBand.submission_id != submission_id
     )
     return set(session.scalars(query.distinct()))
+
+
+def band_holders(session: Session, keys: Iterable[int]) -> dict[int, set[int]]:
+    """Band key -> the responses holding it, for these keys (as stored now)."""
+    wanted = sorted(set(keys))
+    found: dict[int, set[int]] = {}
+    query = select(TextBand.band_key, TextBand.submission_id).where(
+        TextBand.band_key.in_(bindparam("keys", expanding=True))
+    )
+    for start in range(0, len(wanted), 500):
+        for key, sid in session.execute(query, {"keys": wanted[start : start + 500]}):
+            found.setdefault(key, set()).add(sid)
+    return found
 
 
 # --- versions ----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Two passes over the responses, in the order they arrived:
 
 1. *Candidates and links.* Identical texts (same normalised words) are taken together.
-   Each distinct text's MinHash is looked up in a datasketch LSH index of
+   Each distinct text's MinHash is looked up in an LSH index (its bands) of
    representative texts; each candidate is checked exactly, by **containment**: the
    share of the candidate's shingles the text holds (a template inside a longer letter
    still scores near 1), or the share of the text that is the candidate's (a short quote).
@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .text import NUM_PERM, Fingerprint, minhash, overlap, own_runs
+from .text import NUM_PERM, Fingerprint, overlap, own_runs, signature
 
 if TYPE_CHECKING:
     from datasketch import MinHashLSH
 
 __all__ = [
+    "BandIndex",
     "CampaignParams",
     "CampaignView",
     "Member",
@@ -70,6 +71,7 @@ class CampaignParams:
     representative_close: float = 0.7  # a text holding (or held by) this much of one is not indexed
 
     def lsh(self) -> MinHashLSH:
+        """datasketch's index with these bands (:class:`BandIndex` finds the same)."""
         from datasketch import MinHashLSH  # imported on first use: see text._template
 
         return MinHashLSH(num_perm=NUM_PERM, params=(self.bands, self.rows))
@@ -86,6 +88,35 @@ class Member:
 class CampaignView:
     template: int
     members: dict[int, Member]
+
+
+class BandIndex:
+    """Signatures by their LSH bands: what datasketch's ``MinHashLSH`` with the same
+    bands and rows answers (the texts agreeing with one on every row of some band),
+    kept in plain dictionaries, without building a MinHash object for each text."""
+
+    def __init__(self, bands: int, rows: int) -> None:
+        if bands * rows > NUM_PERM:
+            raise ValueError(f"{bands} bands of {rows} rows need more than {NUM_PERM} values")
+        self.bands, self.rows = bands, rows
+        self._tables: list[dict[bytes, list[int]]] = [{} for _ in range(bands)]
+
+    def _keys(self, values: np.ndarray) -> list[bytes]:
+        raw = values.tobytes()
+        width = self.rows * values.itemsize
+        return [raw[band * width : (band + 1) * width] for band in range(self.bands)]
+
+    def insert(self, doc_id: int, values: np.ndarray) -> None:
+        for table, key in zip(self._tables, self._keys(values), strict=True):
+            table.setdefault(key, []).append(doc_id)
+
+    def query(self, values: np.ndarray) -> list[int]:
+        found: set[int] = set()
+        for table, key in zip(self._tables, self._keys(values), strict=True):
+            hit = table.get(key)
+            if hit is not None:
+                found.update(hit)
+        return sorted(found)
 
 
 class _Groups:
@@ -120,7 +151,7 @@ def find_groups(
     first_of_key: dict[str, int] = {}
     dups: dict[int, list[int]] = {}
     reps: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # shingles, MinHash values
-    lsh = params.lsh()
+    lsh = BandIndex(params.bands, params.rows)
     for doc_id, fp in docs:
         seen = first_of_key.get(fp.key)
         if seen is not None:
@@ -129,9 +160,9 @@ def find_groups(
         if fp.size < params.min_shared:
             continue  # too short to tell a copy from a coincidence, even when identical
         first_of_key[fp.key] = doc_id
-        sig = minhash(fp)
+        values = signature(fp)
         closest = 0.0
-        for cand in _plausible(lsh.query(sig), sig.hashvalues, fp.size, reps, params):
+        for cand in _plausible(lsh.query(values), values, fp.size, reps, params):
             if closest >= params.representative_close and groups.find(cand) == groups.find(doc_id):
                 continue
             rep = reps[cand][0]
@@ -143,8 +174,8 @@ def find_groups(
                 groups.union(cand, doc_id)
                 closest = max(closest, held, quoted)
         if closest < params.representative_close:
-            lsh.insert(doc_id, sig)
-            reps[doc_id] = (fp.shingles, sig.hashvalues)
+            lsh.insert(doc_id, values)
+            reps[doc_id] = (fp.shingles, values)
     members: dict[int, list[int]] = {}
     for doc_id in first_of_key.values():
         members.setdefault(groups.find(doc_id), []).extend([doc_id, *dups.get(doc_id, [])])

@@ -62,9 +62,31 @@ def organisation_of(email: str | None, public: Iterable[str] = ()) -> str | None
     return domain
 
 
+# A word each way of saying so holds: without any of them (in an ASCII start, which
+# IGNORECASE cannot match through a character like "\u017f"), the pattern cannot match.
+_REPLACES_WORDS = (
+    "instead",
+    "replaces",
+    "supersedes",
+    "ignore",
+    "disregard",
+    "updated",
+    "corrected",
+    "revised",
+    "amended",
+    "replacement",
+    "place",
+)
+
+
 def says_it_replaces(text: str) -> bool:
     """Whether the start of a response says it replaces an earlier one."""
-    return _REPLACES.search(text[:3000]) is not None
+    start = text[:3000]
+    if start.isascii():
+        lowered = start.lower()
+        if not any(word in lowered for word in _REPLACES_WORDS):
+            return False
+    return _REPLACES.search(start) is not None
 
 
 @dataclass(frozen=True)

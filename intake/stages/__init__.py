@@ -87,5 +87,5 @@ register(Stage("classify", classify.run, redo_after_read=True, run_many=classify
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True, run_many=index.run_many))
 # Before tag: a plain copy of a campaign's template is counted there, not tagged again.
-register(Stage("cluster", cluster.run, redo_after_read=True))
+register(Stage("cluster", cluster.run, redo_after_read=True, run_many=cluster.run_many))
 register(Stage("tag", tag.run, redo_after_read=True, run_many=tag.run_many))

@@ -30,7 +30,7 @@ from ..analysis.campaigns import (
     role_of,
     settle,
 )
-from ..analysis.text import Fingerprint, band_keys, fingerprint, minhash
+from ..analysis.text import Fingerprint, band_keys, fingerprint, signature
 from ..analysis.versions import (
     VersionDoc,
     find_versions,
@@ -40,7 +40,15 @@ from ..analysis.versions import (
 )
 from ..config import CampaignSettings, Settings
 
-__all__ = ["RecomputeSummary", "StageApp", "params_of", "recompute_all", "refresh", "run"]
+__all__ = [
+    "RecomputeSummary",
+    "StageApp",
+    "params_of",
+    "recompute_all",
+    "refresh",
+    "run",
+    "run_many",
+]
 
 
 class StageApp(Protocol):
@@ -63,18 +71,105 @@ def params_of(settings: CampaignSettings) -> CampaignParams:
 
 def run(app: StageApp, session: Session, submission_id: int) -> None:
     """Bring campaigns and versions up to date for one (new or re-read) submission."""
+    run_many(app, session, [submission_id])
+
+
+def run_many(app: StageApp, session: Session, ids: Sequence[int]) -> None:
+    """The stage for a batch: what :func:`run` for each id in ascending order leaves.
+
+    The batch's texts, band keys, senders, pins and memberships are read at once and
+    every band row written in one statement. A response with nothing near it (no band
+    candidate, no other response from its sender or organisation, in no campaign and
+    not pinned) needs nothing else; the others go through :func:`_arrive` in order,
+    each given the band candidates it would have found one at a time: the new keys of
+    the batch's responses before it, the stored keys of those after it.
+    """
     settings = app.settings.campaigns
     if not settings.enabled:
         return
-    if not responses.is_response(session, submission_id):
-        store.forget(session, submission_id)
-        return
     params = params_of(settings)
-    text = responses.texts(session, [submission_id]).get(submission_id, "")
-    fp = fingerprint(text, params.shingle_words)
-    responses.replace_bands(session, submission_id, _keys(fp, params))
+    order = sorted(set(ids))
+    rows = {row.id: row for row in responses.response_rows(session, order)}
+    texts = responses.texts(session, sorted(rows))
+    fps = {sid: fingerprint(texts.get(sid, ""), params.shingle_words) for sid in rows}
+    keys = {sid: _keys(fp, params) for sid, fp in fps.items()}
+    stored = responses.band_holders(session, {k for found in keys.values() for k in found})
+    responses.replace_bands_of(session, order, keys)
+    family = _with_family(session, list(rows.values()), settings)
+    pinned = set(store.pins(session, order))
+    members = set(store.memberships(session, order))
+    batch = set(order)
+    holders: dict[int, set[int]] = {}  # new band key -> the batch's responses so far
+    drop_pending = worked = stale = False
+    for n, sid in enumerate(order):
+        if sid not in rows:
+            store.forget(session, sid)
+            continue
+        candidates: set[int] = set()
+        for key in keys[sid]:
+            candidates.update(j for j in stored.get(key, ()) if j not in batch or j > sid)
+            candidates.update(holders.get(key, ()))
+        for key in keys[sid]:
+            holders.setdefault(key, set()).add(sid)
+        if not candidates and sid not in family and sid not in pinned:
+            if stale:  # a regroup since may have placed the rest: read them again
+                members, stale = set(store.memberships(session, order[n:])), False
+            if sid not in members:
+                drop_pending = True  # removing campaigns left empty: once, before it matters
+                continue
+        if worked:  # as the runner does between submissions: nothing stale is held
+            session.expunge_all()
+        if drop_pending:
+            store.drop_empty(session)
+            drop_pending = False
+        _arrive(app, session, sid, texts.get(sid, ""), fps[sid], candidates, settings, params)
+        session.flush()
+        worked = stale = True
+    if drop_pending:
+        store.drop_empty(session)
+
+
+def _with_family(
+    session: Session, rows: Sequence[responses.ResponseRow], settings: CampaignSettings
+) -> set[int]:
+    """The responses among ``rows`` that another response shares a sender or organisation
+    with (or that cannot be told apart cheaply: an address not in ASCII)."""
+    public = settings.public_mail_domains
+    wanted = {
+        row.id: (row.sender_email.lower(), organisation_of(row.sender_email, public))
+        for row in rows
+        if row.sender_email
+    }
+    unsure = {sid for sid, (email, _) in wanted.items() if not email.isascii()}
+    emails = {email for email, _ in wanted.values()}
+    domains = {org for _, org in wanted.values() if org}
+    found = responses.senders_among(session, emails, domains)
+    by_address: dict[str, set[int]] = {}
+    for sid, address in found:
+        by_address.setdefault(address, set()).add(sid)
+    at_domain = {
+        org: {sid for sid, address in found if address.endswith("@" + org)} for org in domains
+    }
+    shared = set(unsure)
+    for sid, (email, org) in wanted.items():
+        same = by_address.get(email, set()) | (at_domain[org] if org else set())
+        if same - {sid}:
+            shared.add(sid)
+    return shared
+
+
+def _arrive(
+    app: StageApp,
+    session: Session,
+    submission_id: int,
+    text: str,
+    fp: Fingerprint,
+    candidates: set[int],
+    settings: CampaignSettings,
+    params: CampaignParams,
+) -> None:
+    """One response (its band keys stored) among its family and the campaigns near it."""
     family = _update_versions(session, submission_id, settings, app.now())
-    candidates = responses.band_candidates(session, submission_id)
     if not candidates and family <= {submission_id} and _alone(session, submission_id):
         # Nothing near it and in no campaign: regrouping it on its own would find no
         # group (a campaign has at least two members) and change nothing but the
@@ -82,7 +177,7 @@ def run(app: StageApp, session: Session, submission_id: int) -> None:
         store.drop_empty(session)
         return
     if family <= {submission_id} and _join_quickly(
-        session, submission_id, fp, candidates, params, app.now()
+        session, submission_id, fp, text, candidates, params, app.now()
     ):
         return
     near = candidates | {submission_id} | family
@@ -108,6 +203,7 @@ def _join_quickly(
     session: Session,
     submission_id: int,
     fp: Fingerprint,
+    text: str,
     candidates: set[int],
     params: CampaignParams,
     now: dt.datetime,
@@ -133,7 +229,6 @@ def _join_quickly(
     template = fingerprint(
         responses.texts(session, [template_id]).get(template_id, ""), params.shingle_words
     )
-    text = responses.texts(session, [submission_id]).get(submission_id, "")
     member = role_of(fp, template, lambda: text, params)
     if member is None or member.role == Role.PARTIAL:
         return False
@@ -145,7 +240,7 @@ def _join_quickly(
 def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
     if fp.size < params.min_shared:
         return []  # too short to be anyone's template
-    return band_keys(minhash(fp), params.bands, params.rows)
+    return band_keys(signature(fp), params.bands, params.rows)
 
 
 def _update_versions(

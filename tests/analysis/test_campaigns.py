@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from intake.analysis.campaigns import CampaignParams, Role, describe, find_groups, settle
-from intake.analysis.text import Fingerprint, fingerprint
+from intake.analysis.campaigns import (
+    BandIndex,
+    CampaignParams,
+    Role,
+    describe,
+    find_groups,
+    settle,
+)
+from intake.analysis.text import Fingerprint, fingerprint, minhash, signature
 
 PARAS = [
     "I am writing to respond to the consultation on the Scottish National Investment Bank. "
@@ -142,3 +149,20 @@ def test_settle_keeps_campaign_ids_and_staff_pins() -> None:
     assert settled == [(10, {1, 2, 4}, set()), (20, {7, 8, 9}, {9})]
     fresh = settle([[5, 6]], previous, {})
     assert fresh == [(None, {5, 6}, set())]
+
+
+def test_band_index_finds_what_datasketch_finds() -> None:
+    """The index of bands answers as datasketch's MinHashLSH with the same bands."""
+    texts = [TEMPLATE, OWN_START + "\n\n" + TEMPLATE, TEMPLATE + "\n\n" + OWN_END, *INDEPENDENT]
+    texts += [" ".join(PARAS[i % 4].split()[j:]) for i in range(8) for j in (0, 5, 40)]
+    texts += [f"{OWN_END} {INDEPENDENT[n % 4]}" for n in range(4)]
+    mine, theirs = BandIndex(PARAMS.bands, PARAMS.rows), PARAMS.lsh()
+    for n, body in enumerate(texts):
+        fp = fingerprint(body)
+        if not fp.size:
+            continue
+        found = mine.query(signature(fp))
+        assert found == sorted(theirs.query(minhash(fp)))
+        mine.insert(n, signature(fp))
+        theirs.insert(n, minhash(fp))
+    assert any(len(mine.query(signature(fingerprint(t)))) > 1 for t in texts)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import zlib
+
 import numpy as np
 import pytest
 
@@ -65,3 +68,75 @@ class TestRemembered:
         """The module's memories hold at most their budgets."""
         assert text._fingerprints.held <= text._fingerprints.budget
         assert text._signatures.held <= text._signatures.budget
+
+
+def _reference_fingerprint(body: str, k: int) -> tuple[int, str, np.ndarray, np.ndarray]:
+    """Words found by the regular expression and hashed one by one: the definition."""
+    words = text._WORD.findall(body.lower())
+    key = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=16).hexdigest()
+    if not words:
+        return 0, key, np.zeros(0, np.uint32), np.zeros(0, np.uint32)
+    hashes = np.array([zlib.crc32(w.encode("utf-8")) + 1 for w in words], dtype=np.uint64)
+    width = min(k, len(words), len(text._MULTIPLIERS))
+    count = len(words) - width + 1
+    mixed = np.zeros(count, dtype=np.uint64)
+    for j in range(width):
+        mixed += hashes[j : j + count] * text._MULTIPLIERS[j]
+    positions = (((mixed >> np.uint64(32)) ^ mixed) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return len(words), key, np.unique(positions), positions
+
+
+BODIES = [
+    "",
+    "   ",
+    "one",
+    "Two words",
+    "don't stop_me now: 42 times, café au lait",
+    "\u212aelvin sign, ASCII once lower-cased",
+    "Kelvin \u212a and \u0130stanbul, \u00c9COLE \u00e9cole STRASSE stra\u00dfe",
+    "tabs\tand\nnewlines\r\n\x0bvertical\x0cfeed \x00nul\x1f unit",
+    "\u0663\u0664 Arabic digits, \u4e2d\u6587 words, \U0001f600 emoji, \u00b2 squared",
+    "Dear team,\n\n" + " ".join(WORDS * 40) + "\n\nRegards, Ann",
+    _text(7),
+]
+
+
+class TestSameResults:
+    """The quick ways give, bit for bit, what the plain definitions give: band keys are
+    stored, and a recompute must find the keys it stored before."""
+
+    @pytest.mark.parametrize("body", BODIES)
+    @pytest.mark.parametrize("k", [1, 3, 5])
+    def test_fingerprint(self, body: str, k: int) -> None:
+        words, key, shingles, positions = _reference_fingerprint(body, k)
+        found = _fingerprint(body, k)
+        assert (found.words, found.key) == (words, key)
+        assert found.shingles.dtype == np.uint32
+        assert np.array_equal(found.shingles, shingles)
+        assert np.array_equal(found.positions, positions)
+
+    @pytest.mark.parametrize("body", BODIES)
+    def test_signature_is_datasketch_minhash(self, body: str) -> None:
+        fp = _fingerprint(body, 5)
+        reference = _minhash(fp)
+        assert text.signature(fp).dtype == reference.hashvalues.dtype
+        assert np.array_equal(text.signature(fp), reference.hashvalues)
+        assert np.array_equal(minhash(fp).hashvalues, reference.hashvalues)
+        assert text.band_keys(text.signature(fp), 42, 3) == text.band_keys(reference, 42, 3)
+
+    def test_signature_of_many_shingles(self) -> None:
+        """More shingles than one step takes: the least over every step."""
+        rng = np.random.default_rng(3)
+        body = " ".join(f"w{n}" for n in rng.integers(0, 50_000, 3 * text._CHUNK + 17))
+        fp = _fingerprint(body, 5)
+        assert fp.size > 2 * text._CHUNK
+        assert np.array_equal(text.signature(fp), _minhash(fp).hashvalues)
+
+    def test_band_keys_are_stable(self) -> None:
+        """The keys of a fixed text: a change here would orphan every stored key."""
+        keys = text.band_keys(text.signature(_fingerprint(" ".join(WORDS * 3), 5)), 42, 3)
+        assert keys[:3] == EXPECTED_KEYS
+
+
+# Computed with datasketch's own MinHash before the signature was made without it.
+EXPECTED_KEYS = [4076200994802857200, -8914165453429409830, -1325130966562852462]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from intake.analysis.text import fingerprint
 from intake.analysis.versions import (
+    _REPLACES,
     VersionDoc,
     VersionLink,
     find_versions,
@@ -82,3 +83,21 @@ def test_replacement_phrases() -> None:
 def test_diff_shows_what_changed() -> None:
     diff = version_diff("one\ntwo\n", "one\nthree\n", "KIL-00001", "KIL-00002")
     assert "-two" in diff and "+three" in diff and "KIL-00002" in diff
+
+
+def test_quick_refusal_agrees_with_the_pattern() -> None:
+    """Texts without any of the pattern's words are refused before it runs: the answer
+    is the pattern's, for ASCII and other texts alike."""
+    samples = [
+        "Please use this version instead, I made a mistake",
+        "PLEASE USE THIS ONE INSTEAD",
+        "In place of our first response, read this.",
+        "This \u017fupersedes my earlier response.",  # a long s, matched ignoring case
+        "Plea\u017fe di\u017fregard my previous email.",
+        "We think the bank should replace existing grant schemes.",
+        "Ignore nothing; this is our only response.",
+        "x" * 2990 + " this replaces my letter",
+        "",
+    ]
+    for sample in samples:
+        assert says_it_replaces(sample) == (_REPLACES.search(sample[:3000]) is not None)

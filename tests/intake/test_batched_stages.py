@@ -21,9 +21,10 @@ from sqlalchemy import inspect, select, text
 from intake.app import App
 from intake.stages import STAGES
 from intake.worker import import_path
+from store import campaigns as campaign_store
 from store import tags
-from store.models import Base
-from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START
+from store.models import Base, Submission
+from tests.analysis.test_campaigns import INDEPENDENT, OWN_END, OWN_START, TEMPLATE
 from tests.conftest import fresh_database, make_settings
 from tests.store.test_campaigns import CAMPAIGN_MAIL, NOW, write_mail
 
@@ -39,6 +40,29 @@ MAIL = [
     ("b@northmoor.gov.uk", INDEPENDENT[1] + "\n\n" + OWN_START),
     ("fay@gmail.com", "I am out of the office until Monday. Automatic reply."),
     ("gus@gmail.com", INDEPENDENT[2] + "\n\nRegards, Gus"),
+]
+
+# The cluster stage's cases: a copy in the same batch as a revised version from the
+# same sender (in another case of the address), versions that repeat, texts too short
+# to have band keys, identical short texts, an empty body, a near-copy of an
+# independent response, a copy in between, and a revision with nothing else near it.
+CLUSTER_MAIL = [
+    ("ivy@gmail.com", INDEPENDENT[3]),
+    ("Ivy@Gmail.com", "Please use this one instead.\n\n" + TEMPLATE),
+    ("jo@gmail.com", TEMPLATE + "\n\n" + OWN_END),
+    ("kim@gmail.com", "Short reply."),
+    ("lou@gmail.com", "Short reply."),
+    ("jo@gmail.com", TEMPLATE + "\n\n" + OWN_END + " And the ferry too."),
+    ("max@gmail.com", ""),
+    ("ned@hotmail.com", INDEPENDENT[1] + "\n\n" + OWN_START),
+    ("ola@westfield.org.uk", TEMPLATE),
+    ("pat@westfield.org.uk", INDEPENDENT[1] + " Thank you."),
+    ("ron@gmail.com", "The ferry timetable should be agreed with island councils every year."),
+    (
+        "RON@gmail.com",
+        "Please use this one instead. Harbour dues for fishing boats are too high "
+        "and the slipway at the pier has been broken since the storms last winter.",
+    ),
 ]
 
 # Who claimed a row is a fresh random holder in each run; nothing else may differ.
@@ -88,13 +112,17 @@ def _decide(app: App, ids: list[int]) -> None:
 
 
 def _run(db_url: str, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
-    app = App(make_settings(db_url, questions=True), now=lambda: NOW)
+    # Batches smaller than the mail: some of it arrives in each of several batches.
+    settings = make_settings(db_url, questions=True, extra="[stages]\nbatch = 16\n")
+    app = App(settings, now=lambda: NOW)
     folder.mkdir(exist_ok=True)  # the same files each run: their paths are stored
     with app.pipeline(acks=False) as pipeline:
         for n, (sender, body) in enumerate(MAIL):
             import_path(pipeline, write_mail(folder, n, sender, body))
         for sample in sorted(DATA.glob("*.eml")):
             import_path(pipeline, sample)
+        for n, (sender, body) in enumerate(CLUSTER_MAIL, start=60):
+            import_path(pipeline, write_mail(folder, n, sender, body))
         assert pipeline.read_pending().failed == 0
         _decide(app, [1, 11, 25])
         # Read again, with a late-arriving copy: every stage runs a second time (and
@@ -102,6 +130,25 @@ def _run(db_url: str, folder: Path) -> dict[str, list[tuple[Any, ...]]]:
         pipeline.read([1, 4, 7, 11, 25])
         import_path(pipeline, write_mail(folder, 90, "hal@gmail.com", CAMPAIGN_MAIL[0][1]))
         assert pipeline.read_pending().failed == 0
+        # Staff pin an independent response into the first campaign and say a copy is
+        # none; read again with them, next to a copy and a new copy arriving.
+        with app.sessions() as session:
+            campaign = campaign_store.memberships(session, [1])[1]
+            campaign_store.pin(session, [13], campaign, NOW)
+            campaign_store.pin(session, [2], None, NOW)
+            session.commit()
+        pipeline.read([2, 3, 13])
+        import_path(pipeline, write_mail(folder, 91, "uma@gmail.com", CAMPAIGN_MAIL[2][1]))
+        assert pipeline.read_pending().failed == 0
+        # A short reply with nothing near it, pinned too: only its pin brings it in.
+        with app.sessions() as session:
+            kim = session.scalar(
+                select(Submission.id).where(Submission.sender_email == "kim@gmail.com")
+            )
+            assert kim is not None
+            campaign_store.pin(session, [kim], campaign, NOW)
+            session.commit()
+        pipeline.read([kim])
     snapshot = _snapshot(app)
     app.close()
     return snapshot
