@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=2, help="[stages] processes: 1 runs every stage here"
     )
+    parser.add_argument("--batch", type=int, default=50, help="[stages] batch")
     parser.add_argument(
         "--one-organisation",
         action="store_true",
@@ -121,6 +122,7 @@ password_env = "P"
 public_mail_domains = {public}
 [stages]
 processes = {args.processes}
+batch = {args.batch}
 """
         )
         if args.questions:
@@ -159,6 +161,7 @@ processes = {args.processes}
                     "messages": count,
                     "one_organisation": args.one_organisation,
                     "stage_processes": args.processes,
+                    "stage_batch": args.batch,
                     "mbytes": round(size / 1e6, 1),
                     "largest_message_mb": round(largest / 1e6, 1),
                     "full_poll_s": round(elapsed, 2),
