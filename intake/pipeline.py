@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Pipeline", "ReadCounts"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ReadCounts:
@@ -183,6 +185,7 @@ class Pipeline:
                 helper.wake()
 
         report = StageReport()
+        finished = False
         try:
             yield stored
             if not should_stop():
@@ -191,9 +194,12 @@ class Pipeline:
                 report = run_due(
                     self.app, stages=self.stage_names, holder=self.holder, should_stop=should_stop
                 )
+            finished = True
         finally:
+            # After an error or a stop request the helpers finish their batch and go:
+            # what is left is due, for the next cycle (or read_pending) to run.
             for helper in helpers:
-                report = _merged(report, helper.finish(stop=should_stop()))
+                report = _merged(report, helper.finish(stop=not finished or should_stop()))
         self._behind = report
 
     def read_pending(
@@ -313,7 +319,8 @@ class _StageProcess:
 
     It builds its own application from the same settings and clock, claims under its
     own holder (so a crash frees its claims at once, as any process's), and returns
-    what it did when told to finish. An error in it is raised again by :meth:`finish`.
+    what it did when told to finish. If it fails or dies, that is logged and what it
+    left is due again: the caller's own pass (or the next cycle) runs it.
     """
 
     def __init__(self, pipeline: Pipeline) -> None:
@@ -321,7 +328,7 @@ class _StageProcess:
         self._wanted = context.Event()
         self._finishing = context.Event()
         self._stop = context.Event()
-        self._results = context.SimpleQueue()
+        self._results, sender = context.Pipe(duplex=False)
         verbose = {logging.WARNING: 0, logging.INFO: 1}.get(
             logging.getLogger("intake").getEffectiveLevel(), 2
         )
@@ -333,12 +340,13 @@ class _StageProcess:
                 pipeline.stage_names,
                 verbose,
                 (self._wanted, self._finishing, self._stop),
-                self._results,
+                sender,
             ),
             name="intake-stages",
             daemon=True,
         )
         self._process.start()
+        sender.close()  # the child's end: EOF here once the child is gone
 
     def wake(self) -> None:
         self._wanted.set()
@@ -353,11 +361,15 @@ class _StageProcess:
         if stop:
             self._stop.set()
         self.finishing()
-        outcome, value = self._results.get()
+        try:
+            outcome, value = self._results.recv()
+        except EOFError:  # died without a word: killed, out of memory
+            outcome, value = "error", f"it ended with exit code {self._process.exitcode}"
         self._process.join()
-        if outcome == "error":
-            raise RuntimeError(f"the stage process failed: {value}")
-        assert isinstance(value, StageReport)
+        self._results.close()
+        if outcome == "error" or not isinstance(value, StageReport):
+            log.error("a stage process failed; its work is due again: %s", value)
+            return StageReport()
         return value
 
 
@@ -394,8 +406,9 @@ def _stage_process(
             report = _merged(report, found)
             if last and not (found.done or found.failed):
                 break  # told nothing more comes, and nothing was left
-        results.put(("ok", report))
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
-        results.put(("error", f"{type(exc).__name__}: {exc}"))
+        results.send(("ok", report))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which logs it
+        results.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
+        results.close()
         app.close()
