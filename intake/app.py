@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +18,7 @@ from .config import Settings
 from .mail.imap import ImapInbox
 from .mail.oauth import TokenSources
 from .mail.smtp import Mailer
-from .pipeline import Pipeline
+from .pipeline import Pipeline, stage_loop
 
 __all__ = ["App"]
 
@@ -26,8 +27,31 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def stage_process(
+    settings: Settings,
+    now: Callable[[], dt.datetime],
+    stage_names: list[str],
+    verbose: int,
+    events: tuple[Any, Any, Any],
+    results: Any,
+) -> None:
+    """A stage process's main (started by ``Pipeline.stages_in_parallel``): an
+    application of its own on the same settings and clock, logging as its parent."""
+    from .log import configure
+
+    configure(verbose)
+    app = App(settings, now)
+    try:
+        stage_loop(app, stage_names, events, results)
+    finally:
+        app.close()
+
+
 class App:
     """The parts one command needs; nothing is connected until first used."""
+
+    # What a stage process runs; here so that the pipeline needs no import of this module.
+    stage_process = staticmethod(stage_process)
 
     def __init__(
         self,

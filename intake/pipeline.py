@@ -35,13 +35,10 @@ from .stages import STAGES
 from .stages.runner import StageReport, make_due, run_due
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from .app import App
-    from .config import Settings
     from .mail.message import FetchedMail
 
-__all__ = ["Pipeline", "ReadCounts"]
+__all__ = ["Pipeline", "ReadCounts", "stage_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +330,7 @@ class _StageProcess:
             logging.getLogger("intake").getEffectiveLevel(), 2
         )
         self._process = context.Process(
-            target=_stage_process,
+            target=pipeline.app.stage_process,
             args=(
                 pipeline.settings,
                 pipeline.now,
@@ -373,19 +370,11 @@ class _StageProcess:
         return value
 
 
-def _stage_process(
-    settings: Settings,
-    now: Callable[[], dt.datetime],
-    stage_names: list[str],
-    verbose: int,
-    events: tuple[Any, Any, Any],
-    results: Any,
+def stage_loop(
+    app: App, stage_names: list[str], events: tuple[Any, Any, Any], results: Any
 ) -> None:
-    """The body of a :class:`_StageProcess`: passes over the due stages until told."""
-    from .app import App
-    from .log import configure
-
-    configure(verbose)
+    """The work of a :class:`_StageProcess` (``intake.app.stage_process`` runs it with
+    an application of its own): passes over the due stages until told to finish."""
     wanted, finishing, stop = events
     parent = multiprocessing.parent_process()
 
@@ -394,7 +383,6 @@ def _stage_process(
         # it claimed is freed at once, as the claims of any dead process on this host.
         return stop.is_set() or (parent is not None and not parent.is_alive())
 
-    app = App(settings, now)
     report = StageReport()
     try:
         while not stopping():
@@ -411,4 +399,3 @@ def _stage_process(
         results.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
         results.close()
-        app.close()

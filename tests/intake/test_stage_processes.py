@@ -100,6 +100,11 @@ def test_a_killed_stage_process_loses_nothing(
 def test_a_fixed_clock_keeps_the_stages_in_the_polling_process(db_url: str) -> None:
     """A clock that cannot go to another process (a test's) means one process."""
     settings = make_settings(db_url, extra="[stages]\nprocesses = 2\n")
-    app = App(settings, now=lambda: dataclasses.MISSING)  # type: ignore[arg-type, return-value]
-    assert app.pipeline().stage_processes == 1
-    assert App(settings).pipeline().stage_processes == 2
+    fixed = App(settings, now=lambda: dataclasses.MISSING)  # type: ignore[arg-type, return-value]
+    real = App(settings)
+    try:
+        assert fixed.pipeline().stage_processes == 1
+        assert real.pipeline().stage_processes == 2
+    finally:
+        fixed.close()
+        real.close()
