@@ -165,8 +165,8 @@ class Pipeline:
     def stages_in_parallel(self, should_stop: Callable[[], bool]) -> Iterator[Callable[[], None]]:
         """Run the due stages in other processes while this one stores more mail.
 
-        Yields ``stored()``, to call after each commit; the first call starts
-        ``[stages] processes - 1`` stage processes (an idle poll starts none). They
+        Yields ``stored()``, to call after each commit; the second call starts
+        ``[stages] processes - 1`` stage processes (a poll of one batch starts none). They
         claim what is due exactly as this process does (``store.work``), so no stage
         of a submission runs twice. On leaving, this process runs the due stages too,
         alongside them, until nothing is left; then :meth:`read_pending` reports it all.
@@ -174,9 +174,14 @@ class Pipeline:
         """
         helpers: list[_StageProcess] = []
         count = self.stage_processes - 1
+        batches = 0
 
         def stored() -> None:
-            if len(helpers) < count:
+            nonlocal batches
+            batches += 1
+            # From the second batch on: a poll of one batch (most polls) is over before
+            # a process could start, so it runs its stages itself.
+            if batches >= 2 and len(helpers) < count:
                 helpers.extend(_StageProcess(self) for _ in range(count - len(helpers)))
             for helper in helpers:
                 helper.wake()

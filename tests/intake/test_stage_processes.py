@@ -59,13 +59,13 @@ def _check_each_once(app: App, smtp: SmtpServer) -> None:
 def test_a_poll_runs_its_stages_in_a_second_process(
     two_process_app: App, dovecot: Dovecot, smtp: SmtpServer
 ) -> None:
-    """The stage process starts with the first stored batch and is gone when the poll
+    """The stage process starts with the second stored batch and is gone when the poll
     returns; every message is read and acknowledged exactly once."""
     for n in range(MESSAGES):
         dovecot.append(compose(n), AUG)
     seen: list[int] = []
     report = _poll(two_process_app, lambda: seen.append(len(_stage_processes())))
-    assert seen[0] == 1 and max(seen) == 1  # one more process, from the first batch on
+    assert seen[0] == 0 and seen[1] == 1 and max(seen) == 1  # one more, from batch 2 on
     assert _stage_processes() == []
     assert report.stored == MESSAGES and report.read.read == MESSAGES
     _check_each_once(two_process_app, smtp)
@@ -95,6 +95,17 @@ def test_a_killed_stage_process_loses_nothing(
     assert "a stage process failed" in caplog.text
     assert report.stored == MESSAGES
     _check_each_once(two_process_app, smtp)
+
+
+def test_a_poll_of_one_batch_starts_no_process(
+    two_process_app: App, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    """Most polls take in a message or two: they run their stages themselves."""
+    for n in range(3):
+        dovecot.append(compose(n), AUG)
+    seen: list[int] = []
+    report = _poll(two_process_app, lambda: seen.append(len(_stage_processes())))
+    assert seen == [0] and report.read.read == 3
 
 
 def test_a_fixed_clock_keeps_the_stages_in_the_polling_process(db_url: str) -> None:
