@@ -256,7 +256,7 @@ def _store_batch(
     new_ids = [r.submission_id for r in results if r.created]
     if new_ids and work_plan.stages:
         at = work_plan.now or max(item.fetched_at for item in items)
-        work.mark_due(session, new_ids, work_plan.stages, at)
+        work.mark_due(session, new_ids, work_plan.stages, at, new=True)
     if new_ids and work_plan.acks_off:
         session.execute(
             update(Submission)

@@ -27,6 +27,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     and_,
@@ -195,25 +197,37 @@ def _not_zombie(pid: int) -> bool:
 # --- stage records -------------------------------------------------------------------
 
 
-def mark_due(session: Session, ids: Iterable[int], stages: Sequence[str], now: dt.datetime) -> int:
+def mark_due(
+    session: Session,
+    ids: Iterable[int],
+    stages: Sequence[str],
+    now: dt.datetime,
+    *,
+    new: bool = False,
+) -> int:
     """Make ``stages`` due for these submissions (new rows, or existing ones reset).
 
     A running claim is left alone: the runner holding it finishes, then the row is
-    due again only if asked after that. Returns the number of rows made due.
+    due again only if asked after that. ``new``: the submissions were created in this
+    transaction, so they have no rows yet to look for. Returns the rows made due.
     """
     wanted = list(dict.fromkeys(ids))
     changed = 0
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         for stage in stages:
-            existing = set(
-                session.scalars(
-                    select(StageRow.submission_id).where(
-                        StageRow.stage == stage, StageRow.submission_id.in_(chunk)
+            existing = (
+                set()
+                if new
+                else set(
+                    session.scalars(
+                        select(StageRow.submission_id).where(
+                            StageRow.stage == stage, StageRow.submission_id.in_(chunk)
+                        )
                     )
                 )
             )
-            new = [
+            rows = [
                 {
                     "submission_id": submission_id,
                     "stage": stage,
@@ -224,9 +238,9 @@ def mark_due(session: Session, ids: Iterable[int], stages: Sequence[str], now: d
                 for submission_id in chunk
                 if submission_id not in existing
             ]
-            if new:  # one statement for the lot, not one object each
-                session.execute(insert(StageRow), new)
-                changed += len(new)
+            if rows:  # one statement for the lot, through the table: no object each
+                session.execute(insert(cast(Table, StageRow.__table__)), rows)
+                changed += len(rows)
             if existing:
                 result = session.execute(
                     update(StageRow)

@@ -299,11 +299,14 @@ def _plain_value(name: str, raw: str) -> str | None:
 
 
 def _first_raw(message: Message, name: str) -> tuple[str, str] | None:
-    wanted = name.lower()
-    for key, raw in message.raw_items():
-        if key.lower() == wanted:
-            return key, raw
-    return None
+    """The first header of this name as stored (its name as written, its raw value)."""
+    index: dict[str, tuple[str, str]] | None = getattr(message, "_intake_first_raw", None)
+    if index is None:  # built once per message: a read asks for about twenty headers
+        index = {}
+        for key, raw in message.raw_items():
+            index.setdefault(key.lower(), (key, raw))
+        message._intake_first_raw = index  # type: ignore[attr-defined]
+    return index.get(name.lower())
 
 
 def _header(message: Message, name: str) -> str:
