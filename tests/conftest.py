@@ -131,9 +131,11 @@ parse_timeout_s = 20
     return parse_settings(document, env or {})
 
 
-def write_config(folder: Path, extra: str = "") -> Path:
-    """``folder/config.toml``: Keep it Local, a SQLite file and the Maildir ``inbox``
-    beside it, then ``extra`` (more TOML sections)."""
+def write_config(
+    folder: Path, extra: str = "", *, url: str | None = None, maildir: str = "inbox"
+) -> Path:
+    """``folder/config.toml``: Keep it Local, the database at ``url`` (default: a SQLite
+    file beside it), the Maildir ``maildir``, then ``extra`` (more TOML sections)."""
     path = folder / "config.toml"
     path.write_text(
         f"""
@@ -143,10 +145,10 @@ deadline = 2018-07-27T23:59:59
 reference_prefix = "KIL"
 
 [database]
-url = "sqlite:///{folder / "intake.db"}"
+url = "{url or f"sqlite:///{folder / 'intake.db'}"}"
 
 [maildir]
-path = "inbox"
+path = "{maildir}"
 {extra}""",
         encoding="utf-8",
     )

@@ -19,7 +19,7 @@ from intake.cli.root import _counting
 from intake.mail.originals import safe_filename, save_originals
 from intake.staff.daily import describe
 from store.models import DigestRun
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_config
 
 DEMO_INBOX = ROOT / "examples" / "inbox"
 
@@ -28,21 +28,7 @@ DEMO_INBOX = ROOT / "examples" / "inbox"
 def demo(tmp_path: Path, db_url: str) -> Path:
     """The demo inbox polled into a fresh database (SQLite and PostgreSQL)."""
     shutil.copytree(DEMO_INBOX, tmp_path / "inbox")
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "{db_url}"
-
-[maildir]
-path = "inbox"
-"""
-    )
+    config = write_config(tmp_path, url=db_url)
     assert _run(config, "poll").exit_code == 0
     return config
 

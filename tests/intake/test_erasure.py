@@ -28,7 +28,7 @@ from intake.staff.erasure import next_purge_run, retention_forecast
 from intake.worker import import_path
 from store import repo
 from store.models import Ack, AuditEvent, Submission
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_config
 
 UTC = dt.UTC
 NOW = dt.datetime(2018, 7, 30, 12, 0, tzinfo=UTC)
@@ -80,20 +80,9 @@ def _bounce(ack_message_id: str) -> bytes:
 @pytest.fixture
 def config(tmp_path: Path, db_url: str) -> Path:
     """A config on a fresh database: acknowledgements on (queued, never sent here)."""
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "{db_url}"
-
-[maildir]
-path = "inbox"
-
+    return write_config(
+        tmp_path,
+        """
 [smtp]
 host = "127.0.0.1"
 port = 9
@@ -103,9 +92,9 @@ from = "keepitlocal@example.org"
 [retention]
 purge_after_days = 14
 anonymise = true
-"""
+""",
+        url=db_url,
     )
-    return path
 
 
 def _app(config: Path, now: dt.datetime = NOW) -> App:

@@ -24,7 +24,7 @@ from store import repo
 from store.erasure import erase_submissions
 from store.models import Submission
 from store.search import clear_index, remove_from_index
-from tests.conftest import make_settings
+from tests.conftest import make_settings, write_config
 
 ON_TIME = dt.datetime(2018, 7, 20, 10, 0, tzinfo=dt.UTC)
 LATE = dt.datetime(2018, 7, 30, 10, 0, tzinfo=dt.UTC)
@@ -367,23 +367,7 @@ class TestKeptCurrent:
 
 
 def _config_file(app: App, tmp_path: Path) -> Path:
-    config = tmp_path / "config.toml"
-    url = app.settings.database.connect_url
-    config.write_text(
-        f"""
-[consultation]
-name = "Keep it Local: call for evidence"
-deadline = 2018-07-27T23:59:59
-reference_prefix = "KIL"
-
-[database]
-url = "{url}"
-
-[maildir]
-path = "/nonexistent"
-"""
-    )
-    return config
+    return write_config(tmp_path, url=app.settings.database.connect_url, maildir="/nonexistent")
 
 
 class TestCommand:
