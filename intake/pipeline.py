@@ -35,7 +35,7 @@ from .stages import STAGES
 from .stages.runner import StageReport, make_due, run_due
 
 if TYPE_CHECKING:
-    from .app import App
+    from .context import AppContext
     from .mail.message import FetchedMail
 
 __all__ = ["Pipeline", "ReadCounts", "stage_loop"]
@@ -56,7 +56,7 @@ class ReadCounts:
 class Pipeline:
     """Stores messages and runs their stages; built once per command or worker cycle."""
 
-    def __init__(self, app: App, *, acks: bool = True, holder: str | None = None) -> None:
+    def __init__(self, app: AppContext, *, acks: bool = True, holder: str | None = None) -> None:
         self.app = app
         self.settings = app.settings
         self.sessions = app.sessions
@@ -376,7 +376,7 @@ class _StageProcess:
 
 
 def stage_loop(
-    app: App, stage_names: list[str], events: tuple[Any, Any, Any], results: Any
+    app: AppContext, stage_names: list[str], events: tuple[Any, Any, Any], results: Any
 ) -> None:
     """The work of a :class:`_StageProcess` (``intake.app.stage_process`` runs it with
     an application of its own): passes over the due stages until told to finish."""

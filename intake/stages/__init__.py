@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..context import AppContext
 
 __all__ = ["STAGES", "BatchFn", "Stage", "StageFn", "register", "stage_names"]
 
-StageFn = Callable[["App", Session, int], None]
-FailFn = Callable[["App", Session, int, str], None]
-PrepareFn = Callable[["App", Sequence[int]], None]
-BatchFn = Callable[["App", Session, Sequence[int]], None]
+StageFn = Callable[["AppContext", Session, int], None]
+FailFn = Callable[["AppContext", Session, int, str], None]
+PrepareFn = Callable[["AppContext", Sequence[int]], None]
+BatchFn = Callable[["AppContext", Session, Sequence[int]], None]
 
 
 @dataclass(frozen=True)

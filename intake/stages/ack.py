@@ -20,12 +20,12 @@ from ..mail.outbox import queue_ack
 from .classify import classify_kind
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..context import AppContext
 
 __all__ = ["run"]
 
 
-def run(app: App, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """Queue the acknowledgement of one read submission (in the caller's transaction)."""
     submission = session.get(Submission, submission_id)
     if submission is None:

@@ -18,7 +18,7 @@ from store import repo
 from store.models import Submission, SubmissionKind
 
 if TYPE_CHECKING:
-    from intake.app import App
+    from intake.context import AppContext
 
 __all__ = ["auto_reply_reason", "classify_kind", "classify_many", "run", "run_many"]
 
@@ -92,11 +92,11 @@ def classify_many(session: Session, ids: Sequence[int]) -> None:
             repo.suppress_pending_ack(session, submission, f"an automatic reply ({reason})")
 
 
-def run(app: App, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """The stage: classify one stored, read submission."""
     classify_many(session, [submission_id])
 
 
-def run_many(app: App, session: Session, ids: Sequence[int]) -> None:
+def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     """The stage for a claimed batch: a few queries for the lot."""
     classify_many(session, ids)

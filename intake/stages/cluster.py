@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -38,24 +38,19 @@ from ..analysis.versions import (
     organisation_of,
     says_it_replaces,
 )
-from ..config import CampaignSettings, Settings
+from ..config import CampaignSettings
+
+if TYPE_CHECKING:
+    from ..context import AppContext
 
 __all__ = [
     "RecomputeSummary",
-    "StageApp",
     "params_of",
     "recompute_all",
     "refresh",
     "run",
     "run_many",
 ]
-
-
-class StageApp(Protocol):
-    """What a stage needs of the application (``intake.app.App`` has it)."""
-
-    settings: Settings
-    now: Callable[[], dt.datetime]
 
 
 def params_of(settings: CampaignSettings) -> CampaignParams:
@@ -69,12 +64,12 @@ def params_of(settings: CampaignSettings) -> CampaignParams:
     )
 
 
-def run(app: StageApp, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """Bring campaigns and versions up to date for one (new or re-read) submission."""
     run_many(app, session, [submission_id])
 
 
-def run_many(app: StageApp, session: Session, ids: Sequence[int]) -> None:
+def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     """The stage for a batch: what :func:`run` for each id in ascending order leaves.
 
     The batch's texts, band keys, senders, pins and memberships are read at once and
@@ -159,7 +154,7 @@ def _with_family(
 
 
 def _arrive(
-    app: StageApp,
+    app: AppContext,
     session: Session,
     submission_id: int,
     text: str,

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from store.search import index_submissions
 
 if TYPE_CHECKING:
-    from intake.app import App
+    from intake.context import AppContext
 
 __all__ = ["index_one", "run", "run_many"]
 
@@ -24,11 +24,11 @@ def index_one(session: Session, submission_id: int) -> None:
     index_submissions(session, [submission_id])
 
 
-def run(app: App, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """The stage entry point: the index needs nothing from ``app`` but the session."""
     index_one(session, submission_id)
 
 
-def run_many(app: App, session: Session, submission_ids: Sequence[int]) -> None:
+def run_many(app: AppContext, session: Session, submission_ids: Sequence[int]) -> None:
     """A claimed batch at once: one delete and one insert for all of them."""
     index_submissions(session, submission_ids)

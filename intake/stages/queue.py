@@ -52,8 +52,8 @@ from .runner import run_due
 if TYPE_CHECKING:
     from parsers import ExtractionPool
 
-    from ..app import App
     from ..config import WorkerSettings
+    from ..context import AppContext
 
 __all__ = ["QUEUE", "TASK", "Dispatcher", "QueueError", "conninfo", "run_processor"]
 
@@ -67,7 +67,7 @@ class QueueError(IntakeError):
     """The job queue could not be reached or used (PostgreSQL down, schema missing)."""
 
 
-def conninfo(app: App) -> str:
+def conninfo(app: AppContext) -> str:
     """The libpq address of the app's PostgreSQL database (password included: never log it)."""
     url = app.engine.url.set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
@@ -76,7 +76,7 @@ def conninfo(app: App) -> str:
 class Dispatcher:
     """Queues a job for each stage that can run now and has no job waiting (sync API)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AppContext) -> None:
         self.app = app
         connector = procrastinate.SyncPsycopgConnector(
             conninfo=conninfo(app), min_size=1, max_size=4
@@ -145,7 +145,7 @@ class Dispatcher:
 class _ClaimHeartbeat:
     """Renews this holder's stage claims while a job runs, so a long OCR keeps its claim."""
 
-    def __init__(self, app: App, holder: str, every_s: float) -> None:
+    def __init__(self, app: AppContext, holder: str, every_s: float) -> None:
         self.app = app
         self.holder = holder
         self.every_s = every_s
@@ -169,7 +169,7 @@ class _ClaimHeartbeat:
 
 
 def run_processor(
-    make_app: Callable[[], App],
+    make_app: Callable[[], AppContext],
     *,
     concurrency: int,
     stopping: threading.Event,
@@ -180,7 +180,7 @@ def run_processor(
     Each of the ``concurrency`` job slots has its own App (its own database pool and
     one extraction process), because an extraction pool serves one thread.
     """
-    slots: queue.Queue[App] = queue.Queue()
+    slots: queue.Queue[AppContext] = queue.Queue()
     apps = [make_app() for _ in range(concurrency)]
     for slot_app in apps:
         slot_app.pool_factory = _one_process_pool(slot_app)
@@ -263,7 +263,7 @@ def run_processor(
 _SWEEP_ERRORS = (QueueError, SQLAlchemyError, psycopg.Error, pq_exceptions.ProcrastinateException)
 
 
-def _one_process_pool(app: App) -> Callable[[], ExtractionPool]:
+def _one_process_pool(app: AppContext) -> Callable[[], ExtractionPool]:
     def make() -> ExtractionPool:
         from parsers import ExtractionPool
 

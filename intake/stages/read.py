@@ -33,7 +33,7 @@ from ..mail.mime import PART_LIMIT_DEFECT, decoded_leaves, read_message
 from ..mail.outbox import find_bounced_ack, own_addresses, queue_ack, quoted_ack_ids
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..context import AppContext
 
 __all__ = ["on_failure", "prepare", "run", "run_many"]
 
@@ -70,7 +70,7 @@ class _Parsed:
     results: dict[int, ExtractResult] = field(default_factory=dict)
 
 
-def prepare(app: App, ids: Sequence[int]) -> None:
+def prepare(app: AppContext, ids: Sequence[int]) -> None:
     """Parse a claimed batch and extract all its attachments at once, on every core.
 
     Each message is parsed only when a worker is ready for more, so the workers read
@@ -108,12 +108,12 @@ def prepare(app: App, ids: Sequence[int]) -> None:
         app.stage_cache[("read", submission_id)] = item
 
 
-def run(app: App, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """Read one submission from its stored bytes and save the reading (no commit)."""
     run_many(app, session, [submission_id])
 
 
-def run_many(app: App, session: Session, ids: Sequence[int]) -> None:
+def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     """Read a claimed batch from the stored bytes and save the readings (no commit).
 
     The readings are saved a few statements at a time (and at the latest every
@@ -145,7 +145,7 @@ class _Reading(repo.Reading):
     quoted: list[str] = field(default_factory=list)
 
 
-def _read(app: App, session: Session, row: work.ReadingRow) -> tuple[_Reading, int]:
+def _read(app: AppContext, session: Session, row: work.ReadingRow) -> tuple[_Reading, int]:
     """Read one stored message: the reading to save, and the size of its text."""
     cached = app.stage_cache.pop(("read", row.id), None)
     if isinstance(cached, _Parsed) and cached.sha256 == row.sha256:
@@ -200,7 +200,7 @@ def _read(app: App, session: Session, row: work.ReadingRow) -> tuple[_Reading, i
     return reading, size
 
 
-def _save(app: App, session: Session, readings: list[repo.Reading]) -> None:
+def _save(app: AppContext, session: Session, readings: list[repo.Reading]) -> None:
     repo.save_readings(session, readings)
     for reading in readings:
         assert isinstance(reading, _Reading)
@@ -217,12 +217,12 @@ def _save(app: App, session: Session, readings: list[repo.Reading]) -> None:
             _attach_bounce(session, saved, reading.quoted)
 
 
-def _parse(app: App, raw: bytes, sha256: str) -> tuple[Envelope, list[AttachmentPart]]:
+def _parse(app: AppContext, raw: bytes, sha256: str) -> tuple[Envelope, list[AttachmentPart]]:
     limits = app.settings.limits
     return read_message(raw, sha256, max_depth=limits.max_nesting_depth, max_parts=limits.max_parts)
 
 
-def on_failure(app: App, session: Session, submission_id: int, error: str) -> None:
+def on_failure(app: AppContext, session: Session, submission_id: int, error: str) -> None:
     """Show the failure on the submission itself (status ``failed`` with the reason)."""
     repo.save_reading(
         session,
@@ -237,7 +237,7 @@ def on_failure(app: App, session: Session, submission_id: int, error: str) -> No
 
 
 def _envelope_values(
-    app: App, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
+    app: AppContext, envelope: Envelope, internal_date: dt.datetime | None, fetched_at: dt.datetime
 ) -> dict[str, object]:
     received = pick_received_at(
         internal_date, envelope.received_header_at, envelope.sent_at, fetched_at
@@ -263,7 +263,7 @@ def _envelope_values(
 
 
 def _jobs(
-    app: App, parts: list[AttachmentPart], results: dict[int, ExtractResult], key: int
+    app: AppContext, parts: list[AttachmentPart], results: dict[int, ExtractResult], key: int
 ) -> list[ExtractJob]:
     """Extraction jobs for ``parts``; those past the attachment limit get a result now."""
     limit = app.settings.limits.max_attachments
@@ -286,7 +286,7 @@ def _jobs(
     return jobs
 
 
-def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
+def _extract(app: AppContext, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
     results: dict[int, ExtractResult] = {}
     jobs = _jobs(app, parts, results, key=0)
     if jobs:
@@ -296,7 +296,7 @@ def _extract(app: App, parts: list[AttachmentPart]) -> dict[int, ExtractResult]:
 
 
 def _records(
-    app: App,
+    app: AppContext,
     parts: list[AttachmentPart],
     results: dict[int, ExtractResult],
     values: dict[str, object],

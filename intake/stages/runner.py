@@ -31,7 +31,7 @@ from ..log import bound
 from . import STAGES, Stage
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..context import AppContext
 
 __all__ = ["StageReport", "make_due", "run_due", "run_stage"]
 
@@ -66,7 +66,7 @@ def make_due(session: Session, ids: Iterable[int], stages: Sequence[str], now: d
 
 
 def run_due(
-    app: App,
+    app: AppContext,
     *,
     stages: Sequence[str] | None = None,
     only: Sequence[int] | None = None,
@@ -85,7 +85,7 @@ def run_due(
 
 
 def _run_due(
-    app: App,
+    app: AppContext,
     stages: Sequence[str] | None,
     only: Sequence[int] | None,
     holder: str,
@@ -121,7 +121,9 @@ def _run_due(
     return report
 
 
-def _run_batch(app: App, stage: Stage, ids: list[int], holder: str, report: StageReport) -> bool:
+def _run_batch(
+    app: AppContext, stage: Stage, ids: list[int], holder: str, report: StageReport
+) -> bool:
     """Run the stage for a claimed batch in ONE transaction: one commit, not one each.
 
     All or nothing: if any submission raises, nothing is kept and False is returned,
@@ -155,7 +157,7 @@ def _run_batch(app: App, stage: Stage, ids: list[int], holder: str, report: Stag
 
 
 def _claim(
-    app: App,
+    app: AppContext,
     stage: Stage,
     holder: str,
     before: list[str],
@@ -177,7 +179,9 @@ def _claim(
         )
 
 
-def run_stage(app: App, stage: Stage, submission_id: int, holder: str, report: StageReport) -> bool:
+def run_stage(
+    app: AppContext, stage: Stage, submission_id: int, holder: str, report: StageReport
+) -> bool:
     """Run one claimed stage of one submission; True when it is done."""
     with bound(stage=stage.name, submission=submission_id), contextlib.ExitStack() as context:
         try:
@@ -197,7 +201,9 @@ def run_stage(app: App, stage: Stage, submission_id: int, holder: str, report: S
     return True
 
 
-def _record_failure(app: App, stage: Stage, submission_id: int, holder: str, reason: str) -> None:
+def _record_failure(
+    app: AppContext, stage: Stage, submission_id: int, holder: str, reason: str
+) -> None:
     config = app.settings.stages
     with app.sessions() as session:
         work.record_failure(

@@ -23,7 +23,7 @@ from ..analysis.scorer import QuestionSpec, Scorer
 from ..config import AnalysisSettings, QuestionSettings, Settings
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..context import AppContext
 
 __all__ = ["run", "run_many", "scorer_for", "tag_submission", "tag_submissions"]
 
@@ -99,11 +99,11 @@ def tag_submissions(
     tags.save_auto_many(session, runs, now)
 
 
-def run(app: App, session: Session, submission_id: int) -> None:
+def run(app: AppContext, session: Session, submission_id: int) -> None:
     """The stage: tag one submission inside the caller's transaction."""
     tag_submissions(session, [submission_id], app.settings, app.now())
 
 
-def run_many(app: App, session: Session, submission_ids: Sequence[int]) -> None:
+def run_many(app: AppContext, session: Session, submission_ids: Sequence[int]) -> None:
     """The stage for a claimed batch at once, as ``run`` for each in id order would."""
     tag_submissions(session, submission_ids, app.settings, app.now())
