@@ -8,9 +8,9 @@ from collections import Counter
 import click
 
 from store import repo, selection
-from store.models import Submission, SubmissionKind
+from store.models import SubmissionKind
 
-from ..stages.classify import classify_kind
+from ..stages.classify import classify_many
 
 __all__ = ["classify_command"]
 
@@ -28,14 +28,14 @@ def classify_command(state: object, dry_run: bool) -> None:
     changed: Counter[str] = Counter()
     with app.sessions() as session:
         ids = selection.submission_ids(session, kinds=kinds)
-        with click.progressbar(ids, label="Classifying", file=sys.stderr, show_pos=True) as bar:
-            for submission_id in bar:
-                submission = session.get(Submission, submission_id)
-                assert submission is not None
-                before = submission.kind
-                classify_kind(session, submission)
-                if submission.kind != before:
-                    changed[f"{before} -> {submission.kind}"] += 1
+        with click.progressbar(
+            length=len(ids), label="Classifying", file=sys.stderr, show_pos=True
+        ) as bar:
+            for start in range(0, len(ids), 500):  # a few queries per 500
+                chunk = ids[start : start + 500]
+                for before, after in classify_many(session, chunk).values():
+                    changed[f"{before} -> {after}"] += 1
+                bar.update(len(chunk))
         if dry_run:
             session.rollback()
         else:

@@ -65,15 +65,15 @@ def classify_kind(session: Session, submission: Submission) -> None:
     session.refresh(submission)  # the kind and acknowledgement as now stored
 
 
-def classify_many(session: Session, ids: Sequence[int]) -> None:
+def classify_many(session: Session, ids: Sequence[int]) -> dict[int, tuple[str, str]]:
     """File each of these submissions as an automatic reply when it is one.
 
     Runs after the acknowledgement was decided: an automatic reply that only its
     subject gives away has its pending acknowledgement held back, with the reason.
-    Only kinds that change are written.
+    Only kinds that change are written; returns them, ``{id: (before, after)}``.
     """
     session.flush()
-    changed: dict[int, str] = {}
+    changed: dict[int, tuple[str, str]] = {}
     replies: dict[int, str] = {}
     for row in repo.kind_inputs(session, ids):
         if row.kind not in (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY):
@@ -82,14 +82,15 @@ def classify_many(session: Session, ids: Sequence[int]) -> None:
         reason = auto_reply_reason(headers, row.subject or "", row.attachments)
         kind = SubmissionKind.AUTO_REPLY if reason else SubmissionKind.RESPONSE
         if kind != row.kind:
-            changed[row.id] = kind
+            changed[row.id] = (row.kind, kind)
         if reason:
             replies[row.id] = reason
-    repo.set_kinds(session, changed)
+    repo.set_kinds(session, {sid: after for sid, (_, after) in changed.items()})
     for submission_id, reason in replies.items():
         submission = session.get(Submission, submission_id, populate_existing=True)
         if submission is not None:
             repo.suppress_pending_ack(session, submission, f"an automatic reply ({reason})")
+    return changed
 
 
 def run(app: AppContext, session: Session, submission_id: int) -> None:

@@ -121,7 +121,7 @@ def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     mail or a delivery report about an acknowledgement is then filed as such.
     """
     rows = work.rows_for_reading(session, ids)
-    readings: list[repo.Reading] = []
+    readings: list[_Reading] = []
     held = 0
     for submission_id in sorted(ids):
         row = rows.get(submission_id)
@@ -200,10 +200,9 @@ def _read(app: AppContext, session: Session, row: work.ReadingRow) -> tuple[_Rea
     return reading, size
 
 
-def _save(app: AppContext, session: Session, readings: list[repo.Reading]) -> None:
+def _save(app: AppContext, session: Session, readings: list[_Reading]) -> None:
     repo.save_readings(session, readings)
     for reading in readings:
-        assert isinstance(reading, _Reading)
         if reading.own is None and not reading.quoted:
             continue
         saved = session.get(Submission, reading.submission_id, populate_existing=True)
