@@ -7,12 +7,13 @@ metadata Alembic and ``create_all`` see is complete whichever module is named fi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["NAMING", "Base", "UTCDateTime"]
+__all__ = ["NAMING", "Base", "UTCDateTime", "chunks"]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -49,3 +50,9 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def chunks(ids: Sequence[int], size: int = 500) -> Iterator[list[int]]:
+    """``ids`` in lists of at most ``size``: what one ``IN (...)`` of a query may hold."""
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, selectinload
 
 from . import work
+from .base import chunks
 from .clean import clean_text, fit
 from .errors import NotFound
 from .models import (
@@ -481,7 +482,7 @@ class KindInputs:
 def kind_inputs(session: Session, ids: Sequence[int]) -> list[KindInputs]:
     """:class:`KindInputs` of these submissions, in id order (two queries a chunk)."""
     found: list[KindInputs] = []
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         counts: dict[int, int] = {
             int(sid): int(count)
             for sid, count in session.execute(
@@ -508,7 +509,7 @@ def set_kinds(session: Session, kinds: dict[int, str]) -> None:
     for sid, kind in kinds.items():
         by_kind.setdefault(kind, []).append(sid)
     for kind, ids in by_kind.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             session.execute(
                 update(Submission)
                 .where(Submission.id.in_(chunk))
@@ -598,7 +599,7 @@ def save_readings(session: Session, readings: Sequence[Reading], *, skipped: boo
     ids = [reading.submission_id for reading in readings]
     overridden: set[int] = set()
     previous: dict[tuple[int, int], int] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         found = set()
         for sid, reason in session.execute(
             select(Submission.id, Submission.timeliness_override_reason).where(
@@ -659,11 +660,6 @@ def _same_keys(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     return list(groups.values())
-
-
-def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield list(ids[start : start + size])
 
 
 # --- worker: leases and health ------------------------------------------------------

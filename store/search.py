@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
+from .base import chunks
 from .erasure import register_eraser
 from .models import Attachment, Submission, SubmissionKind, SubmissionStatus, UTCDateTime
 from .search_query import Query, to_fts5, to_tsquery
@@ -54,7 +55,6 @@ MARK_START, MARK_END = "\x01", "\x02"  # around matched words in snippets; remov
 PARTS_PER_SUBMISSION = 4096  # parts past this are not indexed (no real response has them)
 PASSAGE_CHARS = 50_000  # about 8,000 words: well inside PostgreSQL's 16,383 word positions
 SNIPPET_WORDS = 20  # 16 or more keeps a six-word phrase whole
-_BATCH = 500
 _GIN_BUILD_MEMORY = "512MB"
 _UNSAFE = str.maketrans({"\x00": " ", MARK_START: " ", MARK_END: " "})
 # What str.strip() removes; the server is given the same list, so both skip the same parts.
@@ -176,11 +176,6 @@ _COPY_POSTGRES = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    for start in range(0, len(ids), _BATCH):
-        yield list(ids[start : start + _BATCH])
-
-
 def remove_from_index(session: Session, submission_ids: Iterable[int]) -> None:
     """Delete the index rows of these submissions (purge, erasure, before re-indexing)."""
     ids = sorted(set(submission_ids))
@@ -188,7 +183,7 @@ def remove_from_index(session: Session, submission_ids: Iterable[int]) -> None:
         delete = text("DELETE FROM search_index WHERE submission_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             session.execute(delete, {"ids": chunk})
         return
     delete = text("DELETE FROM search_index WHERE rowid >= :low AND rowid < :high")
@@ -264,7 +259,7 @@ def index_submissions(
     if postgres:
         session.flush()  # the server reads the stored text itself
     written = 0
-    for chunk in _chunks(sorted(set(submission_ids))):
+    for chunk in chunks(sorted(set(submission_ids))):
         if not fresh:
             remove_from_index(session, chunk)
         if postgres:

@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .base import chunks
 from .models import (
     Ack,
     AckStatus,
@@ -619,8 +620,7 @@ class ReadingRow:
 def rows_for_reading(session: Session, ids: Sequence[int]) -> dict[int, ReadingRow]:
     """These submissions' :class:`ReadingRow`, by id (no raw bytes, no relationships)."""
     found: dict[int, ReadingRow] = {}
-    wanted = list(ids)
-    for start in range(0, len(wanted), 500):
+    for chunk in chunks(list(ids)):
         for row in session.execute(
             select(
                 Submission.id,
@@ -631,7 +631,7 @@ def rows_for_reading(session: Session, ids: Sequence[int]) -> dict[int, ReadingR
                 Submission.size,
                 Submission.internal_date,
                 Submission.fetched_at,
-            ).where(Submission.id.in_(wanted[start : start + 500]))
+            ).where(Submission.id.in_(chunk))
         ):
             found[int(row.id)] = ReadingRow(
                 int(row.id),
