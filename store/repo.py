@@ -226,13 +226,18 @@ def _store_batch(
             by_key.setdefault(item.key, -1)  # the same key twice in one batch: one sighting
     created: set[tuple[str, str]] = set()
     if new_rows:
-        # One INSERT for the batch; the ids come back in the order the rows were given.
-        ids = session.scalars(
-            insert(Submission).returning(Submission.id, sort_by_parameter_order=True),
+        # One INSERT for the batch (a few multi-row statements); each id comes back
+        # with its row's identity, in whatever order the database returns them.
+        returned = session.execute(
+            insert(Submission).returning(
+                Submission.id, Submission.message_id, Submission.sha256
+            ),
             list(new_rows.values()),
         ).all()
+        ids = {(row.message_id, row.sha256): row.id for row in returned}
         references = []
-        for identity, new_id in zip(new_rows, ids, strict=True):
+        for identity in new_rows:
+            new_id = ids[identity]
             reference = f"{reference_prefix}-{new_id:05d}"
             known[identity] = (int(new_id), reference)
             references.append({"id": int(new_id), "reference": reference})

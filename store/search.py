@@ -187,9 +187,10 @@ def remove_from_index(session: Session, submission_ids: Iterable[int]) -> None:
             session.execute(delete, {"ids": chunk})
         return
     delete = text("DELETE FROM search_index WHERE rowid >= :low AND rowid < :high")
-    for sid in ids:
-        low = sid * PARTS_PER_SUBMISSION
-        session.execute(delete, {"low": low, "high": low + PARTS_PER_SUBMISSION})
+    ranges = [{"low": sid * PARTS_PER_SUBMISSION, "high": (sid + 1) * PARTS_PER_SUBMISSION}
+              for sid in ids]
+    if ranges:
+        session.execute(delete, ranges)  # one executemany
 
 
 def clear_index(session: Session) -> None:
