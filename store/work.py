@@ -265,15 +265,19 @@ def mark_due(
     return changed
 
 
-def _claimable(stage: str, now: dt.datetime, before: Sequence[str]) -> ColumnElement[bool]:
-    ready = or_(
+def _ready(now: dt.datetime) -> ColumnElement[bool]:
+    """A row that may be claimed: due and not held, or running past its claim."""
+    return or_(
         and_(
             StageRow.state == StageState.DUE,
             or_(StageRow.claimed_until.is_(None), StageRow.claimed_until < now),
         ),
         and_(StageRow.state == StageState.RUNNING, StageRow.claimed_until < now),
     )
-    condition = and_(StageRow.stage == stage, ready)
+
+
+def _claimable(stage: str, now: dt.datetime, before: Sequence[str]) -> ColumnElement[bool]:
+    condition = and_(StageRow.stage == stage, _ready(now))
     if before:
         # A stage runs only once the earlier stages of the same submission are done.
         earlier = StageRow.__table__.alias("earlier")
@@ -350,12 +354,14 @@ def claim(
         session.rollback()
         return []
     # One conditional UPDATE: it re-checks each row under SQLite's write lock, so of
-    # two processes racing for a row exactly one gets it back from RETURNING.
+    # two processes racing for a row exactly one gets it back from RETURNING. The
+    # rows are found by their ids (the candidates are all of this stage): with the
+    # stage in the condition, SQLite would walk the stage's whole index instead.
     won = [
         int(submission_id)
         for submission_id in session.scalars(
             update(StageRow)
-            .where(StageRow.id.in_(candidates), _claimable(stage, now, ()))
+            .where(StageRow.id.in_(candidates), _ready(now))
             .values(**values)
             .returning(StageRow.submission_id)
             .execution_options(synchronize_session=False)

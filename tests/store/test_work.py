@@ -230,3 +230,28 @@ def test_the_stages_run_as_redoable_work(tmp_path) -> None:
         app.close()
     finally:
         STAGES.pop("probe")
+
+
+def test_a_claim_finds_its_rows_by_id_not_by_walking_the_stage(tmp_path) -> None:
+    """Claiming on SQLite touches the candidate rows through the primary key, so a
+    claim costs the same with 100 or 100,000 submissions done before it."""
+    from sqlalchemy import event
+
+    engine = db.open_database(f"sqlite:///{tmp_path / 'plan.db'}")
+    sessions = db.make_session_factory(engine)
+    _stored(sessions, 60)
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, params, context, executemany) -> None:
+        if statement.startswith("UPDATE submission_stages") and "RETURNING" in statement:
+            raw = conn.connection.dbapi_connection.cursor()
+            plans.extend(row[-1] for row in raw.execute("EXPLAIN QUERY PLAN " + statement, params))
+            raw.close()
+
+    event.listen(engine, "before_cursor_execute", explain)
+    with sessions() as session:
+        claimed = work.claim(session, "read", "me:1:x", NOW, TTL)
+    engine.dispose()
+    assert len(claimed) == 50
+    assert plans, "the claim ran no conditional UPDATE"
+    assert all("PRIMARY KEY" in plan for plan in plans), plans
