@@ -11,25 +11,28 @@ Public API:
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from parsers.detect import detect_type
-from parsers.errors import (
-    CorruptDocument,
-    EmptyDocument,
-    EncryptedDocument,
-    GarbledText,
-    NeedsOcr,
-    NestingTooDeep,
-    ParseError,
-    ParseTimeout,
-    TooLarge,
-    UnsupportedFormat,
-)
-from parsers.html import html_to_text
-from parsers.pool import ExtractionPool, ExtractJob
-from parsers.result import ExtractResult, Limits, ParseStatus
-from parsers.text import decode_text
+if TYPE_CHECKING:
+    from parsers.detect import detect_type
+    from parsers.errors import (
+        CorruptDocument,
+        EmptyDocument,
+        EncryptedDocument,
+        GarbledText,
+        NeedsOcr,
+        NestingTooDeep,
+        ParseError,
+        ParseTimeout,
+        TooLarge,
+        UnsupportedFormat,
+    )
+    from parsers.html import html_to_text
+    from parsers.pool import ExtractionPool, ExtractJob
+    from parsers.registry import extract
+    from parsers.result import ExtractResult, Limits, ParseStatus
+    from parsers.text import decode_text
 
 __all__ = [
     "CorruptDocument",
@@ -54,11 +57,41 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The extractors (pdfminer, python-docx, ...) load on first use, not on import:
-    # the command line's staff commands never extract and start faster without them.
-    if name == "extract":
-        from parsers.registry import extract
+# Where each public name lives. Nothing is imported with the package: a caller pays
+# only for what it uses (the command line's staff commands never extract, and
+# starting the extraction workers early needs the pool alone).
+_HOMES = {
+    "detect_type": "parsers.detect",
+    "html_to_text": "parsers.html",
+    "ExtractionPool": "parsers.pool",
+    "ExtractJob": "parsers.pool",
+    "extract": "parsers.registry",
+    "ExtractResult": "parsers.result",
+    "Limits": "parsers.result",
+    "ParseStatus": "parsers.result",
+    "decode_text": "parsers.text",
+    **{
+        name: "parsers.errors"
+        for name in (
+            "CorruptDocument",
+            "EmptyDocument",
+            "EncryptedDocument",
+            "GarbledText",
+            "NeedsOcr",
+            "NestingTooDeep",
+            "ParseError",
+            "ParseTimeout",
+            "TooLarge",
+            "UnsupportedFormat",
+        )
+    },
+}
 
-        return extract
-    raise AttributeError(f"module 'parsers' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'parsers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # looked up once
+    return value

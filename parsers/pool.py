@@ -44,7 +44,7 @@ from parsers import detect
 from parsers.pdfpages import PdfPages
 from parsers.result import MB, ExtractResult, Limits, ParseStatus
 
-__all__ = ["ExtractJob", "ExtractionPool"]
+__all__ = ["ExtractJob", "ExtractionPool", "start_server"]
 
 _MB = MB
 DEFAULT_LIMITS = Limits()
@@ -68,6 +68,21 @@ class ExtractJob:
     data: bytes = field(repr=False)
     filename: str | None = None
     declared_type: str | None = None
+
+
+def start_server() -> None:
+    """Start the process the workers are forked from, without waiting for it.
+
+    It loads the extractors (about 0.2 s) on another core while the caller goes on
+    loading the rest of the program; the first :class:`ExtractionPool` then starts
+    its workers from it at once. Harmless when no pool follows, and when called
+    twice.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def _worker_main(conn: Connection, limits: Limits) -> None:
@@ -166,8 +181,8 @@ class ExtractionPool:
         self.processes = max(1, processes or len(os.sched_getaffinity(0)) or 1)
         self.peak_worker_rss_mb = 0.0
         self.restarts = 0
+        start_server()
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(_PRELOAD)
         self._numbers = itertools.count(1)
         self._workers: list[_Worker] = [self._spawn() for _ in range(self.processes)]
         self._closed = False
