@@ -17,13 +17,14 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
-
-import jinja2
+from typing import TYPE_CHECKING, Protocol
 
 from .deadline import format_uk
 from .mail.message import UNREAD_REASONS
 from .mail.mime import clean_header
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "ACK_MARKER",
@@ -211,6 +212,8 @@ class AckContent:
 
 @functools.cache
 def _environment(html: bool) -> jinja2.Environment:
+    import jinja2  # only when an acknowledgement is rendered
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=html,  # noqa: S701 - the text part is plain text, never HTML

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,10 +16,12 @@ from parsers.result import MB
 from store.db import make_session_factory, open_database
 
 from .config import Settings
-from .mail.imap import ImapInbox
-from .mail.oauth import TokenSources
 from .mail.smtp import Mailer
 from .pipeline import Pipeline, stage_loop
+
+if TYPE_CHECKING:
+    from .mail.imap import ImapInbox
+    from .mail.oauth import TokenSources
 
 __all__ = ["App"]
 
@@ -71,8 +74,8 @@ class App:
         # A stage's prepare() leaves per-submission work here for its run(); the
         # runner empties it after each batch.
         self.stage_cache: dict[tuple[str, int], object] = {}
-        # OAuth2 access tokens, shared by the inbox, the mailer and `intake check`.
-        self.token_sources = TokenSources()
+        self._token_sources: TokenSources | None = None
+        self._token_lock = threading.Lock()
 
     @property
     def pool(self) -> ExtractionPool:
@@ -85,6 +88,21 @@ class App:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+    @property
+    def token_sources(self) -> TokenSources:
+        """OAuth2 access tokens, shared by the inbox, the mailer and `intake check`; made
+        on first use, so a mailbox signed in with a password never loads OAuth2."""
+        with self._token_lock:
+            if self._token_sources is None:
+                from .mail.oauth import TokenSources
+
+                self._token_sources = TokenSources()
+            return self._token_sources
+
+    def _tokens(self, auth: str) -> TokenSources | None:
+        """The token sources for a server signed in with ``auth`` (only "oauth2" uses them)."""
+        return self.token_sources if auth == "oauth2" else None
 
     @cached_property
     def cutoff(self) -> dt.datetime:
@@ -105,7 +123,7 @@ class App:
 
     def mailer(self) -> Mailer | None:
         smtp = self.settings.smtp
-        return Mailer(smtp, self.token_sources) if smtp is not None else None
+        return Mailer(smtp, self._tokens(smtp.auth)) if smtp is not None else None
 
     def pipeline(self, *, acks: bool = True) -> Pipeline:
         return Pipeline(self, acks=acks)
@@ -114,13 +132,15 @@ class App:
         imap = self.settings.imap
         if imap is None:
             return None
+        from .mail.imap import ImapInbox  # imap_tools: only for an IMAP inbox
+
         limit = int(self.settings.limits.max_message_mb * MB)
-        return lambda: ImapInbox(
-            imap, max_message_bytes=limit, now=self.now, tokens=self.token_sources
-        )
+        tokens = self._tokens(imap.auth)
+        return lambda: ImapInbox(imap, max_message_bytes=limit, now=self.now, tokens=tokens)
 
     def close(self) -> None:
         self.close_pool()
-        self.token_sources.close()
+        if self._token_sources is not None:
+            self._token_sources.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,11 +34,13 @@ from store.errors import StoreError
 from .config import Settings
 from .errors import IntakeError
 from .log import bound
-from .mail.imap import MAX_BATCH_BYTES, ImapInbox, imap_name
 from .mail.message import FetchedMail
 from .mail.outbox import SendReport
 from .mail.sources import read_path
 from .pipeline import Pipeline, ReadCounts
+
+if TYPE_CHECKING:
+    from .mail.imap import ImapInbox
 
 __all__ = [
     "InboxBusy",
@@ -79,6 +82,8 @@ def poll_imap(
     ``should_stop`` is asked after each batch (a stop request finishes the current
     batch, flags what is stored and returns); ``on_batch`` runs after each batch.
     """
+    from .mail.imap import MAX_BATCH_BYTES
+
     report = PollReport(mailbox=inbox.name)
     batch_size = inbox.settings.batch_size
     with inbox, bound(mailbox=inbox.name):
@@ -221,6 +226,8 @@ class InboxBusy(IntakeError):
 
 def inbox_name(settings: Settings) -> str:
     if settings.imap is not None:
+        from .mail.imap import imap_name  # imap_tools: only for an IMAP inbox
+
         return imap_name(settings.imap)
     assert settings.maildir is not None
     return f"file:{settings.maildir.path.resolve()}"

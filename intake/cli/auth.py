@@ -19,8 +19,6 @@ def auth_group() -> None:
 
 
 def _delegated(state: _Context) -> Any:
-    from ..mail import oauth
-
     with _errors():
         settings = state.app.settings
     o = settings.oauth2
@@ -32,6 +30,8 @@ def _delegated(state: _Context) -> Any:
         how = "the command" if o.provider == "command" else "the app's own credentials"
         click.echo(f"[oauth2] uses {how}; nobody needs to sign in. Run `intake check` to test it.")
         raise click.exceptions.Exit(0)
+    from ..mail import oauth
+
     return o, oauth.TokenStore(state.app.sessions, o.encryption_key)
 
 
@@ -39,9 +39,9 @@ def _delegated(state: _Context) -> Any:
 @pass_ctx
 def auth_login(state: _Context) -> None:
     """Sign in once as the mailbox (device code or browser); keeps the refresh token."""
+    o, store = _delegated(state)
     from ..mail import oauth
 
-    o, store = _delegated(state)
     with _errors():
         if o.flow == "device":
             code = oauth.start_device_code(o)

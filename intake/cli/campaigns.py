@@ -8,11 +8,6 @@ from typing import Any
 
 import click
 
-from store import campaigns as store
-from store import responses
-
-from ..staff import campaigns as staff
-from ..stages.cluster import recompute_all
 from .root import usage_errors as _errors
 
 __all__ = ["campaigns_group"]
@@ -36,9 +31,13 @@ def campaigns_group(ctx: click.Context, as_json: bool, members: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     app = _app(ctx)
+    from store.campaigns import honest_counts
+
+    from ..staff import campaigns as staff
+
     with _errors(), app.sessions() as session:
         listing = staff.list_campaigns(session)
-        counts = store.honest_counts(session)
+        counts = honest_counts(session)
     out = sys.stdout
     if as_json:
         for campaign in listing:
@@ -76,6 +75,8 @@ def campaigns_group(ctx: click.Context, as_json: bool, members: bool) -> None:
 def confirm_cmd(ctx: click.Context, campaign_id: int) -> None:
     """Confirm a campaign as checked: its members stay in it, partials are counted."""
     app = _app(ctx)
+    from ..staff import campaigns as staff
+
     with _errors(), app.sessions() as session:
         count = staff.confirm(session, campaign_id, app.now())
         session.commit()
@@ -89,6 +90,8 @@ def confirm_cmd(ctx: click.Context, campaign_id: int) -> None:
 def name_cmd(ctx: click.Context, campaign_id: int, name: str) -> None:
     """Give a campaign a name (e.g. the organisation behind it)."""
     app = _app(ctx)
+    from ..staff import campaigns as staff
+
     with _errors(), app.sessions() as session:
         staff.name(session, campaign_id, name, app.now())
         session.commit()
@@ -102,6 +105,8 @@ def name_cmd(ctx: click.Context, campaign_id: int, name: str) -> None:
 def merge_cmd(ctx: click.Context, campaign_id: int, others: tuple[int, ...]) -> None:
     """Merge the campaigns OTHERS into CAMPAIGN_ID (kept through every recompute)."""
     app = _app(ctx)
+    from ..staff import campaigns as staff
+
     with _errors(), app.sessions() as session:
         size = staff.merge(session, app.settings.campaigns, campaign_id, others, app.now())
         session.commit()
@@ -120,6 +125,8 @@ def split_cmd(
 ) -> None:
     """Move the responses REFERENCES out of a campaign, into a new campaign of their own."""
     app = _app(ctx)
+    from ..staff import campaigns as staff
+
     with _errors(), app.sessions() as session:
         new_id = staff.split(
             session, app.settings.campaigns, campaign_id, references, app.now(), alone=alone
@@ -134,6 +141,11 @@ def split_cmd(
 def recompute_cmd(ctx: click.Context) -> None:
     """Find campaigns and versions again over every stored response (keeps staff decisions)."""
     app = _app(ctx)
+    from store import responses
+    from store.campaigns import honest_counts
+
+    from ..stages.cluster import recompute_all
+
     with _errors(), app.sessions() as session:
         total = len(responses.response_rows(session))
         with click.progressbar(
@@ -141,7 +153,7 @@ def recompute_cmd(ctx: click.Context) -> None:
         ) as bar:
             summary = recompute_all(session, app.settings.campaigns, app.now(), bar.update)
         session.commit()
-        counts = store.honest_counts(session)
+        counts = honest_counts(session)
     click.echo(
         f"{summary.responses} responses: {summary.campaigns} campaign(s) with "
         f"{summary.members} members, {summary.versions} superseded version(s)"

@@ -7,11 +7,6 @@ from collections import Counter
 
 import click
 
-from store import repo, selection
-from store.models import SubmissionKind
-
-from ..stages.classify import classify_many
-
 __all__ = ["classify_command"]
 
 
@@ -24,6 +19,11 @@ def classify_command(state: object, dry_run: bool) -> None:
     New mail is classified as it is read; run this once after upgrading.
     """
     app = state.app  # type: ignore[attr-defined]
+    from store import repo, selection
+    from store.models import SubmissionKind
+
+    from ..stages.classify import classify_many
+
     kinds = (SubmissionKind.RESPONSE, SubmissionKind.AUTO_REPLY)
     changed: Counter[str] = Counter()
     with app.sessions() as session:

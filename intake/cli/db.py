@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import click
 
-from store import db
-
 from .root import _Context, _errors, pass_ctx
 
 __all__ = ["db_group"]
@@ -21,7 +19,10 @@ def db_group() -> None:
 def db_upgrade(state: _Context) -> None:
     """Create or upgrade the schema to this version (back up first)."""
     with _errors():
-        engine = db.make_engine(state.app.settings.database.connect_url)
+        url = state.app.settings.database.connect_url
+        from store import db
+
+        engine = db.make_engine(url)
         try:
             db.upgrade(engine)
             click.echo(f"schema at {db.current_revision(engine)}")

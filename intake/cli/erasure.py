@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
 from ..deadline import UK
-from ..staff.erasure import ErasurePlan, ErasureReport, erase, plan_purge, plan_sender
 from .root import _Context, _errors
+
+if TYPE_CHECKING:
+    from ..staff.erasure import ErasurePlan, ErasureReport
 
 __all__ = ["erase_command", "purge"]
 
@@ -24,6 +27,8 @@ def _show(plan: ErasurePlan, verb: str) -> None:
 
 
 def _run(state: _Context, plan: ErasurePlan, action: str, yes: bool) -> ErasureReport:
+    from ..staff.erasure import erase
+
     if not yes:
         click.confirm("This cannot be undone. Go ahead?", abort=True)
     app = state.app
@@ -56,7 +61,10 @@ def purge(state: _Context, before: dt.datetime, anonymise: bool, dry_run: bool, 
     """
     cutoff = before.replace(tzinfo=UK).astimezone(dt.UTC)
     with _errors():
-        with state.app.sessions() as session:
+        app = state.app
+        from ..staff.erasure import plan_purge
+
+        with app.sessions() as session:
             plan = plan_purge(session, cutoff, anonymise=anonymise)
         _show(plan, "would be purged" if dry_run or not plan.ids else "to purge")
         if dry_run or not plan.ids:
@@ -87,7 +95,10 @@ def erase_command(
     if "@" not in sender:
         raise click.UsageError("--sender: give the person's email address, e.g. jane@example.org")
     with _errors():
-        with state.app.sessions() as session:
+        app = state.app
+        from ..staff.erasure import plan_sender
+
+        with app.sessions() as session:
             plan = plan_sender(session, sender, references)
         _show(plan, "would be erased" if dry_run or not plan.ids else "to erase")
         if plan.mentioned_in:

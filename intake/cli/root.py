@@ -1,4 +1,10 @@
-"""The root ``intake`` command group, its errors and context, and the core commands."""
+"""The root ``intake`` command group, its errors and context, and the core commands.
+
+Every command imports what it uses inside its function, after reading the configuration
+(``state.app``): ``intake --help``, a command's ``--help``, a mistaken option and a missing
+configuration file then cost no SQLAlchemy, database models or pipeline (about half a
+second), and each command loads only its own part of the program.
+"""
 
 from __future__ import annotations
 
@@ -9,31 +15,21 @@ import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from parsers.result import MB
-from store import acks as ack_store
-from store import campaigns as campaign_store
-from store import db, repo, selection, work
-from store.errors import StoreError
-from store.parts import skipped_by_submission
-
-from ..app import App
-from ..config import Settings, find_config_path, load_settings, require_inbox
 from ..deadline import UK, format_uk
 from ..errors import ConfigError, IntakeError
-from ..log import configure as configure_logging
 from ..mail.message import Timeliness
-from ..staff.campaigns import campaign_lines, response_campaign
-from ..staff.daily import build_digest, describe, send_digest
-from ..staff.digest import digest_text
-from ..staff.export import iter_records, submission_record, write_csv, write_jsonl
-from ..staff.health import gather_health
-from ..worker import inbox_name, run_cycle
+
+if TYPE_CHECKING:
+    from store import work
+
+    from ..app import App
+    from ..config import Settings
 
 __all__ = ["cli"]
 
@@ -47,14 +43,24 @@ _CREATES_DATABASE = frozenset({"poll", "import", "worker", "db", "auth", "users"
 
 class _Context:
     def __init__(self, config: str | None, *, create_database: bool = True) -> None:
-        self.config_path = find_config_path(config, os.environ)
+        self._config = config
         self.create_database = create_database
         self._app: App | None = None
+
+    @cached_property
+    def config_path(self) -> Path:
+        from ..config import find_config_path
+
+        return find_config_path(self._config, os.environ)
 
     @property
     def app(self) -> App:
         if self._app is None:
+            from ..config import load_settings
+
             settings = load_settings(self.config_path)
+            from ..app import App  # after the settings: a missing file costs no SQLAlchemy
+
             self._app = App(settings, create_database=self.create_database)
         return self._app
 
@@ -80,8 +86,23 @@ def usage_errors() -> Iterator[None]:
         yield
     except ConfigError as exc:
         raise click.UsageError(f"configuration: {exc}") from exc
-    except (IntakeError, StoreError) as exc:
+    except _our_errors() as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _loaded(module: str, name: str) -> tuple[type[Exception], ...]:
+    """The exception class ``module.name`` when that module has been imported, else none.
+
+    An error of a module never imported cannot have been raised, so the handlers here
+    name the errors of ``store`` and SQLAlchemy without importing them for every command.
+    """
+    found = sys.modules.get(module)
+    return (getattr(found, name),) if found is not None else ()
+
+
+def _our_errors() -> tuple[type[Exception], ...]:
+    """The program's own errors: IntakeError, and StoreError once ``store`` is loaded."""
+    return (IntakeError, *_loaded("store.errors", "StoreError"))
 
 
 class Failure(click.ClickException):
@@ -110,9 +131,9 @@ class _IntakeGroup(click.Group):
             raise
         except ConfigError as exc:
             raise _failure(ctx, exc, ConfigFailure(_config_message(ctx, str(exc)))) from exc
-        except (IntakeError, StoreError) as exc:
+        except _our_errors() as exc:
             raise _failure(ctx, exc, Failure(str(exc))) from exc
-        except SQLAlchemyError as exc:
+        except _loaded("sqlalchemy.exc", "SQLAlchemyError") as exc:
             raise _failure(ctx, exc, Failure(_database_message(ctx, exc))) from exc
         except OSError as exc:
             raise _failure(ctx, exc, Failure(f"{exc}")) from exc
@@ -135,11 +156,13 @@ def _config_message(ctx: click.Context, message: str) -> str:
     return f"configuration: {message}"
 
 
-def _database_message(ctx: click.Context, exc: SQLAlchemyError) -> str:
+def _database_message(ctx: click.Context, exc: Exception) -> str:
     state = ctx.obj
     app = state._app if isinstance(state, _Context) else None
     if app is None:
         return f"database error: {str(exc).splitlines()[0]}"
+    from store import db
+
     return db.explain_error(app.settings.database.url, exc)
 
 
@@ -176,6 +199,8 @@ def _activity(label: str, what: str) -> Iterator[Callable[[int], None]]:
 
 def _require_polling(settings: Settings, *, acks: bool) -> None:
     """Fail before any work when the inbox, or a secret polling will need, is missing."""
+    from ..config import require_inbox
+
     require_inbox(settings)
     if settings.imap is not None:
         settings.imap.require_secrets()
@@ -199,6 +224,8 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
     Times are shown in UK time. Start with `intake poll`, then `intake list`.
     """
+    from ..log import configure as configure_logging
+
     configure_logging(verbose)
     state = _Context(config, create_database=ctx.invoked_subcommand in _CREATES_DATABASE)
     ctx.obj = state
@@ -213,6 +240,8 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 def poll(state: _Context, no_ack: bool) -> None:
     """Run one cycle: fetch new mail, store it, read its text."""
     app = state.app
+    from ..worker import inbox_name, run_cycle
+
     _require_polling(app.settings, acks=not no_ack)
     with (
         app.pipeline(acks=not no_ack) as pipeline,
@@ -263,10 +292,12 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     Everything imported is read before the command ends; nobody is acknowledged
     unless --ack is given.
     """
+    app = state.app
+    from parsers.result import MB
+
     from ..mail.message import FetchedMail
     from ..mail.sources import import_files, scan_import
 
-    app = state.app
     files = scan_import(paths)
     counts: Counter[str] = Counter()
     skipped: list[str] = []
@@ -296,7 +327,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
                 else:
                     batch.append((item.mail, f"file:{path.resolve()}"))
                     held += len(item.mail.raw)
-                    if len(batch) >= _IMPORT_BATCH or held >= _IMPORT_BATCH_BYTES:
+                    if len(batch) >= _IMPORT_BATCH or held >= _IMPORT_BATCH_MB * MB:
                         store()
                 if current is not None and path != current:
                     bar.update(1)  # a file is done when the next one starts
@@ -321,7 +352,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
 
 # Messages an import stores per transaction: few enough that reading starts early.
 _IMPORT_BATCH = 8
-_IMPORT_BATCH_BYTES = 16 * MB
+_IMPORT_BATCH_MB = 16
 
 
 def _import_counts(counts: Counter[str]) -> str:
@@ -377,11 +408,17 @@ def list_(
     state: _Context, late: bool, on_time: bool, failed: bool, as_json: bool, all_versions: bool
 ) -> None:
     """List stored submissions, oldest first; campaign copies are marked."""
-    query = repo.select_submissions(**_selection(late, on_time, failed))
+    selected = _selection(late, on_time, failed)
+    app = state.app
+    from store import campaigns as campaign_store
+    from store import db, repo, selection, work
+
+    from ..staff.export import iter_records
+
+    query = repo.select_submissions(**selected)
     if not all_versions:
         query = query.where(campaign_store.not_superseded())
     out = sys.stdout
-    app = state.app
     with _errors(), app.sessions() as session:
         failures = work.failed_stages_by_reference(session)
         if as_json:
@@ -448,6 +485,10 @@ def _failure_record(failure: work.FailedStage) -> dict[str, Any]:
 
 def _meta(state: _Context, settings: Settings) -> dict[str, Any]:
     """Which configuration, database and inbox a command used (for --json output)."""
+    from store import db
+
+    from ..worker import inbox_name
+
     return {
         "config": str(state.config_path.resolve()),
         "database": db.describe_url(settings.database.url),
@@ -468,7 +509,14 @@ def _meta(state: _Context, settings: Settings) -> dict[str, Any]:
 @pass_ctx
 def show(state: _Context, reference: str, as_json: bool, save_to: Path | None) -> None:
     """Show one submission and the text read from it (through a pager on a terminal)."""
-    with _errors(), state.app.sessions() as session:
+    app = state.app
+    from store import repo
+    from store.parts import skipped_by_submission
+
+    from ..staff.campaigns import campaign_lines, response_campaign
+    from ..staff.export import submission_record
+
+    with _errors(), app.sessions() as session:
         sub = repo.get_by_reference(session, reference)
         record = submission_record(sub)
         if save_to is not None:
@@ -573,8 +621,14 @@ def export(
         return
     if excel and fmt != "csv":
         raise click.BadParameter("only with --format csv", param_hint="--excel")
-    query = repo.select_submissions(**_selection(late, on_time, failed))
-    with _errors(), state.app.sessions() as session:
+    selected = _selection(late, on_time, failed)
+    app = state.app
+    from store import repo, selection
+
+    from ..staff.export import iter_records, write_csv, write_jsonl
+
+    query = repo.select_submissions(**selected)
+    with _errors(), app.sessions() as session:
         records = iter_records(session, query, with_text=fmt == "jsonl")
         write = write_jsonl if fmt == "jsonl" else write_csv
         if output is None:
@@ -594,13 +648,14 @@ def export(
 
 
 def _export_consult(state: _Context, output: Path | None) -> None:
-    from ..staff.consult import write_consult
-
     if output is None:
         raise click.UsageError("--format consult writes a folder: give it with -o DIR")
     if output.exists() and not output.is_dir():
         raise click.UsageError(f"-o {output}: is a file; give a folder for --format consult")
-    with _errors(), state.app.sessions() as session:
+    app = state.app
+    from ..staff.consult import write_consult
+
+    with _errors(), app.sessions() as session:
         people, answers = write_consult(session, state.app.settings.questions, output)
     click.echo(f"wrote {answers} answer(s) from {people} respondent(s) to {output}", err=True)
 
@@ -634,14 +689,15 @@ def set_timeliness(
     state: _Context, reference: str, timeliness: str, reason: str, by: str | None
 ) -> None:
     """Override whether a submission counts as on time, with a recorded reason and who."""
-    from ..staff import actions
-
     reason = " ".join(reason.split())
     if len(reason) < 3:
         raise click.BadParameter("say why, in a few words", param_hint="--reason")
     who = (by or "").strip() or _login_name()
+    app = state.app
+    from ..staff import actions
+
     with _errors():
-        before, _ = actions.set_timeliness(state.app, reference, timeliness, reason, who)
+        before, _ = actions.set_timeliness(app, reference, timeliness, reason, who)
     click.echo(f"{reference.upper()}: {before} -> {timeliness} (by {who})")
 
 
@@ -669,9 +725,9 @@ def reparse(
         raise click.UsageError(
             "give exactly one of: REFERENCE..., --failed, --status STATUS, --all"
         )
+    app = state.app
     from ..staff import actions
 
-    app = state.app
     with _errors():
         ids, before = actions.reparse_ids(app, references, failed=failed, status=status)
     click.echo(f"{len(ids)} submission(s) to re-read; attachments now: {_counts(before)}")
@@ -691,6 +747,8 @@ def reparse(
 def acks(state: _Context, failed: bool, suppressed: bool) -> None:
     """List acknowledgements: to whom, when, and what happened."""
     app = state.app
+    from store import acks as ack_store
+
     if not app.settings.acks_on:
         click.echo(
             "acknowledgements are off: add an [smtp] section "
@@ -712,10 +770,11 @@ def acks(state: _Context, failed: bool, suppressed: bool) -> None:
 @pass_ctx
 def resend_ack(state: _Context, reference: str, reason: str) -> None:
     """Send the acknowledgement of one submission again (explicit and recorded)."""
+    app = state.app
     from ..staff import actions
 
     with _errors():
-        to_addr, report = actions.resend_ack(state.app, reference, reason)
+        to_addr, report = actions.resend_ack(app, reference, reason)
     if report.errors:
         raise click.ClickException(
             f"not sent yet, will be retried by the next poll: {report.errors[0]}"
@@ -740,9 +799,12 @@ def worker(state: _Context, role: str) -> None:
     stops; a second one stops at once. With PostgreSQL, start one `--role poll` worker per
     inbox and any number of `--role process` workers, on any host, to share the reading.
     """
-    from ..scheduler import Worker  # APScheduler is only needed here
-
     app = state.app
+    from store import db
+
+    from ..scheduler import Worker  # APScheduler is only needed here
+    from ..worker import inbox_name
+
     if role != "process":
         _require_polling(app.settings, acks=True)
     app.engine  # noqa: B018 - fail now, not in the first job, if the database is wrong
@@ -774,6 +836,10 @@ def worker(state: _Context, role: str) -> None:
 def status(state: _Context) -> None:
     """Health at a glance; exits 1 when the last poll failed or is overdue (for monitors)."""
     app = state.app
+    from store import db
+
+    from ..staff.health import gather_health
+
     with _errors(), app.sessions() as session:
         health = gather_health(session, app.settings, app.now())
     click.echo(f"Configuration: {state.config_path.resolve()}")
@@ -797,6 +863,11 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
     if print_ == send:
         raise click.UsageError("give one of --print or --send")
     app = state.app
+    from store import repo
+
+    from ..staff.daily import build_digest, describe, send_digest
+    from ..staff.digest import digest_text
+
     start = since.replace(tzinfo=UK).astimezone(dt.UTC) if since else None
     with _errors():
         if print_:
@@ -819,9 +890,9 @@ def digest(state: _Context, print_: bool, send: bool, since: dt.datetime | None)
 @pass_ctx
 def check(state: _Context) -> None:
     """Open the database, sign in to IMAP and SMTP as configured; say what works (no mail sent)."""
+    settings = state.app.settings
     from ..mail.check import run_checks
 
-    settings = state.app.settings
     click.echo(f"Configuration: OK (read {state.config_path.resolve()})")
     results = run_checks(settings, state.app.token_sources)
     for result in results:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..deadline import UK, format_uk
 from ..mail.message import Timeliness
-from ..staff import search as staff_search
 from .root import _Context, _errors, _progress
+
+if TYPE_CHECKING:
+    from ..staff import search as staff_search
 
 __all__ = ["search"]
 
@@ -91,7 +94,10 @@ def search(
         raise click.UsageError("choose at most one of --late and --on-time")
     timeliness = Timeliness.LATE if late else Timeliness.ON_TIME if on_time else None
     start = since.replace(tzinfo=UK).astimezone(dt.UTC) if since else None
-    with _errors(), state.app.sessions() as session:
+    app = state.app
+    from ..staff import search as staff_search
+
+    with _errors(), app.sessions() as session:
         hits = staff_search.search(session, query, limit=limit, timeliness=timeliness, since=start)
         total = staff_search.count(session, query, timeliness=timeliness, since=start)
         empty_index = not hits and staff_search.needs_rebuild(session)
@@ -122,6 +128,8 @@ def _print(hits: list[staff_search.SearchHit], total: int) -> None:
     if not hits:
         click.echo("No response matches.")
         return
+    from ..staff import search as staff_search
+
     click.echo(f"{total} response(s) match; the best {len(hits)}:")
     clean = staff_search.printable  # subjects, names and file names come from strangers
     for hit in hits:
@@ -135,6 +143,8 @@ def _print(hits: list[staff_search.SearchHit], total: int) -> None:
 
 def _rebuild(state: _Context) -> None:
     app = state.app
+    from ..staff import search as staff_search
+
     with _errors():
         with app.sessions() as session:
             total = staff_search.indexable(session)

@@ -6,18 +6,15 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from store import repo, selection, tags
-from store.models import Submission, SubmissionKind, SubmissionStatus
-
 from ..analysis.respondent import RESPONDENT_TYPES
-from ..staff import actions
-from ..staff.evidence import gather_pack, render_html, render_markdown, write_docx
-from ..stages.tag import tag_submission
 from .root import usage_errors as _errors
+
+if TYPE_CHECKING:
+    from store.models import Submission
 
 __all__ = ["evidence", "retag", "tag"]
 
@@ -38,6 +35,8 @@ def _pairs(values: tuple[str, ...], option: str, keys: set[str]) -> list[tuple[i
 
 
 def _show(session: Any, submission: Submission) -> None:
+    from store import tags
+
     profile = tags.respondent_of(session, submission.id)
     if profile is not None:
         click.echo(
@@ -91,6 +90,10 @@ def tag(
     Without options it lists the numbered passages. Decisions are kept on every re-run.
     """
     app = state.app
+    from store import repo, tags
+
+    from ..staff import actions
+
     keys = {q.key for q in app.settings.questions}
     decisions = [
         actions.TagDecision(n, k, tags.TAGGED)
@@ -119,6 +122,11 @@ def retag(state: Any, references: tuple[str, ...], all_: bool) -> None:
     if not references and not all_:
         raise click.UsageError("name references, or use --all")
     app = state.app
+    from store import repo, selection
+    from store.models import SubmissionKind, SubmissionStatus
+
+    from ..stages.tag import tag_submission
+
     with _errors(), app.sessions() as session:
         if all_:
             ids = selection.submission_ids(
@@ -156,6 +164,8 @@ def evidence(state: Any, key: str, fmt: str, output: Path, link_base: str) -> No
     if key not in questions:
         known = ", ".join(questions) or "none: add [[questions]] to the configuration"
         raise click.UsageError(f"--question {key!r}: no such question; the questions are {known}")
+    from ..staff.evidence import gather_pack, render_html, render_markdown, write_docx
+
     with _errors(), app.sessions() as session:
         pack = gather_pack(session, questions[key], app.settings.consultation.name, link_base)
     if fmt == "docx":

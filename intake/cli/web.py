@@ -6,10 +6,11 @@ import sys
 
 import click
 
-from store import users as user_store
-from store.errors import NotFound
-
 __all__ = ["users_group", "web"]
+
+# The roles of store.users.ROLES, written out so that `intake users add --help` needs no
+# database layer (a test checks the two agree).
+_ROLES = ("staff", "admin")
 
 
 def _state(ctx: click.Context) -> object:
@@ -22,13 +23,14 @@ def _state(ctx: click.Context) -> object:
 @click.pass_context
 def web(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the staff web view (put it behind a reverse proxy with TLS)."""
-    import uvicorn
-
-    from ..web import create_app
     from .root import _errors
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
+        import uvicorn
+
+        from ..web import create_app
+
         settings = app.settings.web
         asgi = create_app(app)
     where = f"http://{host or settings.host}:{port or settings.port}/"
@@ -69,7 +71,7 @@ _STDIN = click.option(
 @click.argument("email")
 @click.option(
     "--role",
-    type=click.Choice(user_store.ROLES),
+    type=click.Choice(_ROLES),
     default="staff",
     show_default=True,
     help="admin: may also reparse, resend, set on time/late, mark not a response.",
@@ -78,7 +80,6 @@ _STDIN = click.option(
 @click.pass_context
 def users_add(ctx: click.Context, email: str, role: str, password_stdin: bool) -> None:
     """Add a staff account (asks for its password)."""
-    from ..web.auth import hash_password
     from .root import _errors
 
     if "@" not in email:
@@ -86,6 +87,10 @@ def users_add(ctx: click.Context, email: str, role: str, password_stdin: bool) -
     password = _read_password(password_stdin)
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
+        from store import users as user_store
+
+        from ..web.auth import hash_password
+
         with app.sessions() as session:
             try:
                 user_store.add_user(session, email, role, hash_password(password), app.now())
@@ -104,6 +109,8 @@ def users_list(ctx: click.Context) -> None:
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
+        from store import users as user_store
+
         with app.sessions() as session:
             found = user_store.list_users(session)
     if not found:
@@ -122,6 +129,9 @@ def users_remove(ctx: click.Context, email: str) -> None:
 
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
+        from store import users as user_store
+        from store.errors import NotFound
+
         with app.sessions() as session:
             try:
                 user_store.remove_user(session, email)
@@ -137,12 +147,16 @@ def users_remove(ctx: click.Context, email: str) -> None:
 @click.pass_context
 def users_reset(ctx: click.Context, email: str, password_stdin: bool) -> None:
     """Set a new password (signs the account out everywhere)."""
-    from ..web.auth import hash_password
     from .root import _errors
 
     password = _read_password(password_stdin)
     with _errors():
         app = _state(ctx).app  # type: ignore[attr-defined]
+        from store import users as user_store
+        from store.errors import NotFound
+
+        from ..web.auth import hash_password
+
         with app.sessions() as session:
             try:
                 user_store.set_password(session, email, hash_password(password))

@@ -22,7 +22,7 @@ from imap_tools.errors import MailboxLoginError
 
 from parsers.result import MB
 
-from ..config import ImapSettings
+from ..config import ImapSettings, OAuth2Settings
 from ..errors import ConfigError, MailboxAuthError, MailboxError
 from .message import FetchedMail, MailKey
 
@@ -132,8 +132,6 @@ class ImapInbox:
         self.close()
 
     def connect(self) -> None:
-        from . import oauth  # sign-in with OAuth2 (auth = "oauth2")
-
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
         try:
@@ -166,17 +164,7 @@ class ImapInbox:
             raise MailboxAuthError(str(exc)) from exc
         try:
             if s.auth == "oauth2" and s.oauth2 is not None:
-                if self.tokens is None:
-                    self.tokens = oauth.TokenSources()
-                source = self.tokens.source_for(s.oauth2)
-                token = source.access_token()
-                try:
-                    box.xoauth2(s.username, token, initial_folder=None)
-                except imaplib.IMAP4.abort:
-                    raise
-                except (MailboxLoginError, imaplib.IMAP4.error) as exc:
-                    source.invalidate()  # the next attempt asks for a new token
-                    raise MailboxAuthError(oauth.login_refused("imap", s, where, str(exc))) from exc
+                self._xoauth2(box, s.oauth2, where)
             else:
                 box.login(s.username, s.password, initial_folder=None)
             # Servers announce MOVE and friends only after login.
@@ -184,18 +172,37 @@ class ImapInbox:
             if typ == "OK" and caps and isinstance(caps[-1], bytes):
                 box.client.capabilities = tuple(caps[-1].decode().upper().split())
             self.uidvalidity = self._select(s.folder)
-        except oauth.TokenError as exc:
-            self.close()
-            raise MailboxAuthError(f"cannot sign in to the IMAP server {where}: {exc}") from exc
         except MailboxAuthError:
             self.close()
             raise
         except MailboxLoginError as exc:
             self.close()
-            raise MailboxAuthError(oauth.login_refused("imap", s, where, str(exc))) from exc
+            from .oauth import login_refused  # it explains a refused password as well
+
+            raise MailboxAuthError(login_refused("imap", s, where, str(exc))) from exc
         except _NETWORK_ERRORS as exc:
             self.close()
             raise MailboxError(f"IMAP error on {where}: {exc}") from exc
+
+    def _xoauth2(self, box: MailBox | MailBoxUnencrypted, o: OAuth2Settings, where: str) -> None:
+        """Sign in with an OAuth2 access token (auth = "oauth2"; only then is OAuth2 loaded)."""
+        from . import oauth
+
+        s = self.settings
+        try:
+            if self.tokens is None:
+                self.tokens = oauth.TokenSources()
+            source = self.tokens.source_for(o)
+            token = source.access_token()
+        except oauth.TokenError as exc:
+            raise MailboxAuthError(f"cannot sign in to the IMAP server {where}: {exc}") from exc
+        try:
+            box.xoauth2(s.username, token, initial_folder=None)
+        except imaplib.IMAP4.abort:
+            raise
+        except (MailboxLoginError, imaplib.IMAP4.error) as exc:
+            source.invalidate()  # the next attempt asks for a new token
+            raise MailboxAuthError(oauth.login_refused("imap", s, where, str(exc))) from exc
 
     def close(self) -> None:
         box, self._box = self._box, None

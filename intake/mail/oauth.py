@@ -40,18 +40,15 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
-
-from store import tokens
-from store.db import make_engine, make_session_factory
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..config import ImapSettings, OAuth2Settings, SmtpSettings
 from ..errors import IntakeError
+
+# The stored sign-in (cryptography, SQLAlchemy and the token table) is loaded when first
+# used: an app-only or command token, and `intake auth new-key`, need none of it.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = [
     "AuthorizationRequest",
@@ -517,6 +514,8 @@ def _client_auth(o: OAuth2Settings, audience: str, now: float) -> dict[str, str]
 
 def new_key() -> str:
     """A fresh Fernet key for ``$INTAKE_TOKEN_KEY``."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode("ascii")
 
 
@@ -524,6 +523,8 @@ class TokenStore:
     """The refresh token of a delegated sign-in, encrypted, in ``oauth_tokens``."""
 
     def __init__(self, sessions: sessionmaker[Session], key: str) -> None:
+        from cryptography.fernet import Fernet
+
         self._sessions = sessions
         self._fernet = Fernet(key.encode("ascii"))
 
@@ -531,6 +532,11 @@ class TokenStore:
         return "TokenStore()"
 
     def load(self, o: OAuth2Settings) -> str | None:
+        from cryptography.fernet import InvalidToken
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from store import tokens
+
         try:
             with self._sessions() as session:
                 row = tokens.find_token(session, o.provider, o.client_id, o.account)
@@ -548,11 +554,17 @@ class TokenStore:
             ) from None
 
     def updated_at(self, o: OAuth2Settings) -> dt.datetime | None:
+        from store import tokens
+
         with self._sessions() as session:
             row = tokens.find_token(session, o.provider, o.client_id, o.account)
             return None if row is None else row.updated_at
 
     def save(self, o: OAuth2Settings, refresh_token: str) -> None:
+        from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+        from store import tokens
+
         encrypted = self._fernet.encrypt(refresh_token.encode()).decode("ascii")
         now = dt.datetime.now(dt.UTC)
         for _attempt in range(2):
@@ -571,6 +583,8 @@ class TokenStore:
                 ) from exc
 
     def delete(self, o: OAuth2Settings) -> bool:
+        from store import tokens
+
         with self._sessions() as session:
             deleted = tokens.delete_token(session, o.provider, o.client_id, o.account)
             session.commit()
@@ -771,6 +785,10 @@ class TokenSources:
             if source is None:
                 store = None
                 if o.delegated:
+                    from sqlalchemy.pool import NullPool
+
+                    from store.db import make_engine, make_session_factory
+
                     engine = make_engine(o.database_url, poolclass=NullPool)
                     self._engines.append(engine)
                     store = TokenStore(make_session_factory(engine), o.encryption_key)

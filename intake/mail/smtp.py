@@ -46,8 +46,6 @@ class Mailer:
 
     @contextmanager
     def connect(self) -> Iterator[SmtpConnection]:
-        from . import oauth  # sign-in with OAuth2 (auth = "oauth2")
-
         s = self.settings
         where = f"{s.host}:{s.effective_port}"
         try:
@@ -55,7 +53,11 @@ class Mailer:
         except ConfigError as exc:
             raise DeliveryError(str(exc)) from exc
         source = None
+        token_errors: tuple[type[Exception], ...] = ()  # raised by OAuth2 sign-in only
         if s.auth == "oauth2" and s.oauth2:
+            from . import oauth  # sign-in with OAuth2: only then is it loaded
+
+            token_errors = (oauth.TokenError,)
             if self.tokens is None:
                 self.tokens = oauth.TokenSources()
             source = self.tokens.source_for(s.oauth2)
@@ -74,10 +76,12 @@ class Mailer:
                 if s.security == "starttls":
                     client.starttls(context=ssl.create_default_context())
             if token is not None:
-                oauth.smtp_xoauth2(client, s.username, token)
+                from .oauth import smtp_xoauth2
+
+                smtp_xoauth2(client, s.username, token)
             elif s.username:
                 client.login(s.username, s.password)
-        except oauth.TokenError as exc:
+        except token_errors as exc:
             raise DeliveryError(f"cannot sign in to the SMTP server {where}: {exc}") from exc
         except smtplib.SMTPAuthenticationError as exc:
             if client is not None:
@@ -86,9 +90,9 @@ class Mailer:
                 source.invalidate()  # the next attempt asks for a new token
             said = exc.smtp_error
             text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-            raise DeliveryError(
-                oauth.login_refused("smtp", s, where, f"{exc.smtp_code} {text}")
-            ) from exc
+            from .oauth import login_refused  # it explains a refused password as well
+
+            raise DeliveryError(login_refused("smtp", s, where, f"{exc.smtp_code} {text}")) from exc
         except _ERRORS as exc:
             if client is not None:
                 client.close()  # e.g. a server that offers no STARTTLS: never go on in plain text

@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import jinja2
 
 from ..deadline import format_uk
 from ..mail.mime import clean_header
 from .export import CSV_COLUMNS as EXPORT_CSV_COLUMNS
 from .export import csv_safe
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = [
     "CSV_COLUMNS",
@@ -392,6 +393,8 @@ def _context(data: DigestData) -> dict[str, Any]:
 
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when a digest is rendered
+
     # .html templates are escaped; the plain text one is not (it is never read as markup).
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
