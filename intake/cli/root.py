@@ -292,6 +292,9 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     Everything imported is read before the command ends; nobody is acknowledged
     unless --ack is given.
     """
+    from parsers.pool import start_server
+
+    start_server()  # the extractors load on the other core while this one starts up
     app = state.app
     from parsers.result import MB
 
