@@ -787,8 +787,15 @@ def period_submissions(
                 Submission.ack_status,
                 Submission.error,
             ),
+            # Every column the digest reads (is_decoration looks at the type and size):
+            # one left out is loaded row by row, a query per attachment.
             selectinload(Submission.attachments).load_only(
-                Attachment.filename, Attachment.parse_status, Attachment.error, Attachment.position
+                Attachment.filename,
+                Attachment.content_type,
+                Attachment.size,
+                Attachment.parse_status,
+                Attachment.error,
+                Attachment.position,
             ),
         )
     )
