@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "describe_url",
     "explain_error",
     "head_revision",
+    "is_busy",
     "make_engine",
     "make_session_factory",
     "open_database",
@@ -113,6 +115,26 @@ def _sqlite_durability(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     finally:
         cursor.close()
     record.info["synchronous"] = wanted
+
+
+# PostgreSQL's "try again" errors: serialization failure, deadlock, lock not available.
+_BUSY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database was busy, not that the work was wrong.
+
+    SQLite's "database is locked" (another process held the write lock past the busy
+    timeout) and PostgreSQL's serialization failures, deadlocks and lock timeouts:
+    the same work is expected to succeed when tried again.
+    """
+    cause = getattr(exc, "orig", None) or exc
+    if getattr(cause, "sqlstate", None) in _BUSY_SQLSTATES:
+        return True
+    message = str(cause).lower()
+    return isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in message or "busy" in message
+    )
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -466,17 +466,27 @@ def record_failure(
     *,
     max_attempts: int,
     retry_after: dt.timedelta,
+    busy: bool = False,
 ) -> str:
-    """Record a failed attempt; the row is ``failed`` after ``max_attempts``. Its new state."""
+    """Record a failed attempt; the row is ``failed`` after ``max_attempts``. Its new state.
+
+    ``busy``: the database was busy (:func:`store.db.is_busy`), which says nothing about
+    the submission: no attempt is counted, and it is due again after ``retry_after``.
+    """
     row = session.scalar(
         select(StageRow).where(StageRow.submission_id == submission_id, StageRow.stage == stage)
     )
     if row is None or (holder is not None and row.claimed_by not in (holder, None)):
         return row.state if row is not None else StageState.FAILED
-    row.attempts += 1
     row.last_error = _clean_error(error)
     row.updated_at = now
     row.claimed_by = None
+    if busy:
+        row.state = StageState.DUE
+        row.claimed_until = now + retry_after
+        session.flush()
+        return row.state
+    row.attempts += 1
     if row.attempts >= max_attempts:
         row.state = StageState.FAILED
         row.claimed_until = None

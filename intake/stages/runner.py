@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from store import work
-from store.db import redoable_work
+from store.db import is_busy, redoable_work
 
 from ..log import bound
 from . import STAGES, Stage
@@ -45,6 +45,7 @@ class StageReport:
     done: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)  # attempts that failed
     errors: list[tuple[int, str, str]] = field(default_factory=list)  # (id, stage, reason)
+    busy: int = 0  # put back as due because the database was busy (not failures)
 
     def count(self, stage: str, ok: bool) -> None:
         bucket = self.done if ok else self.failed
@@ -192,6 +193,13 @@ def run_stage(
                 session.commit()
         except Exception as exc:  # noqa: BLE001 - the one catch-all: record it, go on
             reason = f"{type(exc).__name__}: {exc}"
+            if is_busy(exc):
+                # Another process held the database too long: not this submission's
+                # fault. Due again shortly, no attempt counted.
+                log.warning("database busy; the stage is due again: %s", reason[:300])
+                _record_failure(app, stage, submission_id, holder, reason, busy=True)
+                report.busy += 1
+                return False
             log.exception("stage failed")
             _record_failure(app, stage, submission_id, holder, reason)
             report.count(stage.name, ok=False)
@@ -202,22 +210,36 @@ def run_stage(
 
 
 def _record_failure(
-    app: AppContext, stage: Stage, submission_id: int, holder: str, reason: str
+    app: AppContext,
+    stage: Stage,
+    submission_id: int,
+    holder: str,
+    reason: str,
+    *,
+    busy: bool = False,
 ) -> None:
     config = app.settings.stages
-    with app.sessions() as session:
-        work.record_failure(
-            session,
-            submission_id,
-            stage.name,
-            holder,
-            reason,
-            app.now(),
-            max_attempts=config.max_attempts,
-            retry_after=dt.timedelta(seconds=config.retry_after_s),
+    try:
+        with app.sessions() as session:
+            work.record_failure(
+                session,
+                submission_id,
+                stage.name,
+                holder,
+                reason,
+                app.now(),
+                max_attempts=config.max_attempts,
+                retry_after=dt.timedelta(seconds=config.retry_after_s),
+                busy=busy,
+            )
+            session.commit()
+    except Exception:  # noqa: BLE001 - the claim then lapses and the stage is due again
+        log.exception(
+            "could not record the failure; the stage is due again when its claim lapses",
+            extra={"stage": stage.name},
         )
-        session.commit()
-    if stage.on_failure is None:
+        return
+    if busy or stage.on_failure is None:
         return
     try:
         with app.sessions() as session:

@@ -276,3 +276,71 @@ def test_a_new_stage_is_one_registration(tmp_path: Path) -> None:
         app.close()
     finally:
         STAGES.pop("example")
+
+
+def test_a_busy_database_puts_the_stage_back_without_counting_an_attempt(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Another connection holds what a stage must write (SQLite's write lock, a PostgreSQL
+    row lock) past the wait: the stage is due again with no attempt counted and no failure
+    reported, the other submissions are done, and the next pass finishes it."""
+    from sqlalchemy import text, update
+    from sqlalchemy.orm import Session
+
+    from intake.stages import STAGES, Stage, register
+
+    app = App(make_settings(db_url, extra="[stages]\nretry_after_s = 0\nbatch = 10\n"))
+    sqlite = db_url.startswith("sqlite")
+    locked: list[int] = []
+
+    def example(app_: App, session: Session, submission_id: int) -> None:
+        if submission_id != 2 or len(locked) >= 2:
+            return
+        locked.append(submission_id)
+        blocker = app.engine.connect()
+        try:
+            if sqlite:
+                blocker.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock
+                session.execute(text("PRAGMA busy_timeout = 0"))
+            else:
+                blocker.execute(
+                    select(Submission.id).where(Submission.id == 2).with_for_update()
+                )
+                session.execute(text("SET LOCAL lock_timeout = '50ms'"))
+            session.execute(
+                update(Submission).where(Submission.id == 2).values(subject="changed")
+            )
+        finally:
+            if sqlite:
+                blocker.exec_driver_sql("ROLLBACK")
+                session.connection().exec_driver_sql("PRAGMA busy_timeout = 30000")
+            else:
+                blocker.rollback()
+            blocker.close()
+
+    register(Stage("example", example))
+    try:
+        for n in (1, 2, 3):
+            (tmp_path / f"{n}.eml").write_bytes(compose(n))
+        with app.pipeline(acks=False) as pipeline:
+            for n in (1, 2, 3):
+                import_path(pipeline, tmp_path / f"{n}.eml")
+            first = pipeline.read_pending().stages
+            assert locked == [2, 2]  # the batch, then submission 2 on its own
+            assert first.busy == 1
+            assert first.done["example"] == 2 and "example" not in first.failed
+            assert first.errors == []
+            with app.sessions() as session:
+                row = session.scalar(
+                    select(StageRow).where(StageRow.submission_id == 2, StageRow.stage == "example")
+                )
+                assert row is not None
+                assert (row.state, row.attempts) == ("due", 0)
+                assert "lock" in (row.last_error or "").lower()
+            again = pipeline.read_pending().stages
+            assert again.done.get("example") == 1 and again.busy == 0
+        with app.sessions() as session:
+            assert work.stage_counts(session)["example"] == {"done": 3}
+    finally:
+        STAGES.pop("example")
+        app.close()
