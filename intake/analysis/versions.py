@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from .text import Fingerprint, overlap
 
 __all__ = [
+    "ORGANISATION_WINDOW",
     "PUBLIC_MAIL_DOMAINS",
     "VersionDoc",
     "VersionLink",
+    "compared",
     "find_versions",
     "link_for",
     "organisation_of",
@@ -105,6 +107,27 @@ class VersionLink:
     reason: str  # "replaces" (said so) or "repeats" (largely the same text)
 
 
+# A response is compared with every earlier one from its own address, and with at most
+# this many earlier ones (the newest) from other addresses at its organisation: a
+# revised version follows its first soon, and an organisation with hundreds of staff
+# writing in must not make each arrival read all their responses again.
+ORGANISATION_WINDOW = 50
+
+
+def compared(doc_sender: str | None, earlier_senders: Iterable[str | None]) -> list[bool]:
+    """For earlier responses of one family, newest first: which ones a response from
+    ``doc_sender`` is compared with (:data:`ORGANISATION_WINDOW`)."""
+    others = 0
+    chosen = []
+    for sender in earlier_senders:
+        if doc_sender is not None and sender == doc_sender:
+            chosen.append(True)
+        else:
+            others += 1
+            chosen.append(others <= ORGANISATION_WINDOW)
+    return chosen
+
+
 def _similarity(a: Fingerprint, b: Fingerprint) -> float:
     smaller = min(a.size, b.size)
     return overlap(a, b) / smaller if smaller else 0.0
@@ -117,13 +140,22 @@ def link_for(
     repeat_share: float = 0.6,
 ) -> VersionLink | None:
     """The earlier response ``doc`` supersedes, if any: the most recent one that
-    qualifies and is not already superseded (``earlier_newest_first`` may be lazy)."""
+    qualifies and is not already superseded (``earlier_newest_first`` may be lazy).
+
+    Of the earlier ones from other addresses at the organisation, only the newest
+    :data:`ORGANISATION_WINDOW` are looked at.
+    """
+    others = 0
     for earlier in earlier_newest_first:
-        if earlier.id in superseded:
-            continue
         same_sender = doc.sender is not None and doc.sender == earlier.sender
         same_org = doc.organisation is not None and doc.organisation == earlier.organisation
         if not (same_sender or same_org):
+            continue
+        if not same_sender:
+            others += 1
+            if others > ORGANISATION_WINDOW:
+                continue
+        if earlier.id in superseded:
             continue
         share = _similarity(doc.fp, earlier.fp)
         if share >= repeat_share:

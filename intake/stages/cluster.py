@@ -33,6 +33,7 @@ from ..analysis.campaigns import (
 from ..analysis.text import Fingerprint, band_keys, fingerprint, signature
 from ..analysis.versions import (
     VersionDoc,
+    compared,
     find_versions,
     link_for,
     organisation_of,
@@ -164,7 +165,7 @@ def _arrive(
     params: CampaignParams,
 ) -> None:
     """One response (its band keys stored) among its family and the campaigns near it."""
-    family = _update_versions(session, submission_id, settings, app.now())
+    family, relinked = _update_versions(session, submission_id, settings, app.now())
     if not candidates and family <= {submission_id} and _alone(session, submission_id):
         # Nothing near it and in no campaign: regrouping it on its own would find no
         # group (a campaign has at least two members) and change nothing but the
@@ -175,7 +176,9 @@ def _arrive(
         session, submission_id, fp, text, candidates, params, app.now()
     ):
         return
-    near = candidates | {submission_id} | family
+    # The family members whose superseded state did not change are as they were: only
+    # those that did (and what is near this response) can move between campaigns.
+    near = candidates | {submission_id} | relinked
     campaigns = set(store.memberships(session, near).values())
     campaigns |= {cid for cid in store.pins(session, near).values() if cid is not None}
     scope = sorted(near | store.members_of(session, campaigns))
@@ -240,16 +243,19 @@ def _keys(fp: Fingerprint, params: CampaignParams) -> list[int]:
 
 def _update_versions(
     session: Session, submission_id: int, settings: CampaignSettings, now: dt.datetime
-) -> set[int]:
-    """Relink the versions among this response's sender's (or organisation's) responses."""
+) -> tuple[set[int], set[int]]:
+    """Relink the versions among this response's sender's (or organisation's) responses.
+
+    Returns the family, and those of it that became superseded or stopped being so.
+    """
     row = responses.response_rows(session, [submission_id])[0]
     if not row.sender_email:
-        return set()
+        return set(), set()
     org = organisation_of(row.sender_email, settings.public_mail_domains)
     family = responses.same_sender_or_domain(session, submission_id, row.sender_email, org)
     ids = [r.id for r in family]
     if len(ids) < 2:
-        return set(ids)
+        return set(ids), set()
     replaced_before = responses.superseded_ids(session, ids)
     later = ids[ids.index(submission_id) + 1 :]
     if not work.done_among(session, later, "cluster"):
@@ -268,9 +274,10 @@ def _update_versions(
         links = _version_links(family, responses.texts(session, ids), settings)
         responses.replace_versions(session, ids, links)
     replaced_after = responses.superseded_ids(session, ids)
+    relinked = replaced_before ^ replaced_after
     # A version that a later one replaced is no longer tagged (and one restored is).
-    work.mark_due(session, sorted(replaced_before ^ replaced_after), ["tag"], now)
-    return set(ids)
+    work.mark_due(session, sorted(relinked), ["tag"], now)
+    return set(ids), relinked
 
 
 def _version_doc(row: responses.ResponseRow, text: str, settings: CampaignSettings) -> VersionDoc:
@@ -292,7 +299,14 @@ def _newest_link(
     """The link of the family's newest response to the earlier one it replaces, if any."""
     newest = family[-1]
     doc = _version_doc(newest, responses.texts(session, [newest.id]).get(newest.id, ""), settings)
-    earlier = [row for row in reversed(family[:-1]) if row.id not in superseded]
+    before = list(reversed(family[:-1]))
+    looked_at = compared(doc.sender, [(row.sender_email or "").lower() or None for row in before])
+    # Only those link_for looks at have their texts loaded.
+    earlier = [
+        row
+        for row, wanted in zip(before, looked_at, strict=True)
+        if wanted and row.id not in superseded
+    ]
     by_id = {row.id: row for row in earlier}
 
     def docs() -> Iterator[VersionDoc]:  # texts loaded 500 at a time, only as far as needed

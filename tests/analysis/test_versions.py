@@ -101,3 +101,26 @@ def test_quick_refusal_agrees_with_the_pattern() -> None:
     ]
     for sample in samples:
         assert says_it_replaces(sample) == (_REPLACES.search(sample[:3000]) is not None)
+
+
+def _colleagues(count: int, first_id: int) -> list[VersionDoc]:
+    """``count`` responses from other people at the council, each its own text."""
+    return [
+        _doc(first_id + n, f"staff{n}@council.gov.uk", f"Colleague {n} writes " + "x" * n)
+        for n in range(count)
+    ]
+
+
+def test_a_colleague_is_compared_with_the_newest_fifty_of_the_organisation_only() -> None:
+    """A repeat of a response with 50 colleagues' responses after it is still found; with
+    51 it is not. The same person is compared with all their earlier responses."""
+    from intake.analysis.versions import ORGANISATION_WINDOW
+
+    assert ORGANISATION_WINDOW == 50
+    first = _doc(1, "policy@council.gov.uk", TEMPLATE)
+    within = [first, *_colleagues(49, 2), _doc(99, "chief@council.gov.uk", TEMPLATE)]
+    assert VersionLink(1, 99, "repeats") in find_versions(within)
+    beyond = [first, *_colleagues(50, 2), _doc(99, "chief@council.gov.uk", TEMPLATE)]
+    assert [link for link in find_versions(beyond) if link.later == 99] == []
+    own = [first, *_colleagues(200, 2), _doc(999, "Policy@council.gov.uk", TEMPLATE)]
+    assert VersionLink(1, 999, "repeats") in find_versions(own)
