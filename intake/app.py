@@ -44,6 +44,9 @@ def stage_process(
 
     configure(verbose)
     app = App(settings, now)
+    # One extraction worker of its own: this process reads while its parent fetches
+    # (one core each), and the parent's workers join when the parent reads too.
+    app.pool_factory = lambda: ExtractionPool(settings.limits.parser_limits(), processes=1)
     try:
         stage_loop(app, stage_names, events, results)
     finally:

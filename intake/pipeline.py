@@ -345,7 +345,10 @@ class _StageProcess:
                 sender,
             ),
             name="intake-stages",
-            daemon=True,
+            # Not a daemon: a daemon may not start processes, and reading mail with
+            # attachments starts extraction workers. It still ends with this process:
+            # it stops when told to, or when it sees this process gone.
+            daemon=False,
         )
         self._process.start()
         sender.close()  # the child's end: EOF here once the child is gone

@@ -7,6 +7,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import time
 from collections import Counter
 
 import pytest
@@ -119,3 +120,35 @@ def test_a_fixed_clock_keeps_the_stages_in_the_polling_process(db_url: str) -> N
     finally:
         fixed.close()
         real.close()
+
+
+def test_the_stage_process_reads_attachments_too(
+    two_process_app: App, dovecot: Dovecot, smtp: SmtpServer
+) -> None:
+    """Mail with a Word file each: the stage process starts extraction workers of its
+    own to read them, so every file is read once, with no failed attempt anywhere."""
+    from sqlalchemy.orm import selectinload
+
+    from store.work import StageRow
+    from tests.conftest import DATA
+
+    docx = (DATA / "docs" / "features.docx").read_bytes()
+    for n in range(MESSAGES):
+        dovecot.append(compose(n, attachment=docx), AUG)
+    # A pause after each stored batch: the stage process claims reads while this
+    # process is still fetching.
+    report = _poll(two_process_app, lambda: time.sleep(0.3))
+    assert report.stored == MESSAGES and report.read.read == MESSAGES
+    assert report.read.failed == 0 and report.read.stages.errors == []
+    with two_process_app.sessions() as session:
+        subs = list(
+            session.scalars(select(Submission).options(selectinload(Submission.attachments)))
+        )
+        assert {(len(s.attachments), s.attachments[0].parse_status) for s in subs} == {(1, "ok")}
+        retried = list(
+            session.scalars(
+                select(StageRow).where((StageRow.attempts > 1) | StageRow.last_error.is_not(None))
+            )
+        )
+        assert [(r.submission_id, r.stage, r.last_error) for r in retried] == []
+    _check_each_once(two_process_app, smtp)
