@@ -260,7 +260,12 @@ def _counts(report: StageReport) -> ReadCounts:
 
 
 def _merged(first: StageReport, second: StageReport) -> StageReport:
-    merged = StageReport(dict(first.done), dict(first.failed), [*first.errors, *second.errors])
+    merged = StageReport(
+        dict(first.done),
+        dict(first.failed),
+        [*first.errors, *second.errors],
+        first.busy + second.busy,
+    )
     for name, count in second.done.items():
         merged.done[name] = merged.done.get(name, 0) + count
     for name, count in second.failed.items():
