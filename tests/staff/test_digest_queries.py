@@ -9,42 +9,21 @@ from sqlalchemy import event
 from intake.app import App
 from intake.staff.daily import build_digest
 from intake.staff.digest import digest_text
-from store.models import Attachment, Submission
 from tests.conftest import make_settings
+from tests.store.test_search_index import _submission
 
 NOW = dt.datetime(2018, 7, 20, 10, 0, tzinfo=dt.UTC)
 
 
 def _store(app: App, first: int, count: int) -> None:
+    """Responses with a PDF each and a small logo (which the digest leaves out)."""
     with app.sessions() as session:
         for number in range(first, first + count):
-            submission = Submission(
-                reference=f"KIL-{number:05d}",
-                message_id=f"<digest-{number}@example.net>",
-                sha256=f"{number:064x}",
-                size=100,
-                source="test",
-                fetched_at=NOW,
-                received_at=NOW,
-                status="parsed",
-                sender_email=f"person{number}@example.net",
-                subject=f"Response {number}",
-                body_text="My answer.",
-            )
-            for position, (name, kind) in enumerate(
-                [("answer.pdf", "application/pdf"), ("logo.png", "image/png")], start=1
-            ):
-                submission.attachments.append(
-                    Attachment(
-                        position=position,
-                        filename=name,
-                        content_type=kind,
-                        size=50_000 if kind == "application/pdf" else 900,
-                        sha256="0" * 64,
-                        parse_status="ok",
-                        text="Text of the file.",
-                    )
-                )
+            files = [("answer.pdf", "Text of the file."), ("logo.png", "")]
+            submission = _submission(number, "My answer.", files)
+            pdf, logo = submission.attachments
+            pdf.content_type, pdf.size = "application/pdf", 50_000
+            logo.content_type, logo.size = "image/png", 900
             session.add(submission)
         session.commit()
 
