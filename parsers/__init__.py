@@ -14,20 +14,21 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from parsers.errors import (  # small, and what callers catch: loaded with the package
+    CorruptDocument,
+    EmptyDocument,
+    EncryptedDocument,
+    GarbledText,
+    NeedsOcr,
+    NestingTooDeep,
+    ParseError,
+    ParseTimeout,
+    TooLarge,
+    UnsupportedFormat,
+)
+
 if TYPE_CHECKING:
     from parsers.detect import detect_type
-    from parsers.errors import (
-        CorruptDocument,
-        EmptyDocument,
-        EncryptedDocument,
-        GarbledText,
-        NeedsOcr,
-        NestingTooDeep,
-        ParseError,
-        ParseTimeout,
-        TooLarge,
-        UnsupportedFormat,
-    )
     from parsers.html import html_to_text
     from parsers.pool import ExtractionPool, ExtractJob
     from parsers.registry import extract
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-# Where each public name lives. Nothing is imported with the package: a caller pays
+# Where each other public name lives: imported on first use, so a caller pays
 # only for what it uses (the command line's staff commands never extract, and
 # starting the extraction workers early needs the pool alone).
 _HOMES = {
@@ -70,21 +71,6 @@ _HOMES = {
     "Limits": "parsers.result",
     "ParseStatus": "parsers.result",
     "decode_text": "parsers.text",
-    **{
-        name: "parsers.errors"
-        for name in (
-            "CorruptDocument",
-            "EmptyDocument",
-            "EncryptedDocument",
-            "GarbledText",
-            "NeedsOcr",
-            "NestingTooDeep",
-            "ParseError",
-            "ParseTimeout",
-            "TooLarge",
-            "UnsupportedFormat",
-        )
-    },
 }
 
 
