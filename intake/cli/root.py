@@ -53,12 +53,16 @@ class _Context:
 
         return find_config_path(self._config, os.environ)
 
+    @cached_property
+    def settings(self) -> Settings:
+        from ..config import load_settings
+
+        return load_settings(self.config_path)
+
     @property
     def app(self) -> App:
         if self._app is None:
-            from ..config import load_settings
-
-            settings = load_settings(self.config_path)
+            settings = self.settings
             from ..app import App  # after the settings: a missing file costs no SQLAlchemy
 
             self._app = App(settings, create_database=self.create_database)
@@ -294,7 +298,8 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
     """
     from parsers.pool import start_server
 
-    start_server()  # the extractors load on the other core while this one starts up
+    state.settings  # noqa: B018 - a broken configuration fails here, before any process starts
+    start_server()  # the extractors load on the other core while the program loads
     app = state.app
     from parsers.result import MB
 
@@ -659,7 +664,7 @@ def _export_consult(state: _Context, output: Path | None) -> None:
     from ..staff.consult import write_consult
 
     with _errors(), app.sessions() as session:
-        people, answers = write_consult(session, state.app.settings.questions, output)
+        people, answers = write_consult(session, app.settings.questions, output)
     click.echo(f"wrote {answers} answer(s) from {people} respondent(s) to {output}", err=True)
 
 
