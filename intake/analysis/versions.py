@@ -114,17 +114,23 @@ class VersionLink:
 ORGANISATION_WINDOW = 50
 
 
-def compared(doc_sender: str | None, earlier_senders: Iterable[str | None]) -> list[bool]:
-    """For earlier responses of one family, newest first: which ones a response from
-    ``doc_sender`` is compared with (:data:`ORGANISATION_WINDOW`)."""
+def compared(
+    doc: tuple[str | None, str | None], earlier: Iterable[tuple[str | None, str | None]]
+) -> list[bool]:
+    """Which earlier responses (newest first) a response is compared with, each given as
+    its (address, organisation): every one from its own address, and the newest
+    :data:`ORGANISATION_WINDOW` from other addresses at its organisation."""
+    sender, organisation = doc
     others = 0
     chosen = []
-    for sender in earlier_senders:
-        if doc_sender is not None and sender == doc_sender:
+    for their_sender, their_organisation in earlier:
+        if sender is not None and their_sender == sender:
             chosen.append(True)
-        else:
+        elif organisation is not None and their_organisation == organisation:
             others += 1
             chosen.append(others <= ORGANISATION_WINDOW)
+        else:
+            chosen.append(False)
     return chosen
 
 
@@ -140,29 +146,26 @@ def link_for(
     repeat_share: float = 0.6,
 ) -> VersionLink | None:
     """The earlier response ``doc`` supersedes, if any: the most recent one that
-    qualifies and is not already superseded (``earlier_newest_first`` may be lazy).
+    qualifies and is not already superseded.
 
-    Of the earlier ones from other addresses at the organisation, only the newest
-    :data:`ORGANISATION_WINDOW` are looked at.
+    Args:
+        earlier_newest_first: those ``doc`` is compared with (:func:`compared`), newest
+            first; may be lazy.
     """
-    others = 0
     for earlier in earlier_newest_first:
-        same_sender = doc.sender is not None and doc.sender == earlier.sender
-        same_org = doc.organisation is not None and doc.organisation == earlier.organisation
-        if not (same_sender or same_org):
-            continue
-        if not same_sender:
-            others += 1
-            if others > ORGANISATION_WINDOW:
-                continue
         if earlier.id in superseded:
             continue
+        same_sender = doc.sender is not None and doc.sender == earlier.sender
         share = _similarity(doc.fp, earlier.fp)
         if share >= repeat_share:
             return VersionLink(earlier.id, doc.id, "replaces" if doc.replaces else "repeats")
         if doc.replaces and (same_sender or share >= 0.2):
             return VersionLink(earlier.id, doc.id, "replaces")
     return None
+
+
+def _who(doc: VersionDoc) -> tuple[str | None, str | None]:
+    return doc.sender, doc.organisation
 
 
 def find_versions(docs: Sequence[VersionDoc], repeat_share: float = 0.6) -> list[VersionLink]:
@@ -175,7 +178,10 @@ def find_versions(docs: Sequence[VersionDoc], repeat_share: float = 0.6) -> list
     links: list[VersionLink] = []
     superseded: set[int] = set()
     for n, doc in enumerate(docs):
-        link = link_for(doc, reversed(docs[:n]), superseded, repeat_share)
+        before = docs[:n][::-1]
+        chosen = compared(_who(doc), map(_who, before))
+        earlier = (other for other, wanted in zip(before, chosen, strict=True) if wanted)
+        link = link_for(doc, earlier, superseded, repeat_share)
         if link is not None:
             links.append(link)
             superseded.add(link.earlier)

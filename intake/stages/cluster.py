@@ -280,11 +280,20 @@ def _update_versions(
     return set(ids), relinked
 
 
+def _who(row: responses.ResponseRow, settings: CampaignSettings) -> tuple[str | None, str | None]:
+    """A response's address (lower case) and organisation, as versions compare them."""
+    return (
+        (row.sender_email or "").lower() or None,
+        organisation_of(row.sender_email, settings.public_mail_domains),
+    )
+
+
 def _version_doc(row: responses.ResponseRow, text: str, settings: CampaignSettings) -> VersionDoc:
+    sender, organisation = _who(row, settings)
     return VersionDoc(
         id=row.id,
-        sender=(row.sender_email or "").lower() or None,
-        organisation=organisation_of(row.sender_email, settings.public_mail_domains),
+        sender=sender,
+        organisation=organisation,
         fp=fingerprint(text, settings.shingle_words),
         replaces=says_it_replaces(text),
     )
@@ -300,8 +309,8 @@ def _newest_link(
     newest = family[-1]
     doc = _version_doc(newest, responses.texts(session, [newest.id]).get(newest.id, ""), settings)
     before = list(reversed(family[:-1]))
-    looked_at = compared(doc.sender, [(row.sender_email or "").lower() or None for row in before])
-    # Only those link_for looks at have their texts loaded.
+    looked_at = compared((doc.sender, doc.organisation), [_who(row, settings) for row in before])
+    # Only those it is compared with have their texts loaded.
     earlier = [
         row
         for row, wanted in zip(before, looked_at, strict=True)
