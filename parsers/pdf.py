@@ -55,7 +55,6 @@ __all__ = [
     "PARSER",
     "extract_pdf",
     "merge_shards",
-    "page_count_hint",
     "read_pages",
     "read_shard",
     "to_extraction",
@@ -240,17 +239,6 @@ class _Reader:
         finally:
             if document is not self.document:
                 document.close()
-
-
-def page_count_hint(data: bytes) -> int:
-    """A cheap guess at a PDF's page count from its bytes (no parsing; 0 if unknown).
-
-    Counts page objects written in the clear; pages inside compressed object streams
-    are not seen. Used only to decide whether to split a document across workers.
-    """
-    count = data.count(b"/Type/Page") - data.count(b"/Type/Pages")
-    count += data.count(b"/Type /Page") - data.count(b"/Type /Pages")
-    return max(count, 0)
 
 
 def read_shard(data: bytes, limits: Limits, first: int, step: int) -> PdfPages | ExtractResult:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from parsers.errors import CorruptDocument, EmptyDocument, EncryptedDocument, NeedsOcr
 from parsers.pdflayout import join_hyphens, page_ranges, remove_running, vocabulary
 
-__all__ = ["CORRUPT", "ENCRYPTED", "Assembled", "PageText", "PdfPages", "assemble"]
+__all__ = ["CORRUPT", "ENCRYPTED", "Assembled", "PageText", "PdfPages", "assemble",
+           "page_count_hint"]
 
 # A scan gives 0-2 characters per page from any engine (stray marks, a page number).
 SCAN_CHARS_PER_PAGE = 10
@@ -124,3 +125,14 @@ def assemble(parts: Sequence[PdfPages]) -> Assembled:
     ocr_pages = tuple(p.number for p in pages if p.engine == "tesseract")
     return Assembled(text=body, pages=count, engine=engine, ocr_pages=ocr_pages,
                      warnings=warnings, removed=removed)
+
+
+def page_count_hint(data: bytes) -> int:
+    """A cheap guess at a PDF's page count from its bytes (no parsing; 0 if unknown).
+
+    Counts page objects written in the clear; pages inside compressed object streams
+    are not seen. Used only to decide whether to split a document across workers.
+    """
+    count = data.count(b"/Type/Page") - data.count(b"/Type/Pages")
+    count += data.count(b"/Type /Page") - data.count(b"/Type /Pages")
+    return max(count, 0)

@@ -290,7 +290,7 @@ class ExtractionPool:
         """How many workers should read this file (more than one only for long PDFs)."""
         if self.processes < 2 or b"%PDF-" not in job.data[:1024]:
             return 1
-        from parsers.pdf import page_count_hint
+        from parsers.pdfpages import page_count_hint  # no PDF library in this process
 
         pages = page_count_hint(job.data)
         if pages < 2:

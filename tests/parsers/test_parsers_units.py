@@ -111,9 +111,20 @@ class TestNormalize:
     def test_ligatures_nfc_and_blank_lines(self) -> None:
         assert normalize_text("\ufb01ne\r\n\r\n\r\n\ufb02ow cafe\u0301 ") == "fine\n\nflow café"
 
+    def test_control_characters_and_line_end_spaces_go_tabs_inside_lines_stay(self) -> None:
+        text = "a\x00b\x1b \t\nc\td  \n \t \n\n\n\x7fe\x0cf\x0bg\u00adh\ufeff"
+        assert normalize_text(text) == "ab\nc\td\n\ne\n\nf\ngh"
+
     def test_garbage_ratio(self) -> None:
         assert garbage_ratio("(cid:12)(cid:13)ab") == 0.5
         assert garbage_ratio("plain text") == 0.0
+
+    def test_garbage_ratio_counts_exactly_the_undecodable_characters(self) -> None:
+        # U+FFFD, private use (BMP U+E000-U+F8FF, planes 15 and 16) count; their
+        # neighbours (U+DFFF's side, U+F900, U+FFFC, U+FFFE, U+10FFFE) and typography don't.
+        assert garbage_ratio("\ufffd\ue000\uf8ff\U000f0000\U0010fffd") == 1.0
+        assert garbage_ratio("\uf900\ufffc\ufffe\U0010fffe\u2019\u00e9") == 0.0
+        assert garbage_ratio("ab\u2019\ufffd") == 0.25
 
 
 def test_public_api_is_pinned() -> None:
