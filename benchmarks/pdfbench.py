@@ -1,6 +1,6 @@
 """PDF reading measured against poppler's ``pdftotext``, in the same run on the same files.
 
-``python benchmarks/pdfbench.py`` (``--quick`` for fewer files) prints three tables:
+``python benchmarks/pdfbench.py`` (``--quick`` for fewer files) prints these tables:
 
 1. pages/s per engine on a folder of generated PDF responses: ``pdftotext`` (one
    process, one file after another: the reference), PDFium (``pdf_engine = "auto"``)
@@ -10,13 +10,18 @@
    fresh process (start-up, MIME parsing, extraction, SQLite storage and the later
    stages included; campaign detection off), against ``pdftotext`` on the same PDFs;
    target: at least 1.0x;
-3. quality on the golden PDFs in tests/data/pdf (sentences found, in order, hyphens
+3. tables 1 and 2 again on the same number of responses written by a word processor
+   (:func:`office_set`: Word files made with python-docx, turned into PDF by
+   LibreOffice, as respondents' PDFs are made), when LibreOffice is installed;
+4. quality on the golden PDFs in tests/data/pdf (sentences found, in order, hyphens
    joined or kept, headers/footers gone and table rows whole) for each engine.
 
-The responses are made with ReportLab (a test dependency): 1-12 pages of Helvetica
-text, some with two columns, running headers and footers and a table, plus a few
-long ones (40-120 pages). ``benchmarks/extract.py`` and ``benchmarks/run.py`` call
-:func:`engine_rows`, :func:`import_rows` and :func:`quality_rows`.
+The first responses are made with ReportLab (a test dependency): 1-12 pages of
+Helvetica text, some with two columns, running headers and footers and a table, plus
+a few long ones (40-120 pages). Their fonts are not embedded, which suits poppler:
+``pdftotext`` reads them about half as fast again as the word-processor ones.
+``benchmarks/extract.py`` and ``benchmarks/run.py`` call :func:`engine_rows`,
+:func:`import_rows` and :func:`quality_rows`.
 """
 
 from __future__ import annotations
@@ -104,6 +109,66 @@ def response_set(count: int, seed: int = 7) -> list[tuple[str, bytes, int]]:
         pages = rng.randint(40, 120) if number % 12 == 11 else rng.randint(1, 12)
         out.append((f"response-{number:04d}.pdf", make_response(number, pages), pages))
     return out
+
+
+def office_set(count: int, workdir: Path, seed: int = 7) -> list[tuple[str, bytes, int]]:
+    """``count`` responses as a word processor writes them: Word files (python-docx)
+    turned into PDF by LibreOffice, with embedded fonts, running headers and page-number
+    footers, a table, and every third one in two columns; the page counts of
+    :func:`response_set`. Empty when LibreOffice (``soffice``) is not installed."""
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        return []
+    from docx import Document
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    rng = random.Random(seed)  # noqa: S311 - test data
+    source, out = workdir / "docx", workdir / "pdf"
+    source.mkdir(parents=True, exist_ok=True)
+    for number in range(count):
+        pages = rng.randint(40, 120) if number % 12 == 11 else rng.randint(1, 12)
+        words = random.Random(number)  # noqa: S311 - test data
+        document = Document()
+        section = document.sections[0]
+        section.header.paragraphs[0].text = f"Response {number} to the call for evidence"
+        run = section.footer.paragraphs[0].add_run()
+        for kind, code in (("begin", None), (None, " PAGE "), ("end", None)):
+            element = OxmlElement("w:fldChar" if kind else "w:instrText")
+            if kind:
+                element.set(qn("w:fldCharType"), kind)
+            else:
+                element.text = code
+            run._r.append(element)  # noqa: SLF001 - python-docx has no field API
+        if number % 3 == 0:
+            columns = OxmlElement("w:cols")
+            columns.set(qn("w:num"), "2")
+            section._sectPr.append(columns)  # noqa: SLF001 - nor one for columns
+        document.add_heading(f"Response {number}", 1)
+        table = document.add_table(rows=3, cols=3)
+        for row, cells in enumerate([("Question", "Answer", "Score"),
+                                     ("Q1 transport", "Agree", "4"),
+                                     ("Q2 housing", "Disagree", "2")]):
+            for col, cell in enumerate(cells):
+                table.cell(row, col).text = cell
+        for _ in range(pages * 7):  # about seven paragraphs to a page
+            document.add_paragraph(" ".join(_sentence(words) for _ in range(5)))
+        document.save(source / f"response-{number:04d}.docx")
+    subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out),
+                    *sorted(str(p) for p in source.glob("*.docx"))],
+                   check=True, capture_output=True, timeout=900)
+    return [(path.name, path.read_bytes(), _pages(path.read_bytes()))
+            for path in sorted(out.glob("*.pdf"))]
+
+
+def _pages(data: bytes) -> int:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(data)
+    try:
+        return len(document)
+    finally:
+        document.close()
 
 
 def _children_cpu() -> float:
@@ -233,6 +298,15 @@ def import_rows(docs: list[tuple[str, bytes, int]], workdir: Path
              rate, rate / reference))
 
 
+def _import_lines(rows: tuple[tuple[str, float, float], ...]) -> list[str]:
+    lines = []
+    for label, rate, ratio in rows:
+        target = "" if "reference" in label else (">= 1.0x: " + (
+            "pass" if ratio >= 1.0 else "FAIL"))
+        lines.append(f"| {label} | {rate:,.0f} | {ratio:.2f} | {target} |")
+    return lines
+
+
 def quality_rows() -> list[tuple[str, str, str]]:
     """(case, engine, "found/order/hyphens/clean") on each golden PDF."""
     rows = []
@@ -288,10 +362,24 @@ def report(quick: bool) -> str:
                   for label, rate, ratio, cpu in engine_rows(docs, workdir)]
         lines += ["", "| whole pipeline | pages/s | x pdftotext | target |", "|---|---|---|---|"]
         (workdir / "import").mkdir()
-        for label, rate, ratio in import_rows(docs, workdir / "import"):
-            target = "" if "reference" in label else (">= 1.0x: " + (
-                "pass" if ratio >= 1.0 else "FAIL"))
-            lines.append(f"| {label} | {rate:,.0f} | {ratio:.2f} | {target} |")
+        lines += _import_lines(import_rows(docs, workdir / "import"))
+        office = office_set(len(docs), workdir / "office")
+        if office:
+            pages = sum(p for _, _, p in office)
+            lines += ["", f"The same number of responses written by a word processor "
+                      f"(LibreOffice, embedded fonts): {pages} pages.", "",
+                      "| engine | pages/s | x pdftotext | pages per CPU second |",
+                      "|---|---|---|---|"]
+            lines += [f"| {label} | {rate:,.0f} | {ratio:.2f} | "
+                      f"{'' if cpu is None else f'{cpu:,.0f}'} |"
+                      for label, rate, ratio, cpu in engine_rows(office, workdir / "office")]
+            lines += ["", "| whole pipeline | pages/s | x pdftotext | target |",
+                      "|---|---|---|---|"]
+            (workdir / "office" / "import").mkdir()
+            lines += _import_lines(import_rows(office, workdir / "office" / "import"))
+        else:
+            lines += ["", "Word-processor PDFs not measured: LibreOffice (soffice) is not "
+                      "installed."]
     lines += ["", "| golden PDF | engine | found / order / hyphens / clean |", "|---|---|---|"]
     lines += [f"| {case} | {engine} | {value} |" for case, engine, value in quality_rows()]
     lines += ["", f"Load average at the end {os.getloadavg()[0]:.2f}."]
