@@ -71,7 +71,19 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
-from . import ack, classify, cluster, index, read, tag  # noqa: E402 - the registry must exist before they register
+def _on_first_use(module: str, function: str) -> Callable[..., None]:
+    """``function`` of this package's ``module``, imported when first called."""
+
+    def call(*args: object) -> None:
+        from importlib import import_module
+
+        getattr(import_module(f"{__name__}.{module}"), function)(*args)
+
+    call.__qualname__ = f"{module}.{function}"
+    return call
+
+
+from . import ack, classify, index, read, tag  # noqa: E402 - the registry must exist before they register
 
 register(
     Stage(
@@ -87,5 +99,14 @@ register(Stage("classify", classify.run, redo_after_read=True, run_many=classify
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True, run_many=index.run_many))
 # Before tag: a plain copy of a campaign's template is counted there, not tagged again.
-register(Stage("cluster", cluster.run, redo_after_read=True, run_many=cluster.run_many))
+# Campaign detection needs NumPy and the MinHash code (a tenth of a second to load): they
+# load when the stage first runs, so a command that never clusters starts sooner.
+register(
+    Stage(
+        "cluster",
+        _on_first_use("cluster", "run"),
+        redo_after_read=True,
+        run_many=_on_first_use("cluster", "run_many"),
+    )
+)
 register(Stage("tag", tag.run, redo_after_read=True, run_many=tag.run_many))

@@ -100,6 +100,19 @@ def test_import_loads_no_staff_web_or_oauth_modules(tmp_path: Path) -> None:
     assert _loaded(modules, ["starlette", "cryptography", *unwanted]) == []
 
 
+def test_listing_loads_no_campaign_detection(tmp_path: Path) -> None:
+    """`intake list` opens the database and the pipeline's stages but not campaign
+    detection: NumPy and the MinHash code load only when the campaign stage runs."""
+    config = write_config(tmp_path)
+    exit_code, modules = _imported(["--config", str(config), "import", str(ONE_EML)], tmp_path)
+    assert exit_code == 0
+    assert "intake.stages.cluster" in modules  # the import's campaign stage ran
+    exit_code, modules = _imported(["--config", str(config), "list"], tmp_path)
+    assert exit_code == 0
+    assert {"store", "intake.app", "intake.stages"} <= modules
+    assert _loaded(modules, ["numpy", "intake.stages.cluster", "intake.analysis.text"]) == []
+
+
 def test_user_roles_match_the_store() -> None:
     """`intake users add --role` offers the roles the store accepts (written out in the
     command line so that its help needs no database layer)."""
