@@ -71,16 +71,18 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
-def _on_first_use(module: str, function: str) -> Callable[..., None]:
-    """``function`` of this package's ``module``, imported when first called."""
+# Campaign detection needs NumPy and the MinHash code, a tenth of a second to load:
+# they load when the stage first has work, so a command that never clusters, and a
+# configuration with campaigns off, starts without them.
+def _cluster(app: AppContext, session: Session, submission_id: int) -> None:
+    _cluster_many(app, session, [submission_id])
 
-    def call(*args: object) -> None:
-        from importlib import import_module
 
-        getattr(import_module(f"{__name__}.{module}"), function)(*args)
+def _cluster_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
+    if app.settings.campaigns.enabled:
+        from .cluster import run_many
 
-    call.__qualname__ = f"{module}.{function}"
-    return call
+        run_many(app, session, ids)
 
 
 from . import ack, classify, index, read, tag  # noqa: E402 - the registry must exist before they register
@@ -99,14 +101,5 @@ register(Stage("classify", classify.run, redo_after_read=True, run_many=classify
 register(Stage("ack", ack.run, sends_mail=True))
 register(Stage("index", index.run, redo_after_read=True, run_many=index.run_many))
 # Before tag: a plain copy of a campaign's template is counted there, not tagged again.
-# Campaign detection needs NumPy and the MinHash code (a tenth of a second to load): they
-# load when the stage first runs, so a command that never clusters starts sooner.
-register(
-    Stage(
-        "cluster",
-        _on_first_use("cluster", "run"),
-        redo_after_read=True,
-        run_many=_on_first_use("cluster", "run_many"),
-    )
-)
+register(Stage("cluster", _cluster, redo_after_read=True, run_many=_cluster_many))
 register(Stage("tag", tag.run, redo_after_read=True, run_many=tag.run_many))

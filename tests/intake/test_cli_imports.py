@@ -100,9 +100,12 @@ def test_import_loads_no_staff_web_or_oauth_modules(tmp_path: Path) -> None:
     assert _loaded(modules, ["starlette", "cryptography", *unwanted]) == []
 
 
-def test_listing_loads_no_campaign_detection(tmp_path: Path) -> None:
-    """`intake list` opens the database and the pipeline's stages but not campaign
-    detection: NumPy and the MinHash code load only when the campaign stage runs."""
+CAMPAIGN_CODE = ["numpy", "intake.stages.cluster", "intake.analysis.text"]
+
+
+def test_campaign_detection_loads_only_when_it_has_work(tmp_path: Path) -> None:
+    """NumPy and the MinHash code load when the campaign stage runs: not for `intake
+    list`, nor for an import with `[campaigns] enabled = false`."""
     config = write_config(tmp_path)
     exit_code, modules = _imported(["--config", str(config), "import", str(ONE_EML)], tmp_path)
     assert exit_code == 0
@@ -110,7 +113,15 @@ def test_listing_loads_no_campaign_detection(tmp_path: Path) -> None:
     exit_code, modules = _imported(["--config", str(config), "list"], tmp_path)
     assert exit_code == 0
     assert {"store", "intake.app", "intake.stages"} <= modules
-    assert _loaded(modules, ["numpy", "intake.stages.cluster", "intake.analysis.text"]) == []
+    assert _loaded(modules, CAMPAIGN_CODE) == []
+
+    off = tmp_path / "off"
+    off.mkdir()
+    config = write_config(off, "[campaigns]\nenabled = false\n")
+    exit_code, modules = _imported(["--config", str(config), "import", str(ONE_EML)], off)
+    assert exit_code == 0
+    assert "intake.stages.read" in modules
+    assert _loaded(modules, CAMPAIGN_CODE) == []
 
 
 def test_user_roles_match_the_store() -> None:
