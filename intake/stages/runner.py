@@ -102,6 +102,10 @@ def _run_due(
         last = 0
         while not should_stop():
             ids = _claim(app, stage, holder, before, only, last)
+            if ids is None:
+                # Still busy: what is due stays due, for the next pass or cycle.
+                report.busy += 1
+                break
             if not ids:
                 break
             last = max(ids)
@@ -157,6 +161,10 @@ def _run_batch(
     return True
 
 
+# Claims tried in a row while the database is busy before the pass gives up on a stage.
+_CLAIM_TRIES = 3
+
+
 def _claim(
     app: AppContext,
     stage: Stage,
@@ -164,20 +172,35 @@ def _claim(
     before: list[str],
     only: Sequence[int] | None,
     after_id: int,
-) -> list[int]:
+) -> list[int] | None:
+    """Claim the next batch; None when the database stayed busy (the work stays due).
+
+    SQLite waits its busy timeout for the write lock on each try; a write that found
+    its snapshot overtaken by another process's commit fails at once and succeeds when
+    tried again.
+    """
     config = app.settings.stages
-    with app.sessions() as session:
-        return work.claim(
-            session,
-            stage.name,
-            holder,
-            app.now(),
-            dt.timedelta(seconds=config.claim_ttl_s),
-            limit=config.batch,
-            before=before,
-            only=only,
-            after_id=after_id,
-        )
+    for attempt in range(1, _CLAIM_TRIES + 1):
+        try:
+            with app.sessions() as session:
+                return work.claim(
+                    session,
+                    stage.name,
+                    holder,
+                    app.now(),
+                    dt.timedelta(seconds=config.claim_ttl_s),
+                    limit=config.batch,
+                    before=before,
+                    only=only,
+                    after_id=after_id,
+                )
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            log.warning("database busy while claiming (try %d of %d): %s", attempt,
+                        _CLAIM_TRIES, str(exc).splitlines()[0][:300],
+                        extra={"stage": stage.name})
+    return None
 
 
 def run_stage(

@@ -344,3 +344,54 @@ def test_a_busy_database_puts_the_stage_back_without_counting_an_attempt(
     finally:
         STAGES.pop("example")
         app.close()
+
+
+def test_a_claim_on_a_busy_database_leaves_the_work_due_and_the_pass_goes_on(
+    db_url: str, tmp_path: Path
+) -> None:
+    """While another connection holds the stage table (SQLite's write lock, a PostgreSQL
+    table lock) past the wait, claiming fails: the pass reports it busy instead of
+    raising, nothing is claimed or counted as an attempt, and the next pass does it all."""
+    from sqlalchemy import event, text
+
+    from intake.stages.runner import run_due
+
+    app = App(make_settings(db_url))
+    sqlite = db_url.startswith("sqlite")
+    try:
+        for n in (1, 2, 3):
+            (tmp_path / f"{n}.eml").write_bytes(compose(n))
+        with app.pipeline(acks=False) as pipeline:
+            for n in (1, 2, 3):
+                import_path(pipeline, tmp_path / f"{n}.eml")
+
+        def wait_little(dbapi_connection: object, _record: object) -> None:
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA busy_timeout = 0" if sqlite else "SET lock_timeout = '50ms'")
+            cursor.close()
+            if not sqlite:
+                dbapi_connection.commit()  # type: ignore[attr-defined]
+
+        app.engine.dispose()  # new connections, each waiting little for a lock
+        event.listen(app.engine, "connect", wait_little)
+        blocker = app.engine.connect()
+        if sqlite:
+            blocker.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock
+        else:
+            blocker.execute(text("LOCK TABLE submission_stages IN EXCLUSIVE MODE"))
+        try:
+            busy = run_due(app, stages=["read"])
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert busy.busy == 1
+        assert busy.done == {} and busy.failed == {} and busy.errors == []
+        with app.sessions() as session:
+            rows = session.scalars(select(StageRow).where(StageRow.stage == "read")).all()
+            assert {(row.state, row.attempts, row.claimed_by) for row in rows} == {
+                ("due", 0, None)
+            }
+        again = run_due(app, stages=["read"])
+        assert again.done == {"read": 3} and again.busy == 0
+    finally:
+        app.close()
