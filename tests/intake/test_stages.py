@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from intake.app import App
 from intake.cli import cli
 from intake.deadline import format_uk
+from intake.pipeline import Pipeline
 from intake.staff.daily import build_digest
 from intake.staff.health import gather_health
 from intake.worker import import_path, poll_once
@@ -278,6 +279,13 @@ def test_a_new_stage_is_one_registration(tmp_path: Path) -> None:
         STAGES.pop("example")
 
 
+def _import_three(pipeline: Pipeline, folder: Path) -> None:
+    """Import three plain responses (numbers 1 to 3) from files in ``folder``."""
+    for n in (1, 2, 3):
+        (folder / f"{n}.eml").write_bytes(compose(n))
+        import_path(pipeline, folder / f"{n}.eml")
+
+
 def test_a_busy_database_puts_the_stage_back_without_counting_an_attempt(
     db_url: str, tmp_path: Path
 ) -> None:
@@ -320,11 +328,8 @@ def test_a_busy_database_puts_the_stage_back_without_counting_an_attempt(
 
     register(Stage("example", example))
     try:
-        for n in (1, 2, 3):
-            (tmp_path / f"{n}.eml").write_bytes(compose(n))
         with app.pipeline(acks=False) as pipeline:
-            for n in (1, 2, 3):
-                import_path(pipeline, tmp_path / f"{n}.eml")
+            _import_three(pipeline, tmp_path)
             first = pipeline.read_pending().stages
             assert locked == [2, 2]  # the batch, then submission 2 on its own
             assert first.busy == 1
@@ -359,11 +364,8 @@ def test_a_claim_on_a_busy_database_leaves_the_work_due_and_the_pass_goes_on(
     app = App(make_settings(db_url))
     sqlite = db_url.startswith("sqlite")
     try:
-        for n in (1, 2, 3):
-            (tmp_path / f"{n}.eml").write_bytes(compose(n))
         with app.pipeline(acks=False) as pipeline:
-            for n in (1, 2, 3):
-                import_path(pipeline, tmp_path / f"{n}.eml")
+            _import_three(pipeline, tmp_path)
 
         def wait_little(dbapi_connection: object, _record: object) -> None:
             cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
