@@ -170,18 +170,20 @@ def office_set(count: int, workdir: Path, seed: int = 7) -> list[tuple[str, byte
             subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir",
                             str(out), *missing[start:start + 64]],
                            check=True, capture_output=True, timeout=900)
-    if len(list(out.glob("*.pdf"))) != count:
-        raise RuntimeError(f"LibreOffice converted {len(list(out.glob('*.pdf')))} of {count}")
-    return [(path.name, path.read_bytes(), _pages(path.read_bytes()))
-            for path in sorted(out.glob("*.pdf"))]
+    made = sorted(out.glob("*.pdf"))
+    if len(made) != count:
+        raise RuntimeError(f"LibreOffice converted {len(made)} of {count}")
+    return [_named_pdf(path) for path in made]
 
 
-def _pages(data: bytes) -> int:
+def _named_pdf(path: Path) -> tuple[str, bytes, int]:
+    """(file name, bytes, pages) of the PDF at ``path``."""
     import pypdfium2 as pdfium
 
+    data = path.read_bytes()
     document = pdfium.PdfDocument(data)
     try:
-        return len(document)
+        return path.name, data, len(document)
     finally:
         document.close()
 

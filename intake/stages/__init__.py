@@ -71,6 +71,7 @@ def stage_names() -> list[str]:
     return list(STAGES)
 
 
+# The campaign stage, for one submission or a batch: nothing with campaigns off.
 # Campaign detection needs NumPy and the MinHash code, a tenth of a second to load:
 # they load when the stage first has work, so a command that never clusters, and a
 # configuration with campaigns off, starts without them.

@@ -1,11 +1,12 @@
 """The ``cluster`` stage: campaigns and revised versions, kept current as responses arrive.
 
-For one new response (:func:`run`): its LSH band keys are stored, its sender's (or
-organisation's) earlier responses are checked for versions, and the campaigns around
-it -- the responses sharing a band key with it and every member of their campaigns --
-are regrouped and described again, so a campaign's template and roles follow what has
-arrived. :func:`recompute_all` does the same over every stored response at once
-(``intake campaigns recompute``). Staff decisions (pins) are applied on top each time.
+For each new response (:func:`run_many`, a batch at a time): its LSH band keys are
+stored, its sender's (or organisation's) earlier responses are checked for versions,
+and the campaigns around it -- the responses sharing a band key with it and every
+member of their campaigns -- are regrouped and described again, so a campaign's
+template and roles follow what has arrived. :func:`recompute_all` does the same over
+every stored response at once (``intake campaigns recompute``). Staff decisions (pins)
+are applied on top each time.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ __all__ = [
     "params_of",
     "recompute_all",
     "refresh",
-    "run",
     "run_many",
 ]
 
@@ -65,13 +65,10 @@ def params_of(settings: CampaignSettings) -> CampaignParams:
     )
 
 
-def run(app: AppContext, session: Session, submission_id: int) -> None:
-    """Bring campaigns and versions up to date for one (new or re-read) submission."""
-    run_many(app, session, [submission_id])
-
-
 def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
-    """The stage for a batch: what :func:`run` for each id in ascending order leaves.
+    """Bring campaigns and versions up to date for (new or re-read) submissions, as
+    one at a time in ascending order would; the stage registry calls it only with
+    ``[campaigns] enabled``.
 
     The batch's texts, band keys, senders, pins and memberships are read at once and
     every band row written in one statement. A response with nothing near it (no band
@@ -81,8 +78,6 @@ def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     the batch's responses before it, the stored keys of those after it.
     """
     settings = app.settings.campaigns
-    if not settings.enabled:
-        return
     params = params_of(settings)
     order = sorted(set(ids))
     rows = {row.id: row for row in responses.response_rows(session, order)}
