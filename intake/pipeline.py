@@ -134,20 +134,32 @@ class Pipeline:
 
     @contextlib.contextmanager
     def reading_alongside(self) -> Iterator[Callable[[], None]]:
-        """Run the due stages in a second thread while the caller stores more mail.
+        """Run the due stages in two more threads while the caller stores more mail.
 
-        Yields ``stored()``, to call after each commit: the thread then claims what is
-        due. The stages' work is mostly the extraction workers' (other processes), so
-        storing and reading overlap. On leaving, the thread finishes what is due and
-        stops; :meth:`read_pending` afterwards reads anything left and reports it all.
+        Yields ``stored()``, to call after each commit: one thread then reads what is
+        due, and wakes the other after each batch it has read, to run the later stages
+        (classify, index, tag...) of that batch. Reading is mostly the extraction
+        workers' work (other processes), so storing, reading and the later stages
+        overlap, and the workers do not wait at the end for every later stage of the
+        whole import. Leaving normally, the threads finish everything due (reading
+        first); after an error they stop after their current batch, and
+        :meth:`read_pending` runs what they left. Either way it reports it all.
         """
-        reader = _Reader(self)
+        names = self.stage_names
+        later = _Reader(self, names[1:])
+        reader = _Reader(self, names[:1], after_batch=later.wake)
         reader.start()
+        later.start()
+        stop = True
         try:
             yield reader.wake
+            stop = False
         finally:
-            reader.finish()
-        self._behind = reader.report
+            try:
+                reader.finish(stop=stop)
+            finally:
+                later.finish(stop=stop)
+        self._behind = _merged(reader.report, later.report)
 
     @property
     def stage_processes(self) -> int:
@@ -274,17 +286,26 @@ def _merged(first: StageReport, second: StageReport) -> StageReport:
 
 
 class _Reader:
-    """The thread behind :meth:`Pipeline.reading_alongside`.
+    """A thread behind :meth:`Pipeline.reading_alongside`: runs ``stages`` when woken.
 
-    Only this thread uses the extraction pool and the stage cache while it runs;
-    the caller's thread only stores. An error in the thread is raised again by
-    :meth:`finish`, in the caller's thread.
+    Only the reading thread uses the extraction pool; each thread claims and caches
+    under its own stages' names. :meth:`finish` either lets the thread finish what
+    is due (draining) or stops it after its current batch; an error in the thread is
+    raised again there, in the caller's thread.
     """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stages: list[str],
+        after_batch: Callable[[], None] | None = None,
+    ) -> None:
         self._pipeline = pipeline
+        self._stages = stages
+        self._after_batch = after_batch
         self._wanted = threading.Event()
-        self._done = threading.Event()
+        self._draining = threading.Event()
+        self._stop = threading.Event()
         self._error: BaseException | None = None
         self.report = StageReport()
         self._thread = threading.Thread(target=self._run, name="stages", daemon=True)
@@ -295,8 +316,10 @@ class _Reader:
     def wake(self) -> None:
         self._wanted.set()
 
-    def finish(self) -> None:
-        self._done.set()
+    def finish(self, *, stop: bool = False) -> None:
+        """Drain (one last pass until nothing of its stages is due) or, with ``stop``,
+        stop after the current batch; wait for the thread."""
+        (self._stop if stop else self._draining).set()
         self._wanted.set()
         self._thread.join()
         if self._error is not None:
@@ -304,19 +327,24 @@ class _Reader:
 
     def _run(self) -> None:
         pipeline = self._pipeline
+        after = self._after_batch
         try:
-            while not self._done.is_set():
+            while not self._stop.is_set():
                 self._wanted.wait()
                 self._wanted.clear()
-                if self._done.is_set():
-                    return  # what is left is read by the caller's read_pending
+                last = self._draining.is_set()
+                if self._stop.is_set() or not self._stages:
+                    return  # what is left is run by the caller's read_pending
                 report = run_due(
                     pipeline.app,
-                    stages=pipeline.stage_names,
+                    stages=self._stages,
                     holder=pipeline.holder,
-                    should_stop=self._done.is_set,
+                    should_stop=self._stop.is_set,
+                    progress=None if after is None else lambda _done: after(),
                 )
                 self.report = _merged(self.report, report)
+                if last:
+                    return
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
             self._error = exc
 

@@ -17,6 +17,7 @@ from intake.app import App
 from intake.cli import cli
 from intake.mail.message import FetchedMail
 from intake.mail.sources import looks_like_mail, msg_to_eml
+from store import work
 from store.models import Submission, SubmissionStatus
 from tests.conftest import DATA, ROOT, make_settings
 
@@ -186,6 +187,49 @@ class TestBatches:
                 report = pipeline.read_pending()
         finally:
             app.close()
+        assert (report.read, report.failed) == (1, 0)
+
+
+    def test_leaving_normally_runs_every_stage_before_the_final_pass(self, db_url: str) -> None:
+        """GIVEN messages stored alongside the stage threads and never woken for, WHEN
+        the block is left normally, THEN the threads have read them and run every later
+        stage already: nothing is due for the final pass, which reports it all."""
+        app = App(make_settings(db_url))
+        try:
+            with app.pipeline(acks=False) as pipeline:
+                with pipeline.reading_alongside():
+                    now = dt.datetime(2018, 7, 24, 9, 0, tzinfo=dt.UTC)
+                    for number in range(3):
+                        raw = EML.replace(b"import-1", b"drain-%d" % number)
+                        pipeline.store_sourced([(FetchedMail(raw=raw, fetched_at=now), "file:a")])
+                with app.sessions() as session:
+                    left = work.stage_counts(session)
+                report = pipeline.read_pending()
+        finally:
+            app.close()
+        assert left == {stage: {"done": 3} for stage in pipeline.stage_names}, left
+        assert (report.read, report.failed) == (3, 0)
+        assert report.stages.done == {stage: 3 for stage in pipeline.stage_names}
+
+    def test_an_error_while_storing_stops_the_threads_and_leaves_the_work_due(
+        self, db_url: str
+    ) -> None:
+        """GIVEN a message stored alongside the stage threads, never woken for, WHEN
+        storing raises, THEN the error comes through, the threads stop without
+        reading it, and the next pass reads it."""
+        app = App(make_settings(db_url))
+        try:
+            with app.pipeline(acks=False) as pipeline:
+                with pytest.raises(OSError, match="disk gone"), pipeline.reading_alongside():
+                    now = dt.datetime(2018, 7, 24, 9, 0, tzinfo=dt.UTC)
+                    pipeline.store_sourced([(FetchedMail(raw=EML, fetched_at=now), "file:a")])
+                    raise OSError("disk gone")
+                with app.sessions() as session:
+                    left = work.stage_counts(session)
+                report = pipeline.read_pending()
+        finally:
+            app.close()
+        assert left["read"] == {"due": 1}, left
         assert (report.read, report.failed) == (1, 0)
 
 
