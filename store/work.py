@@ -597,6 +597,19 @@ def done_among(session: Session, ids: Sequence[int], stage: str) -> set[int]:
     return found
 
 
+def largest_first(session: Session, ids: Sequence[int]) -> list[int]:
+    """``ids`` ordered by their messages' stored size, the largest first (then by id)."""
+    sizes: dict[int, int] = {}
+    for chunk in chunks(list(ids)):
+        sizes.update(
+            (int(i), int(size or 0))
+            for i, size in session.execute(
+                select(Submission.id, Submission.size).where(Submission.id.in_(chunk))
+            )
+        )
+    return sorted(ids, key=lambda i: (-sizes.get(i, 0), i))
+
+
 def raws_for_reading(
     session: Session, ids: Sequence[int]
 ) -> list[tuple[int, str, str, bool, bytes]]:

@@ -73,22 +73,27 @@ class _Parsed:
 def prepare(app: AppContext, ids: Sequence[int]) -> None:
     """Parse a claimed batch and extract all its attachments at once, on every core.
 
-    Each message is parsed only when a worker is ready for more, so the workers read
-    one message's files while the next message is parsed. The results wait in
+    The largest messages go first, and each is parsed only when a worker is ready
+    for more, so the workers read one message's files while the next message is
+    parsed, and finish the batch on small files together. The results wait in
     ``app.stage_cache`` for :func:`run`; whatever is not prepared (past the byte cap)
     ``run`` does itself. Raises like ``run``: the runner then runs the batch one
     submission at a time.
     """
     parsed: dict[int, _Parsed] = {}
+    with app.sessions() as session:
+        # The largest messages first (their files take longest), so that the workers
+        # end the batch on small files together rather than one waiting on a long one.
+        order = work.largest_first(session, ids)
 
     def jobs() -> Iterator[ExtractJob]:
         held = 0
         # The batch's raw bytes, in slices, so that no more than the cap is ever loaded.
-        for start in range(0, len(ids), 10):
+        for start in range(0, len(order), 10):
             if held >= _PREPARE_BYTES:
                 return
             with app.sessions() as session:
-                rows = work.raws_for_reading(session, ids[start : start + 10])
+                rows = work.raws_for_reading(session, order[start : start + 10])
             for submission_id, sha256, status, header_only, raw in rows:
                 if status == SubmissionStatus.PURGED:
                     continue

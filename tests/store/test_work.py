@@ -255,3 +255,25 @@ def test_a_claim_finds_its_rows_by_id_not_by_walking_the_stage(tmp_path) -> None
     assert len(claimed) == 50
     assert plans, "the claim ran no conditional UPDATE"
     assert all("PRIMARY KEY" in plan for plan in plans), plans
+
+
+def test_largest_first_orders_by_stored_size_then_id(sessions) -> None:
+    """The read stage hands the workers the largest messages of a batch first; equal
+    sizes keep their order of arrival, and ids of no stored message come last."""
+    bodies = [b"x" * 10, b"x" * 300, b"x" * 300, b"x" * 50]
+    items = [
+        repo.RawItem(
+            raw=b"Subject: s\r\n\r\n" + body,
+            sha256=f"{n:064x}",
+            message_id=f"<size-{n}@x>",
+            message_id_derived=False,
+            source="test",
+            fetched_at=NOW,
+        )
+        for n, body in enumerate(bodies)
+    ]
+    with sessions() as session:
+        ids = [s.submission_id for s in repo.store_raws(session, items, "KIL", stages=("read",))]
+        missing = max(ids) + 100
+        ordered = work.largest_first(session, [*ids, missing])
+    assert ordered == [ids[1], ids[2], ids[3], ids[0], missing]
