@@ -46,6 +46,8 @@ from parsers.result import MB, ExtractResult, Limits, ParseStatus
 
 __all__ = ["ExtractJob", "ExtractionPool", "start_server"]
 
+log = logging.getLogger(__name__)
+
 _MB = MB
 DEFAULT_LIMITS = Limits()
 _KILL_GRACE_S = 1.0  # after the soft deadline, before the parent kills the worker
@@ -188,6 +190,8 @@ class ExtractionPool:
         self._closed = False
         self._start_failures = 0
         self.splits = 0  # documents read by several workers
+        self.busy_s = 0.0  # worker time spent on jobs, seen from here
+        self._opened = time.monotonic()
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -195,6 +199,12 @@ class ExtractionPool:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+    def busy_share(self) -> float:
+        """The share of the workers' time since the pool started spent on jobs (0 to 1):
+        how well the caller keeps them fed."""
+        elapsed = (time.monotonic() - self._opened) * self.processes
+        return min(1.0, self.busy_s / elapsed) if elapsed > 0 else 0.0
 
     @property
     def worker_pids(self) -> list[int]:
@@ -206,6 +216,10 @@ class ExtractionPool:
         if self._closed:
             return
         self._closed = True
+        if self.busy_s:
+            log.info("extraction workers busy %.0f%% of the time (%d workers, %.1f s)",
+                     100 * self.busy_share(), self.processes,
+                     time.monotonic() - self._opened)
         for worker in self._workers:
             try:
                 worker.conn.send(None)
@@ -347,6 +361,9 @@ class ExtractionPool:
             index = self._workers.index(worker)
             job, share = worker.job, worker.share
             assert job is not None
+            if worker.conn in ready or worker.process.sentinel in ready or (
+                    now >= worker.started + limit):
+                self.busy_s += now - worker.started
             if worker.conn in ready or (worker.process.sentinel in ready and worker.conn.poll()):
                 try:
                     number, result, rss, retiring = worker.conn.recv()

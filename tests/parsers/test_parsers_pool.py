@@ -124,3 +124,22 @@ def test_closed_pool_refuses_work() -> None:
     running.close()
     with pytest.raises(RuntimeError):
         running.extract(b"text")
+
+
+def test_busy_share_counts_the_workers_time_on_jobs(caplog: pytest.LogCaptureFixture) -> None:
+    """The pool counts how long its workers spent on jobs: none before any job, some
+    after one, falling while they wait, and logged when the pool closes."""
+    data = (DOCS / "plain.pdf").read_bytes()
+    with ExtractionPool(Limits(parse_timeout_s=10.0), processes=1) as fresh:
+        assert fresh.busy_s == 0.0 and fresh.busy_share() == 0.0
+        started = time.monotonic()
+        assert fresh.extract(data, filename="plain.pdf").status is ParseStatus.OK
+        took = time.monotonic() - started
+        assert 0.0 < fresh.busy_s <= took
+        after_job = fresh.busy_share()
+        assert 0.0 < after_job <= 1.0
+        time.sleep(0.2)
+        assert fresh.busy_share() < after_job
+        with caplog.at_level("INFO", logger="parsers.pool"):
+            fresh.close()
+    assert any("extraction workers busy" in r.getMessage() for r in caplog.records)
