@@ -146,8 +146,8 @@ class Pipeline:
         :meth:`read_pending` runs what they left. Either way it reports it all.
         """
         names = self.stage_names
-        later = _Reader(self, names[1:])
-        reader = _Reader(self, names[:1], after_batch=later.wake)
+        later = _StageThread(self, names[1:])
+        reader = _StageThread(self, names[:1], after_batch=later.wake)
         reader.start()
         later.start()
         stop = True
@@ -285,7 +285,7 @@ def _merged(first: StageReport, second: StageReport) -> StageReport:
     return merged
 
 
-class _Reader:
+class _StageThread:
     """A thread behind :meth:`Pipeline.reading_alongside`: runs ``stages`` when woken.
 
     Only the reading thread uses the extraction pool; each thread claims and caches
@@ -308,7 +308,8 @@ class _Reader:
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self.report = StageReport()
-        self._thread = threading.Thread(target=self._run, name="stages", daemon=True)
+        name = "stages: " + (", ".join(stages) or "none")
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
