@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -36,6 +37,7 @@ __all__ = [
     "CampaignPin",
     "HonestCounts",
     "honest_counts",
+    "lock_campaigns",
     "member_roles",
     "own_words",
     "own_words_many",
@@ -43,6 +45,24 @@ __all__ = [
 ]
 
 _NAME_MAX = 200
+
+
+# The PostgreSQL advisory lock that campaign and version writers take in turn.
+_CAMPAIGN_LOCK = 74823002
+
+
+def lock_campaigns(session: Session) -> None:
+    """Wait for, and hold until this transaction ends, the right to change campaigns
+    and version links.
+
+    PostgreSQL: a transaction advisory lock. Two processes' campaign stages, or the
+    stage and a recompute or a staff decision, then take turns, and each reads what
+    the other committed before it writes: without it, two of them could each link
+    the same earlier response to the same later one, and one would fail on the
+    primary key. SQLite needs none: it lets one writer in at a time already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CAMPAIGN_LOCK})
 
 
 class Campaign(Base):

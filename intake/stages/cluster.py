@@ -77,6 +77,7 @@ def run_many(app: AppContext, session: Session, ids: Sequence[int]) -> None:
     each given the band candidates it would have found one at a time: the new keys of
     the batch's responses before it, the stored keys of those after it.
     """
+    store.lock_campaigns(session)  # before reading: what another process wrote is seen
     settings = app.settings.campaigns
     params = params_of(settings)
     order = sorted(set(ids))
@@ -335,6 +336,7 @@ def refresh(
     session: Session, settings: CampaignSettings, now: dt.datetime, campaign_ids: Iterable[int]
 ) -> None:
     """Regroup these campaigns' members (and pinned responses) after a staff decision."""
+    store.lock_campaigns(session)
     scope = sorted(store.members_of(session, campaign_ids))
     _regroup(session, scope, params_of(settings), now, responses.superseded_ids(session, scope))
 
@@ -354,6 +356,7 @@ def recompute_all(
     progress: Callable[[int], None] | None = None,
 ) -> RecomputeSummary:
     """Recompute versions, band keys and campaigns over every stored response."""
+    store.lock_campaigns(session)
     params = params_of(settings)
     rows = responses.response_rows(session)
     summary = RecomputeSummary(responses=len(rows))

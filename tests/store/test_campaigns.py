@@ -311,3 +311,65 @@ def test_versions_linked_as_they_arrive_match_a_recompute(
         recompute_all(session, app.settings.campaigns, NOW)
         session.commit()
     assert _links(app) == arrived
+
+
+def test_two_campaign_stages_at_once_take_turns(app: App, tmp_path: Path) -> None:
+    """GIVEN three versions from one sender, linked, WHEN the campaign stage runs again
+    for the newest in one process and for the oldest in another at the same moment
+    (the first has written its link and not committed), THEN the second waits for the
+    first: no duplicate link fails the stage, and the links are those of one run."""
+    import threading
+
+    from intake.stages.cluster import run_many
+    from store import work
+
+    base = INDEPENDENT[0] + "\n\n" + OWN_END
+    import_all(
+        app,
+        tmp_path / "mail",
+        [
+            ("ann@example.net", INDEPENDENT[0]),
+            ("ann@example.net", base),  # repeats the first
+            ("ann@example.net", base + "\n\n" + OWN_START),  # repeats the second
+        ],
+    )
+    expected = {("KIL-00001", "KIL-00002", "repeats"), ("KIL-00002", "KIL-00003", "repeats")}
+    assert _links(app) == expected
+    with app.sessions() as session:
+        first, _second, newest = sorted(session.scalars(select(Submission.id)))
+        work.mark_due(session, [first, newest], ["cluster"], NOW)  # the second stays done
+        session.commit()
+    written, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def newest_first() -> None:
+        try:
+            with app.sessions() as session:
+                run_many(app, session, [newest])
+                session.flush()
+                written.set()
+                release.wait(30)
+                session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+            written.set()
+
+    def oldest() -> None:
+        try:
+            with app.sessions() as session:
+                run_many(app, session, [first])
+                session.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    one = threading.Thread(target=newest_first)
+    one.start()
+    assert written.wait(30)
+    two = threading.Thread(target=oldest)
+    two.start()
+    two.join(1.0)  # it waits for the first to commit
+    release.set()
+    one.join(30)
+    two.join(30)
+    assert errors == []
+    assert _links(app) == expected
