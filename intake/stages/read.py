@@ -73,17 +73,16 @@ class _Parsed:
 def prepare(app: AppContext, ids: Sequence[int]) -> None:
     """Parse a claimed batch and extract all its attachments at once, on every core.
 
-    The largest messages go first, and each is parsed only when a worker is ready
-    for more, so the workers read one message's files while the next message is
-    parsed, and finish the batch on small files together. The results wait in
+    The messages are loaded ten at a time, the ten largest first and the ten
+    smallest last, and each is parsed only when a worker is ready for more, so the
+    workers read one message's files while the next message is parsed, and finish
+    the batch on small files together. The results wait in
     ``app.stage_cache`` for :func:`run`; whatever is not prepared (past the byte cap)
     ``run`` does itself. Raises like ``run``: the runner then runs the batch one
     submission at a time.
     """
     parsed: dict[int, _Parsed] = {}
     with app.sessions() as session:
-        # The largest messages first (their files take longest), so that the workers
-        # end the batch on small files together rather than one waiting on a long one.
         order = work.largest_first(session, ids)
 
     def jobs() -> Iterator[ExtractJob]:
