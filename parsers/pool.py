@@ -248,14 +248,16 @@ class ExtractionPool:
         if self._closed:
             raise RuntimeError("the extraction pool is closed")
         queue = iter(jobs)
-        ahead: list[ExtractJob] = []  # one job looked ahead: is the current one the last?
+        # One job fetched ahead, while the workers are busy: a worker that finishes
+        # gets its next job at once, not after the caller has prepared it.
+        ahead: list[ExtractJob] = []
         exhausted = False
         shares: collections.deque[tuple[ExtractJob, tuple[int, int]]] = collections.deque()
         splits: dict[int, _Split] = {}
         try:
             while True:
                 idle = [w for w in self._workers if w.job is None]
-                while idle and (shares or not exhausted):
+                while idle and (shares or ahead or not exhausted):
                     if shares:
                         split_job, share = shares.popleft()
                         self._dispatch(idle.pop(), split_job, share)
@@ -268,12 +270,17 @@ class ExtractionPool:
                     if early is not None:
                         yield job, early
                         continue
-                    following = next(queue, None)
-                    if following is not None:
-                        ahead.append(following)
-                    # Only the last file is split: while others wait, every worker is
-                    # busy anyway, and one file per worker wastes nothing on merging.
-                    step = self._share_count(job) if following is None else 1
+                    step = self._share_count(job)
+                    if step > 1:
+                        # Only the last file is split: while others wait, every worker
+                        # is busy anyway, and one file per worker wastes nothing on
+                        # merging.
+                        following = next(queue, None)
+                        if following is None:
+                            exhausted = True
+                        else:
+                            ahead.append(following)
+                            step = 1
                     if step > 1:
                         self.splits += 1
                         splits[id(job)] = _Split(job, step, time.monotonic())
@@ -281,6 +288,12 @@ class ExtractionPool:
                         self._dispatch(idle.pop(), job, (0, step))
                     else:
                         self._dispatch(idle.pop(), job, None)
+                if not idle and not ahead and not exhausted:
+                    following = next(queue, None)
+                    if following is None:
+                        exhausted = True
+                    else:
+                        ahead.append(following)
                 busy = [w for w in self._workers if w.job is not None]
                 if not busy:
                     if exhausted and not shares and not ahead:

@@ -143,3 +143,29 @@ def test_busy_share_counts_the_workers_time_on_jobs(caplog: pytest.LogCaptureFix
         with caplog.at_level("INFO", logger="parsers.pool"):
             fresh.close()
     assert any("extraction workers busy" in r.getMessage() for r in caplog.records)
+
+
+def test_a_job_is_handed_out_before_the_next_one_is_prepared(pool: ExtractionPool) -> None:
+    """The caller's next job is prepared while the workers are busy: when the pool
+    asks for job k+1, job k is already with a worker (or done), so a worker that
+    finishes never waits for the caller to prepare its next job."""
+    data = (DOCS / "letter.rtf").read_bytes()
+    made: list[ExtractJob] = []
+    waiting: list[int] = []  # jobs made but not yet with a worker when the next was asked
+
+    def jobs() -> Iterator[ExtractJob]:
+        for number in range(12):
+            if made:
+                held = [w.job for w in pool._workers if w.job is not None]
+                last = made[-1]
+                if last.key not in done and not any(job is last for job in held):
+                    waiting.append(int(last.key))  # type: ignore[call-overload]
+            made.append(ExtractJob(key=number, data=data, filename="letter.rtf"))
+            yield made[-1]
+
+    done: set[object] = set()
+    for job, result in pool.extract_many(jobs()):
+        assert result.status is ParseStatus.OK
+        done.add(job.key)
+    assert done == set(range(12))
+    assert waiting == []
