@@ -7,6 +7,8 @@ command line imports this one.
 
 from __future__ import annotations
 
+import gc
+
 from .auth import auth_group
 from .campaigns import campaigns_group
 from .classify import classify_command
@@ -39,4 +41,10 @@ for _command in (
 
 def main() -> None:
     """Entry point of the ``intake`` console script."""
-    cli(prog_name="intake")
+    try:
+        cli(prog_name="intake")
+    finally:
+        # The command has closed what it opened. Whatever objects are left go with the
+        # process: freezing them spares the interpreter's last scan of the whole heap
+        # at exit (about 0.2 s after a command that loaded the database models).
+        gc.freeze()
