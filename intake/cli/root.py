@@ -317,13 +317,15 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
         # Stored a few at a time (one commit each), read meanwhile in a second thread.
         batch: list[tuple[FetchedMail, str]] = []
         held = 0
+        size = _IMPORT_BATCH
 
         def store() -> None:
-            nonlocal held
+            nonlocal held, size
             for stored in pipeline.store_sourced(batch) if batch else ():
                 counts["new" if stored.created else "already stored"] += 1
             batch.clear()
             held = 0
+            size = min(2 * size, _IMPORT_BATCH_MAX)
             wake()
 
         with pipeline.reading_alongside() as wake:
@@ -335,7 +337,7 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
                 else:
                     batch.append((item.mail, f"file:{path.resolve()}"))
                     held += len(item.mail.raw)
-                    if len(batch) >= _IMPORT_BATCH or held >= _IMPORT_BATCH_MB * MB:
+                    if len(batch) >= size or held >= _IMPORT_BATCH_MB * MB:
                         store()
                 if current is not None and path != current:
                     bar.update(1)  # a file is done when the next one starts
@@ -358,8 +360,11 @@ def import_(state: _Context, paths: tuple[Path, ...], ack: bool) -> None:
         )
 
 
-# Messages an import stores per transaction: few enough that reading starts early.
+# Messages an import stores per transaction: few in the first, so that reading starts
+# early; twice as many in each next one, up to the most, so that a long import spends
+# little on transactions (storing stays far ahead of reading).
 _IMPORT_BATCH = 8
+_IMPORT_BATCH_MAX = 64
 _IMPORT_BATCH_MB = 16
 
 
