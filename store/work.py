@@ -377,19 +377,25 @@ def claim(
 
 
 def _free_dead_claims(session: Session, stage: str, now: dt.datetime) -> int:
-    """Free ``running`` claims whose holder on this host has died, so they run at once."""
+    """Free ``running`` claims whose holder on this host has died, so they run at once.
+
+    Looks at each holder once, not at each row: another worker's live batch costs
+    one row here, however many submissions it holds.
+    """
+    held = StageRow.stage == stage, StageRow.state == StageState.RUNNING
+    holders = session.scalars(
+        select(StageRow.claimed_by).where(*held, StageRow.claimed_until >= now).distinct()
+    ).all()
+    dead = [holder for holder in holders if not holder_alive(holder)]
     freed = 0
-    for row in session.scalars(
-        select(StageRow).where(
-            StageRow.stage == stage,
-            StageRow.state == StageState.RUNNING,
-            StageRow.claimed_until >= now,
+    if dead:
+        result = session.execute(
+            update(StageRow)
+            .where(*held, StageRow.claimed_until >= now, StageRow.claimed_by.in_(dead))
+            .values(claimed_until=now - dt.timedelta(seconds=1))
+            .execution_options(synchronize_session=False)
         )
-    ):
-        if not holder_alive(row.claimed_by):
-            row.claimed_until = now - dt.timedelta(seconds=1)
-            freed += 1
-    if freed:
+        freed = int(getattr(result, "rowcount", 0) or 0)
         session.commit()
     else:
         session.rollback()

@@ -103,6 +103,18 @@ def test_dead_holders_claim_is_taken_at_once(sessions) -> None:
         assert work.claim(session, "read", work.holder_id(), NOW, TTL) == [sid]
 
 
+def test_only_the_dead_holders_claims_are_freed(sessions) -> None:
+    """Of the claims running on a stage, those of a gone process on this host are free
+    at once; a live process's batch, here or elsewhere, stays its own."""
+    ids = _stored(sessions, 6)
+    dead, here, elsewhere = _dead_holder(), work.holder_id(), "some-other-host:1:x"
+    with sessions() as session:
+        assert work.claim(session, "read", here, NOW, TTL, limit=2) == ids[:2]
+        assert work.claim(session, "read", elsewhere, NOW, TTL, limit=1) == ids[2:3]
+        assert work.claim(session, "read", dead, NOW, TTL, limit=2) == ids[3:5]
+        assert work.claim(session, "read", "h:2:b", NOW, TTL) == ids[3:]
+
+
 def test_failures_retry_then_fail_with_reason(sessions) -> None:
     """Each failure counts; the row waits, is retried, and is failed after max_attempts."""
     (sid,) = _stored(sessions, 1)
