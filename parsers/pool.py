@@ -275,11 +275,8 @@ class ExtractionPool:
                         # Only the last file is split: while others wait, every worker
                         # is busy anyway, and one file per worker wastes nothing on
                         # merging.
-                        following = next(queue, None)
-                        if following is None:
-                            exhausted = True
-                        else:
-                            ahead.append(following)
+                        exhausted = not _fetch(queue, ahead)
+                        if not exhausted:
                             step = 1
                     if step > 1:
                         self.splits += 1
@@ -289,11 +286,7 @@ class ExtractionPool:
                     else:
                         self._dispatch(idle.pop(), job, None)
                 if not idle and not ahead and not exhausted:
-                    following = next(queue, None)
-                    if following is None:
-                        exhausted = True
-                    else:
-                        ahead.append(following)
+                    exhausted = not _fetch(queue, ahead)
                 busy = [w for w in self._workers if w.job is not None]
                 if not busy:
                     if exhausted and not shares and not ahead:
@@ -450,6 +443,14 @@ class ExtractionPool:
             detected_type=_safe_detect(job), elapsed_s=self.limits.parse_timeout_s,
             message=f"Reading this file took longer than {self.limits.parse_timeout_s:g} s "
             "and was stopped; staff will look at it by hand.")
+
+
+def _fetch(queue: Iterator[ExtractJob], ahead: list[ExtractJob]) -> bool:
+    """Move the caller's next job into ``ahead``; False when there is none left."""
+    following = next(queue, None)
+    if following is not None:
+        ahead.append(following)
+    return following is not None
 
 
 def _named(result: ExtractResult, job: ExtractJob) -> ExtractResult:

@@ -382,16 +382,18 @@ def _free_dead_claims(session: Session, stage: str, now: dt.datetime) -> int:
     Looks at each holder once, not at each row: another worker's live batch costs
     one row here, however many submissions it holds.
     """
-    held = StageRow.stage == stage, StageRow.state == StageState.RUNNING
-    holders = session.scalars(
-        select(StageRow.claimed_by).where(*held, StageRow.claimed_until >= now).distinct()
-    ).all()
+    held = (
+        StageRow.stage == stage,
+        StageRow.state == StageState.RUNNING,
+        StageRow.claimed_until >= now,
+    )
+    holders = session.scalars(select(StageRow.claimed_by).where(*held).distinct()).all()
     dead = [holder for holder in holders if not holder_alive(holder)]
     freed = 0
     if dead:
         result = session.execute(
             update(StageRow)
-            .where(*held, StageRow.claimed_until >= now, StageRow.claimed_by.in_(dead))
+            .where(*held, StageRow.claimed_by.in_(dead))
             .values(claimed_until=now - dt.timedelta(seconds=1))
             .execution_options(synchronize_session=False)
         )
