@@ -21,7 +21,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,dev]'
 	touch $@
 
+# The program's own bytecode, as an install writes it: where PYTHONDONTWRITEBYTECODE
+# is set, every `intake` process (the tests start many) would otherwise compile it again.
 setup: $(VENV)/.installed
+	$(PY) -m compileall -q intake parsers store
 
 system-deps:
 	sh scripts/system-deps.sh

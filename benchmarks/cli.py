@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.dbfill import fill_submissions  # noqa: E402
+from benchmarks.installed import compile_program  # noqa: E402
 from store.db import open_database  # noqa: E402
 
 CONFIG = """
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--stored", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=500)
     options = parser.parse_args()
+    compile_program()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # import: mail and a tenth as many files that are not mail

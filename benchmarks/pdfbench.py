@@ -50,6 +50,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "parsers"))
 
 import corpus  # noqa: E402
+import installed  # noqa: E402
 from pdf_quality import GOLDEN, expectations, golden_cases, score  # noqa: E402
 from reportlab.lib.pagesizes import A4  # noqa: E402
 from reportlab.pdfgen import canvas  # noqa: E402
@@ -427,6 +428,7 @@ def main() -> None:
                         help="also read the PDFs in DIR with each engine (e.g. "
                         "../shared/corpus/pdf): time, slowest file, statuses")
     args = parser.parse_args()
+    installed.compile_program()
     print(report(args.quick, args.backfill))
     if args.corpus:
         print("\n".join(["", *corpus_rows(args.corpus)]))

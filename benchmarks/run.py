@@ -69,6 +69,7 @@ sys.path.insert(0, str(HERE))
 import corpus  # noqa: E402
 import dbfill  # noqa: E402
 import docgen  # noqa: E402
+import installed  # noqa: E402
 import pdfbench  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -636,6 +637,7 @@ def main() -> None:
     parser.add_argument("--save", action="store_true", help="write RESULTS.md after --quick too")
     parser.add_argument("--skip", default="", help="comma-separated figures to leave out")
     args = parser.parse_args()
+    installed.compile_program()
     if args.quick:
         args.messages, args.big = 40, 2000
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}

@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import corpus  # noqa: E402
+from benchmarks.installed import compile_program  # noqa: E402
 from intake.app import App  # noqa: E402
 from intake.config import load_settings  # noqa: E402
 from intake.worker import import_path  # noqa: E402
@@ -174,6 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1000)
     args = parser.parse_args()
+    compile_program()
     root = Path(tempfile.mkdtemp(prefix="intake-scale-"))
     pdfs = _specs(args.messages, "pdf")
     pages = sum(spec.pages for spec in pdfs)
