@@ -28,12 +28,12 @@ from parsers.errors import (  # small, and what callers catch: loaded with the p
 )
 
 if TYPE_CHECKING:
+    from parsers.charset import decode_text
     from parsers.detect import detect_type
     from parsers.html import html_to_text
     from parsers.pool import ExtractionPool, ExtractJob
     from parsers.registry import extract
     from parsers.result import ExtractResult, Limits, ParseStatus
-    from parsers.text import decode_text
 
 __all__ = [
     "CorruptDocument",
@@ -70,7 +70,7 @@ _HOMES = {
     "ExtractResult": "parsers.result",
     "Limits": "parsers.result",
     "ParseStatus": "parsers.result",
-    "decode_text": "parsers.text",
+    "decode_text": "parsers.charset",
 }
 
 

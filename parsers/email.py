@@ -15,9 +15,9 @@ import email.policy
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
 
+from parsers.charset import decode_text
 from parsers.errors import CorruptDocument
 from parsers.html import decode_html, html_to_text
-from parsers.text import decode_text
 from parsers.versions import package_parser, stdlib_parser
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import lxml.html
 from lxml import etree
 
-from parsers.text import decode_text
+from parsers.charset import decode_text
 from parsers.textnorm import normalize_text
 from parsers.versions import package_parser
 

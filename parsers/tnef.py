@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from tnefparse import TNEF
 
+from parsers.charset import decode_text
 from parsers.errors import CorruptDocument
 from parsers.html import decode_html, html_to_text
 from parsers.rtf import rtf_to_text
-from parsers.text import decode_text
 from parsers.versions import package_parser
 
 if TYPE_CHECKING:

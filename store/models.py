@@ -21,11 +21,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import NAMING, Base, UTCDateTime
+from .base import NAMING, Base, UTCDateTime, partial_index
 
 __all__ = [
     "NAMING",
@@ -168,13 +167,12 @@ class Sighting(Base):
         UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_sightings_mailbox_uid"),
         # Finds the few sightings the server has not been told about without a scan.
         # Partial, and written "flagged IS false", so that SQLite uses it too.
-        Index(
+        partial_index(
             "ix_sightings_unflagged",
             "mailbox",
             "uidvalidity",
             "uid",
-            sqlite_where=text("flagged IS 0"),
-            postgresql_where=text("flagged IS false"),
+            where={"sqlite": "flagged IS 0", "postgresql": "flagged IS false"},
         ),
     )
 

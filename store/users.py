@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, delete, func, select, text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from .base import partial_index
 from .errors import NotFound
 from .models import Attachment, Base, Submission, UTCDateTime
 
@@ -108,11 +109,10 @@ Index(
     Submission.sent_in_time,
 )
 # "Late but sent in time" is rare: a partial index finds those few without a scan.
-Index(
+partial_index(
     "ix_submissions_sent_in_time",
     Submission.id,
-    sqlite_where=text("sent_in_time IS 1"),
-    postgresql_where=text("sent_in_time IS true"),
+    where={"sqlite": "sent_in_time IS 1", "postgresql": "sent_in_time IS true"},
 )
 # Unreadable files, by submission, from the index alone.
 Index("ix_attachments_status_submission", Attachment.parse_status, Attachment.submission_id)

@@ -19,7 +19,8 @@ from email import headerregistry, policy
 from email.message import EmailMessage, Message
 from typing import Any
 
-from parsers import decode_text, html_to_text
+import parsers
+from parsers.charset import decode_text
 from parsers.result import MB
 
 from .message import AttachmentPart, Envelope, SkippedPart, SkipReason
@@ -461,7 +462,7 @@ def _text_of(part: Message, blobs: _Blobs | None = None) -> str:
         return ""
     text = decode_text(payload, part.get_content_charset())
     if part.get_content_type() == "text/html":
-        text = html_to_text(text)
+        text = parsers.html_to_text(text)  # lxml loads on the first HTML body
     return text.replace("\r\n", "\n").strip()
 
 

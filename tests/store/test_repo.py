@@ -223,3 +223,52 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path) -> None:
         procs.append(start())
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 7, [err.decode()[-300:] for _, err in results]
+
+
+def _where(sql: str) -> str:
+    """The condition of a CREATE INDEX statement, in one spelling for both databases."""
+    condition = sql.lower().partition(" where ")[2]
+    return " ".join(condition.replace("(", " ").replace(")", " ").split())
+
+
+@pytest.mark.parametrize(("table", "name"), [("sightings", "ix_sightings_unflagged"),
+                                             ("submissions", "ix_submissions_sent_in_time")])
+def test_partial_indexes_match_the_migrations(db_url: str, table: str, name: str) -> None:
+    """Each partial index in the models carries the condition the migrations gave it,
+    on each database: the models' metadata describes the schema that exists."""
+    from sqlalchemy.schema import CreateIndex
+
+    from store.models import Base
+
+    engine = db.open_database(db_url)
+    index = next(i for i in Base.metadata.tables[table].indexes if i.name == name)
+    modelled = _where(str(CreateIndex(index).compile(dialect=engine.dialect)))
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            built = connection.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"), {"n": name}
+            ).scalar_one()
+        else:
+            built = connection.execute(
+                text("SELECT sql FROM sqlite_master WHERE name = :n"), {"n": name}
+            ).scalar_one()
+    engine.dispose()
+    assert modelled and modelled == _where(built)
+
+
+def test_sqlite_start_up_leaves_the_postgresql_dialect_unloaded(tmp_path) -> None:
+    """Opening an existing SQLite database with every table loaded does not import
+    SQLAlchemy's PostgreSQL dialect (about 70 ms of each command's start-up)."""
+    import subprocess
+    import sys
+
+    db.open_database(f"sqlite:///{tmp_path / 'x.db'}").dispose()  # schema made here
+    code = (
+        "import sys, store, intake.app\n"
+        "from store.db import open_database\n"
+        f"open_database('sqlite:///{tmp_path / 'x.db'}')\n"
+        "print('sqlalchemy.dialects.postgresql' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
