@@ -12,8 +12,6 @@ import io
 import re
 import zipfile
 
-import olefile
-
 __all__ = [
     "DOC", "DOCM", "DOCX", "DOTM", "DOTX", "EML", "ENCRYPTED_OOXML", "HTML", "MSG",
     "OCTET", "ODT", "PDF", "RTF", "TEXT", "TNEF", "XLSX", "ZIP", "detect_type",
@@ -145,6 +143,8 @@ def _readable_zip(data: bytes) -> bool:
 
 
 def _ole_type(data: bytes) -> str:
+    import olefile  # only for old Office files and Outlook items: most mail has none
+
     try:
         with olefile.OleFileIO(data) as ole:
             streams = {"/".join(entry) for entry in ole.listdir(streams=True, storages=True)}

@@ -100,6 +100,32 @@ def test_import_loads_no_staff_web_or_oauth_modules(tmp_path: Path) -> None:
     assert _loaded(modules, ["starlette", "cryptography", *unwanted]) == []
 
 
+# Loaded only when a message needs them: an HTML body, bytes of no declared charset, an
+# old Office file; the PostgreSQL dialect only on PostgreSQL.
+ON_NEED = ["lxml", "charset_normalizer", "olefile", "sqlalchemy.dialects.postgresql"]
+PLAIN = (
+    "From: Ann Example <ann@example.org>\r\nTo: evidence@example.gov.uk\r\n"
+    "Subject: Response\r\nMessage-ID: <plain-1@example.org>\r\n"
+    "Date: Mon, 02 Mar 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: text/plain; charset=utf-8\r\n\r\nOur response to question 1.\r\n"
+)
+
+
+def test_importing_plain_mail_on_sqlite_loads_nothing_it_does_not_need(tmp_path: Path) -> None:
+    """`intake import` of a plain-text message into SQLite reads and stores it without
+    loading the HTML parser, charset detection, the OLE reader or SQLAlchemy's
+    PostgreSQL dialect: start-up stays short for the common case."""
+    config = write_config(tmp_path)
+    exit_code, _ = _imported(["--config", str(config), "db", "upgrade"], tmp_path)
+    assert exit_code == 0  # the schema exists: creating it is the migrations' own cost
+    message = tmp_path / "plain.eml"
+    message.write_bytes(PLAIN.encode())
+    exit_code, modules = _imported(["--config", str(config), "import", str(message)], tmp_path)
+    assert exit_code == 0
+    assert {"intake.mail.mime", "intake.stages.read", "sqlalchemy.dialects.sqlite"} <= modules
+    assert _loaded(modules, ON_NEED) == []
+
+
 CAMPAIGN_CODE = ["numpy", "intake.stages.cluster", "intake.analysis.text"]
 
 

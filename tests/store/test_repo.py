@@ -255,20 +255,3 @@ def test_partial_indexes_match_the_migrations(db_url: str, table: str, name: str
     engine.dispose()
     assert modelled and modelled == _where(built)
 
-
-def test_sqlite_start_up_leaves_the_postgresql_dialect_unloaded(tmp_path) -> None:
-    """Opening an existing SQLite database with every table loaded does not import
-    SQLAlchemy's PostgreSQL dialect (about 70 ms of each command's start-up)."""
-    import subprocess
-    import sys
-
-    db.open_database(f"sqlite:///{tmp_path / 'x.db'}").dispose()  # schema made here
-    code = (
-        "import sys, store, intake.app\n"
-        "from store.db import open_database\n"
-        f"open_database('sqlite:///{tmp_path / 'x.db'}')\n"
-        "print('sqlalchemy.dialects.postgresql' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.strip() == "False"
