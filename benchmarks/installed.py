@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("intake", "parsers", "store")
 
 
-def compile_program() -> None:
-    """Write the bytecode of the program's packages, as an install would."""
+def compile_program(root: Path = REPO) -> None:
+    """Write the bytecode of the program's packages under ``root``, as an install would."""
     for package in PACKAGES:
-        if not compileall.compile_dir(REPO / package, quiet=1):
+        if not compileall.compile_dir(root / package, quiet=1):
             raise RuntimeError(f"could not compile {package}/")
