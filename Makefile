@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 # The program's own bytecode, as an install writes it: where PYTHONDONTWRITEBYTECODE
 # is set, every `intake` process (the tests start many) would otherwise compile it again.
 setup: $(VENV)/.installed
-	$(PY) -m compileall -q intake parsers store
+	$(PY) benchmarks/installed.py
 
 system-deps:
 	sh scripts/system-deps.sh

@@ -23,3 +23,7 @@ def compile_program(root: Path = REPO) -> None:
     for package in PACKAGES:
         if not compileall.compile_dir(root / package, quiet=1):
             raise RuntimeError(f"could not compile {package}/")
+
+
+if __name__ == "__main__":  # `make setup`
+    compile_program()

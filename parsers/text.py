@@ -10,7 +10,7 @@ from parsers.versions import package_parser
 if TYPE_CHECKING:
     from parsers.context import ExtractContext
 
-__all__ = ["PARSER", "decode_text", "extract_text"]
+__all__ = ["PARSER", "extract_text"]
 
 PARSER = package_parser("charset-normalizer")
 

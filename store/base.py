@@ -53,12 +53,6 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# Each partial index, with its condition in each database's own spelling, and the
-# kinds of database opened so far.
-_PARTIAL: list[tuple[Index, dict[str, str]]] = []
-_DIALECTS: set[str] = set()
-
-
 def partial_index(name: str, *columns: Any, where: dict[str, str]) -> Index:
     """An index of only the rows where a condition holds, the condition written for
     each database: ``where={"sqlite": ..., "postgresql": ...}``.
@@ -68,24 +62,19 @@ def partial_index(name: str, *columns: Any, where: dict[str, str]) -> Index:
     SQLAlchemy's whole PostgreSQL dialect, about 70 ms of every command's start-up,
     on SQLite too. The migrations create these indexes with the same conditions.
     """
-    index = Index(name, *columns)
-    _PARTIAL.append((index, where))
-    for dialect in _DIALECTS & where.keys():
-        _attach(index, dialect, where[dialect])
-    return index
+    return Index(name, *columns, info={"where": where})
 
 
 def use_dialect(dialect: str) -> None:
-    """Give each partial index, now and later, its condition for ``dialect``."""
-    if dialect not in _DIALECTS:
-        _DIALECTS.add(dialect)
-        for index, where in _PARTIAL:
-            if dialect in where:
-                _attach(index, dialect, where[dialect])
+    """Give each partial index its condition for ``dialect`` (harmless again).
 
-
-def _attach(index: Index, dialect: str, condition: str) -> None:
-    index.dialect_options[dialect]["where"] = text(condition)
+    Every table is in the metadata by then: ``store/__init__`` imports them all.
+    """
+    for table in Base.metadata.tables.values():
+        for index in table.indexes:
+            condition = index.info.get("where", {}).get(dialect)
+            if condition is not None:
+                index.dialect_options[dialect]["where"] = text(condition)
 
 
 def chunks(ids: Sequence[int], size: int = 500) -> Iterator[list[int]]:
